@@ -1,0 +1,60 @@
+"""python manage.py seed_demo: the demo platform, idempotent.
+
+It lives in the top app because it seeds every layer: the catalog, then the people, then what the
+leaderboards are drawn from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotation.demo import DEMO_PASSWORD, demo_people_seed
+from seal.demo import demo_catalog_seed
+from seal.models import Prompt, Response
+from seal.services import demo_user_upsert
+
+ADMIN_USERNAME = "admin"
+
+
+class Command(BaseCommand):
+    help = "Load the demo: domains, prompts, labs, models, responses and vetted demo experts."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="seed even when SEAL_ENV=production (demo logins have a published password)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION and not options["allow_production"]:
+            raise CommandError("Refusing to seed demo data in production (see --allow-production).")
+        catalog = demo_catalog_seed()
+        demo_user_upsert(username=ADMIN_USERNAME, password=DEMO_PASSWORD, is_staff=True)
+        people = demo_people_seed()
+
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo ready: {len(catalog.domains)} domains, "
+                f"{Prompt.objects.filter(prompt_set__version=catalog.prompt_set_version).count()} "
+                f"prompts, {len(catalog.models)} model versions, "
+                f"{Response.objects.filter(status=Response.Status.OK).count()} responses."
+            )
+        )
+        self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
+        self.stdout.write(f"  {'staff':<28} {ADMIN_USERNAME:<14} /admin/")
+        shown: set[str] = set()
+        for person, _ in people:
+            key = f"{person.role} {person.domains}"
+            if key in shown and person.role == "annotator":
+                continue
+            shown.add(key)
+            label = (
+                f"{person.role} ({', '.join(person.domains)})"
+                if person.role == "annotator"
+                else person.role
+            )
+            self.stdout.write(f"  {label:<28} {person.username:<14}")

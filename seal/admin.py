@@ -1,0 +1,263 @@
+"""Staff admin for the evaluation catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+
+from seal.errors import ApplicationError
+from seal.models import (
+    Category,
+    Domain,
+    Lab,
+    ModelVersion,
+    Prompt,
+    PromptExposure,
+    PromptSet,
+    Response,
+    Submission,
+    WorkerHeartbeat,
+)
+from seal.services import PromptImportError, prompt_set_activate, prompt_set_import
+
+
+class CategoryInline(admin.TabularInline):
+    model = Category
+    extra = 0
+    fields = ["facet", "value", "slug", "description"]
+    prepopulated_fields = {"slug": ["facet", "value"]}
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "answer_grading", "is_active", "category_total"]
+    list_filter = ["is_active", "answer_grading"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [CategoryInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Domain]:
+        return super().get_queryset(request).annotate(category_total=Count("categories"))
+
+    @admin.display(description="Categories", ordering="category_total")
+    def category_total(self, obj: Any) -> int:
+        return int(obj.category_total)
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["value", "facet", "domain", "slug"]
+    list_filter = ["domain", "facet"]
+    search_fields = ["value", "facet", "slug"]
+    list_select_related = ["domain"]
+
+
+class PromptImportForm(forms.Form):
+    domain = forms.ModelChoiceField(queryset=Domain.objects.all())
+    version = forms.CharField(max_length=50, help_text="e.g. 2026-11; a new draft set is created")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    file = forms.FileField(help_text="JSON Lines, one prompt per line")
+    activate = forms.BooleanField(required=False, help_text="Make this the domain's active set")
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.SEAL_PROMPT_IMPORT_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is larger than {settings.SEAL_PROMPT_IMPORT_MAX_BYTES} bytes."
+            )
+        return upload
+
+
+@admin.register(PromptSet)
+class PromptSetAdmin(admin.ModelAdmin):
+    list_display = ["domain", "version", "status", "prompt_total", "created_at"]
+    list_filter = ["status", "domain"]
+    search_fields = ["version", "description"]
+    list_select_related = ["domain"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    actions = ["activate_sets"]
+    change_list_template = "admin/seal/promptset/change_list.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PromptSet]:
+        return super().get_queryset(request).annotate(prompt_total=Count("prompts"))
+
+    @admin.display(description="Prompts", ordering="prompt_total")
+    def prompt_total(self, obj: Any) -> int:
+        return int(obj.prompt_total)
+
+    @admin.action(description="Activate the selected draft sets")
+    def activate_sets(self, request: HttpRequest, queryset: QuerySet[PromptSet]) -> None:
+        for prompt_set in queryset:
+            try:
+                prompt_set_activate(prompt_set=prompt_set)
+            except ApplicationError as exc:
+                self.message_user(request, f"{prompt_set}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{prompt_set.domain} {prompt_set.version} is active")
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="seal_promptset_import",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied("Importing prompts needs permission to add prompt sets")
+        form = PromptImportForm(request.POST or None, request.FILES or None)
+        line_errors: list[str] = []
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                result = prompt_set_import(
+                    domain=data["domain"],
+                    version=data["version"],
+                    lines=data["file"].open("rb"),
+                    created_by=request.user if request.user.is_authenticated else None,
+                    description=data["description"],
+                    activate=data["activate"],
+                )
+            except PromptImportError as exc:
+                line_errors = [str(error) for error in exc.line_errors[:200]]
+                messages.error(
+                    request, f"Nothing was imported: {len(exc.line_errors)} problem(s) in the file."
+                )
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(
+                    request,
+                    f"Imported {result.created_count} prompts into "
+                    f"{result.prompt_set.domain} {result.prompt_set.version}.",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:seal_promptset_change", args=[result.prompt_set.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import prompts from JSONL",
+            "form": form,
+            "line_errors": line_errors,
+        }
+        return TemplateResponse(request, "admin/seal/promptset/import.html", context)
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "prompt_set", "is_public_sample", "short_text", "created_at"]
+    list_filter = ["prompt_set__domain", "prompt_set", "is_public_sample", "categories"]
+    search_fields = ["external_id", "text", "content_hash"]
+    list_select_related = ["prompt_set__domain"]
+    readonly_fields = ["content_hash", "created_at"]
+    filter_horizontal = ["categories"]
+
+    @admin.display(description="Text")
+    def short_text(self, obj: Prompt) -> str:
+        return obj.text[:80] + ("…" if len(obj.text) > 80 else "")
+
+
+@admin.register(Lab)
+class LabAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "contact_email", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug", "contact_email"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class ModelVersionForm(forms.ModelForm):
+    """The endpoint secret is write-only: never rendered back; left blank, it stays as it was."""
+
+    base_url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        help_text="OpenAI-compatible base URL, e.g. https://api.example.com/v1",
+    )
+    api_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only. Leave blank to keep the stored secret.",
+    )
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "lab",
+            "name",
+            "version",
+            "base_url",
+            "model_id",
+            "generation_params",
+            "api_secret",
+            "status",
+        ]
+
+    def clean_api_secret(self) -> str:
+        secret: str = self.cleaned_data.get("api_secret", "")
+        if not secret and self.instance.pk:
+            return self.instance.api_secret
+        return secret
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    form = ModelVersionForm
+    list_display = ["__str__", "lab", "model_id", "status", "has_api_secret", "created_at"]
+    list_filter = ["status", "lab"]
+    search_fields = ["name", "version", "model_id", "lab__name"]
+    list_select_related = ["lab"]
+
+    @admin.display(boolean=True, description="Secret set")
+    def has_api_secret(self, obj: ModelVersion) -> bool:
+        return obj.has_api_secret
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "model_version", "status", "created_at", "updated_at"]
+    list_filter = ["status", "domains", "model_version__lab"]
+    search_fields = ["model_version__name", "model_version__lab__name"]
+    list_select_related = ["model_version__lab"]
+    filter_horizontal = ["domains"]
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "finish_reason", "latency_ms", "attempts", "updated_at"]
+    list_filter = [
+        "status",
+        "lab_previously_exposed",
+        "model_version__lab",
+        "prompt__prompt_set__domain",
+    ]
+    search_fields = ["model_version__name", "prompt__external_id", "error"]
+    list_select_related = ["model_version", "prompt"]
+    raw_id_fields = ["prompt", "submission"]
+
+
+@admin.register(PromptExposure)
+class PromptExposureAdmin(admin.ModelAdmin):
+    list_display = ["lab", "prompt", "model_version", "first_exposed_at"]
+    list_filter = ["lab", "prompt__prompt_set__domain"]
+    search_fields = ["lab__name", "prompt__external_id"]
+    list_select_related = ["lab", "prompt", "model_version"]
+    raw_id_fields = ["prompt", "submission"]
+    date_hierarchy = "first_exposed_at"
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["hostname", "seen_at"]
+    readonly_fields = ["hostname", "seen_at"]

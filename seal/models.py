@@ -1,0 +1,275 @@
+"""The evaluation catalog: what is evaluated (domains, prompts) and who is evaluated (labs, models).
+
+Prompt text is private. Only staff, the annotators working on a comparison and the lab endpoint
+being evaluated may receive it; the selectors decide who reads what.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from seal.rubrics import Rubric, rubric_parse, validate_rubric
+
+
+class TimeStamped(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Domain(TimeStamped):
+    class AnswerGrading(models.TextChoices):
+        NONE = "none", "Human preference only"
+        NUMERIC = "numeric", "Numeric final answer, auto-graded"
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    rubric = models.JSONField(validators=[validate_rubric])
+    answer_grading = models.CharField(
+        max_length=20, choices=AnswerGrading.choices, default=AnswerGrading.NONE
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def parsed_rubric(self) -> Rubric:
+        return rubric_parse(self.rubric)
+
+    @property
+    def requires_gold_answer(self) -> bool:
+        return self.answer_grading == self.AnswerGrading.NUMERIC
+
+
+class Category(models.Model):
+    """One value of one facet of a domain: Coding / language / Python, Spanish / region / Mexico."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="categories")
+    facet = models.SlugField(max_length=50, help_text="e.g. use_case, language, region, task")
+    value = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=120)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["domain", "facet", "value"]
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain", "facet", "value"], name="category_unique_value"
+            ),
+            models.UniqueConstraint(fields=["domain", "slug"], name="category_unique_slug"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain.name} / {self.facet_label} / {self.value}"
+
+    @property
+    def facet_label(self) -> str:
+        return self.facet.replace("_", " ")
+
+
+class PromptSet(TimeStamped):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="prompt_sets")
+    version = models.CharField(max_length=50, help_text="e.g. 2026-11")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["domain", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "version"], name="prompt_set_unique_version"),
+            # At most one active set per domain: it is the set new submissions are evaluated on.
+            models.UniqueConstraint(
+                fields=["domain"], condition=Q(status="active"), name="prompt_set_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain.name} {self.version} ({self.status})"
+
+
+class Prompt(models.Model):
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts")
+    external_id = models.CharField(max_length=100, blank=True)
+    text = models.TextField()
+    gold_answer = models.CharField(max_length=200, blank=True)
+    categories = models.ManyToManyField(Category, blank=True, related_name="prompts")
+    is_public_sample = models.BooleanField(
+        default=False, help_text="Published on the methodology page. Everything else stays private."
+    )
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the normalised text")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["prompt_set", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt_set", "content_hash"], name="prompt_unique_content"
+            ),
+            models.UniqueConstraint(
+                fields=["prompt_set", "external_id"],
+                condition=~Q(external_id=""),
+                name="prompt_unique_external_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        # Never the text: this string shows up in logs and admin breadcrumbs.
+        label = self.external_id or f"#{self.pk}"
+        return f"Prompt {label}"
+
+
+class Lab(TimeStamped):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    contact_email = models.EmailField(blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(TimeStamped):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="model_versions")
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=50)
+    base_url = models.URLField(
+        max_length=500, help_text="OpenAI-compatible base URL, e.g. https://api.example.com/v1"
+    )
+    model_id = models.CharField(max_length=200, help_text="The `model` sent to the endpoint")
+    generation_params = models.JSONField(default=dict, blank=True)
+    # Write-only: forms and serializers accept it but never render it back.
+    api_secret = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+
+    class Meta:
+        ordering = ["lab", "name", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "name", "version"], name="model_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+    @property
+    def has_api_secret(self) -> bool:
+        return bool(self.api_secret)
+
+
+class Submission(TimeStamped):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        COLLECTING = "collecting", "Collecting responses"
+        COLLECTED = "collected", "Responses collected"
+        COMPARING = "comparing", "In human evaluation"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="submissions"
+    )
+    domains = models.ManyToManyField(Domain, related_name="submissions")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status_detail = models.TextField(blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Submission #{self.pk} of {self.model_version}"
+
+
+class Response(TimeStamped):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        OK = "ok", "Collected"
+        FAILED = "failed", "Failed"
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="responses"
+    )
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="responses")
+    submission = models.ForeignKey(
+        Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="responses"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    text = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=50, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Set when the lab had been sent this prompt before this submission (possible contamination).
+    lab_previously_exposed = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["model_version", "prompt"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "prompt"], name="response_unique"),
+            models.CheckConstraint(
+                condition=~Q(status="ok") | Q(error=""), name="response_ok_has_no_error"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Response of {self.model_version} to {self.prompt}"
+
+
+class PromptExposure(models.Model):
+    """The first time a lab's endpoint was sent a prompt: prompt text has then left the platform."""
+
+    lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="exposures")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="exposures")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="exposures"
+    )
+    submission = models.ForeignKey(
+        Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="exposures"
+    )
+    first_exposed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-first_exposed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "prompt"], name="exposure_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lab} saw {self.prompt}"
+
+
+class WorkerHeartbeat(models.Model):
+    """Last sign of life from the Celery workers, written by a beat-scheduled task."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} at {self.seen_at:%Y-%m-%d %H:%M:%S}"

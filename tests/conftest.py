@@ -1,0 +1,55 @@
+"""Shared fixtures: eager Celery for unit tests, real services for integration tests."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seal.celery import app as celery_app
+from tests.support import WorkerProcess, require_broker, require_postgres
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery_unless_integration(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Unit tests run tasks in-process; integration tests talk to the real broker."""
+    integration = request.node.get_closest_marker("integration") is not None
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = not integration
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def celery_worker_process(tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A running real worker; tests using it need `django_db(transaction=True)` and Postgres."""
+    require_postgres()
+    broker_url = require_broker()
+    queue = f"seal-test-{uuid.uuid4().hex[:10]}"
+    worker = WorkerProcess(broker_url, queue, tmp_path / "worker.log")
+    saved = {key: celery_app.conf[key] for key in ("task_default_queue", "task_always_eager")}
+    celery_app.conf.update(task_default_queue=queue, task_always_eager=False)
+    # The producer pool caches connections to the old broker URL; start from a fresh one.
+    celery_app.close()
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        celery_app.conf.update(saved)
+        celery_app.close()
+
+
+@pytest.fixture
+def settings_production_env() -> dict[str, str]:
+    """Environment for a production-mode subprocess."""
+    return {
+        **os.environ,
+        "SEAL_ENV": "production",
+        "SECRET_KEY": "prod-" + uuid.uuid4().hex + uuid.uuid4().hex,
+        "ALLOWED_HOSTS": "seal.example.org",
+        "DEBUG": "",
+    }

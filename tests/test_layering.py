@@ -1,0 +1,48 @@
+"""Dependencies point one way: stats <- catalog (seal) <- annotation <- leaderboards <- faces."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Project wiring and faces may import anything below them.
+WIRING = {"seal/urls.py", "seal/celery.py", "seal/settings.py", "seal/wsgi.py", "seal/__init__.py"}
+
+
+def imported_top_levels(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def python_files(folder: str) -> list[Path]:
+    return [p for p in (ROOT / folder).rglob("*.py") if "migrations" not in p.parts]
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        (
+            "leaderboards/stats",
+            ("django", "seal", "annotation", "leaderboards.models", "rest_framework", "celery"),
+        ),
+        ("seal", ("annotation", "leaderboards")),
+        ("annotation", ("leaderboards",)),
+    ],
+)
+def test_lower_layers_do_not_import_upward(folder, forbidden):
+    offenders = []
+    for path in python_files(folder):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative in WIRING:
+            continue
+        for name in imported_top_levels(path):
+            if any(name == f or name.startswith(f"{f}.") for f in forbidden):
+                offenders.append(f"{relative} imports {name}")
+    assert not offenders, offenders
