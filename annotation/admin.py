@@ -1,14 +1,24 @@
-"""Staff admin for annotators and their vetting."""
+"""Staff admin for annotators, comparisons and ratings, with the annotator quality view."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from annotation.models import AnnotatorProfile
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from simple_history.admin import SimpleHistoryAdmin
+
+from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, ComparisonTask
+from annotation.selectors import annotator_quality_table
+from annotation.services import annotator_suspend, annotator_vet, qualification_start
+from seal.errors import ApplicationError
 
 
 @admin.register(AnnotatorProfile)
-class AnnotatorProfileAdmin(admin.ModelAdmin):
+class AnnotatorProfileAdmin(SimpleHistoryAdmin):
     list_display = [
         "user",
         "status",
@@ -21,3 +31,138 @@ class AnnotatorProfileAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email"]
     filter_horizontal = ["domains", "affiliated_labs"]
     list_select_related = ["user"]
+    actions = ["start_qualification", "vet", "suspend"]
+    change_list_template = "admin/annotation/annotatorprofile/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        quality = self.admin_site.admin_view(self.quality_view)
+        return [
+            path("quality/", quality, name="annotation_annotatorprofile_quality"),
+            *super().get_urls(),
+        ]
+
+    def quality_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and self.has_change_permission(request):
+            profile = AnnotatorProfile.objects.filter(pk=request.POST.get("profile_id", "")).first()
+            if profile is not None:
+                try:
+                    annotator_suspend(
+                        profile=profile,
+                        reason=request.POST.get("reason", "") or "Suspended from the quality view",
+                        by=request.user if request.user.is_authenticated else None,
+                    )
+                    messages.success(request, f"{profile.user.get_username()} is suspended.")
+                except ApplicationError as exc:
+                    messages.error(request, exc.message)
+            return HttpResponseRedirect(reverse("admin:annotation_annotatorprofile_quality"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Annotator quality",
+            "rows": annotator_quality_table(),
+            "can_suspend": self.has_change_permission(request),
+        }
+        return TemplateResponse(request, "admin/annotation/annotatorprofile/quality.html", context)
+
+    @admin.action(description="Start qualification (gold comparisons)")
+    def start_qualification(
+        self, request: HttpRequest, queryset: QuerySet[AnnotatorProfile]
+    ) -> None:
+        self._each(request, queryset, lambda p: qualification_start(profile=p))
+
+    @admin.action(description="Vet the selected annotators")
+    def vet(self, request: HttpRequest, queryset: QuerySet[AnnotatorProfile]) -> None:
+        self._each(request, queryset, lambda p: annotator_vet(profile=p))
+
+    @admin.action(description="Suspend the selected annotators")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[AnnotatorProfile]) -> None:
+        user = request.user if request.user.is_authenticated else None
+        self._each(
+            request,
+            queryset,
+            lambda p: annotator_suspend(profile=p, reason="Suspended by staff", by=user),
+        )
+
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[AnnotatorProfile], action: Any
+    ) -> None:
+        for profile in queryset:
+            try:
+                action(profile)
+            except ApplicationError as exc:
+                self.message_user(request, f"{profile}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{profile.user.get_username()}: done")
+
+
+@admin.register(ComparisonTask)
+class ComparisonTaskAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "domain",
+        "status",
+        "active_slots",
+        "approved_count",
+        "is_gold",
+        "created_at",
+    ]
+    list_filter = ["status", "is_gold", "domain"]
+    search_fields = [
+        "prompt__external_id",
+        "response_a__model_version__name",
+        "response_b__model_version__name",
+    ]
+    list_select_related = ["domain"]
+    raw_id_fields = ["prompt", "response_a", "response_b"]
+    readonly_fields = ["active_slots", "approved_count"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "__str__",
+        "task",
+        "annotator",
+        "slot",
+        "status",
+        "leased_at",
+        "submitted_at",
+        "approved_at",
+    ]
+    list_filter = ["status", "is_gold", "task__domain"]
+    search_fields = ["annotator__user__username", "justification"]
+    list_select_related = ["task", "annotator__user"]
+    raw_id_fields = ["task", "annotator", "layer1_reviewer", "layer2_reviewer"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Workflow state changes go through the workspaces' services; a finally approved rating
+        # is immutable in the database anyway.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ApprovedRating)
+class ApprovedRatingAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "domain",
+        "model_a",
+        "model_b",
+        "preference",
+        "outcome",
+        "approved_at",
+    ]
+    list_filter = ["domain", "outcome"]
+    list_select_related = ["domain", "model_a", "model_b"]
+    search_fields = ["prompt__external_id", "model_a__name", "model_b__name"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,11 +1,30 @@
-"""Annotators: vetted experts who rate comparisons and review each other's ratings."""
+"""Annotation: vetted experts rate comparisons blind; every rating passes two review layers.
+
+One Assignment row is one expert's slot on one comparison: the lease, the screen order, the
+rating itself and both review decisions. Keeping them in one row lets the database check the
+rules that matter (three slots per task, the annotator never reviews their own work, the two
+layers are different people) and lets a trigger freeze the row once it is finally approved.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords  # type: ignore[import-untyped, unused-ignore]
 
-from seal.models import Domain, Lab, TimeStamped
+from seal.models import Domain, Lab, ModelVersion, Prompt, Response, TimeStamped
+
+RATINGS_PER_COMPARISON = 3
+
+# The 5-point overall preference, stored in the comparison's own terms: positive means response A.
+PREFERENCE_CHOICES = [
+    (2, "A much better"),
+    (1, "A better"),
+    (0, "Tie"),
+    (-1, "B better"),
+    (-2, "B much better"),
+]
 
 
 class AnnotatorProfile(TimeStamped):
@@ -38,6 +57,9 @@ class AnnotatorProfile(TimeStamped):
     is_layer2_reviewer = models.BooleanField(default=False)
     qualification_score = models.FloatField(null=True, blank=True)
     vetted_at = models.DateTimeField(null=True, blank=True)
+    suspended_reason = models.TextField(blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["user__username"]
@@ -48,3 +70,216 @@ class AnnotatorProfile(TimeStamped):
     @property
     def is_vetted(self) -> bool:
         return self.status == self.Status.VETTED
+
+    @property
+    def is_reviewer(self) -> bool:
+        return self.is_layer1_reviewer or self.is_layer2_reviewer
+
+
+class ComparisonTask(TimeStamped):
+    """One prompt answered by two model versions, to be rated by three experts (or a gold item)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        COMPLETE = "complete", "Complete"
+        CANCELLED = "cancelled", "Cancelled"
+
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="comparison_tasks")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="comparison_tasks")
+    response_a = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+")
+    response_b = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    # Leased, submitted or approved slots; kept in step under the task's row lock so hand-out can
+    # order and filter on it inside SELECT ... FOR UPDATE SKIP LOCKED (no GROUP BY allowed there).
+    active_slots = models.PositiveSmallIntegerField(default=0)
+    approved_count = models.PositiveSmallIntegerField(default=0)
+    is_gold = models.BooleanField(default=False)
+    gold_expected_preference = models.SmallIntegerField(
+        null=True, blank=True, choices=PREFERENCE_CHOICES
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # Canonical order makes (a, b) and (b, a) the same comparison for the unique check.
+            models.CheckConstraint(
+                condition=Q(response_a__lt=F("response_b")), name="task_canonical_pair"
+            ),
+            models.UniqueConstraint(fields=["response_a", "response_b"], name="task_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(active_slots__lte=RATINGS_PER_COMPARISON) | Q(is_gold=True),
+                name="task_at_most_three_slots",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_gold=False) | Q(gold_expected_preference__isnull=False),
+                name="task_gold_has_expectation",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["domain", "-active_slots", "id"],
+                condition=Q(status="open", is_gold=False),
+                name="task_open_handout",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Comparison #{self.pk}"
+
+    @property
+    def needs_more_ratings(self) -> bool:
+        return self.active_slots < RATINGS_PER_COMPARISON
+
+
+class Assignment(models.Model):
+    """An expert's slot on a comparison: lease, screen order, the rating, and both reviews."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased", "In progress"
+        SUBMITTED = "submitted", "Awaiting layer-1 review"
+        LAYER1_APPROVED = "layer1_approved", "Awaiting final review"
+        APPROVED = "approved", "Approved (final)"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Lease expired"
+        SKIPPED = "skipped", "Skipped"
+
+    ACTIVE_STATUSES = (Status.LEASED, Status.SUBMITTED, Status.LAYER1_APPROVED, Status.APPROVED)
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    task = models.ForeignKey(ComparisonTask, on_delete=models.PROTECT, related_name="assignments")
+    annotator = models.ForeignKey(
+        AnnotatorProfile, on_delete=models.PROTECT, related_name="assignments"
+    )
+    # 1..3 for real comparisons, empty for gold items (any number of people rate those).
+    slot = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_gold = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.LEASED)
+    left_is_a = models.BooleanField(help_text="Response A was shown on the left")
+    leased_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField()
+
+    draft = models.JSONField(default=dict, blank=True)
+    preference = models.SmallIntegerField(null=True, blank=True, choices=PREFERENCE_CHOICES)
+    scores = models.JSONField(default=dict, blank=True, help_text='{"a": {dim: n}, "b": {...}}')
+    issue_tags = models.JSONField(default=dict, blank=True, help_text='{"a": [tag], "b": [...]}')
+    justification = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Gold items only: did the overall preference point the way staff marked it?
+    gold_correct = models.BooleanField(null=True, blank=True)
+
+    layer1_reviewer = models.ForeignKey(
+        AnnotatorProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    layer1_decision = models.CharField(max_length=20, choices=Decision.choices, blank=True)
+    layer1_reason = models.TextField(blank=True)
+    layer1_at = models.DateTimeField(null=True, blank=True)
+    layer2_reviewer = models.ForeignKey(
+        AnnotatorProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    layer2_decision = models.CharField(max_length=20, choices=Decision.choices, blank=True)
+    layer2_reason = models.TextField(blank=True)
+    layer2_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-leased_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "slot"],
+                condition=Q(status__in=["leased", "submitted", "layer1_approved", "approved"]),
+                name="assignment_one_live_per_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["task", "annotator"],
+                condition=Q(status__in=["leased", "submitted", "layer1_approved", "approved"]),
+                name="assignment_annotator_once_per_task",
+            ),
+            models.CheckConstraint(
+                condition=(Q(is_gold=True, slot__isnull=True))
+                | Q(is_gold=False, slot__gte=1, slot__lte=RATINGS_PER_COMPARISON),
+                name="assignment_slot_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(layer1_reviewer__isnull=True) | ~Q(layer1_reviewer=F("annotator")),
+                name="assignment_layer1_not_annotator",
+            ),
+            models.CheckConstraint(
+                condition=Q(layer2_reviewer__isnull=True)
+                | (~Q(layer2_reviewer=F("annotator")) & ~Q(layer2_reviewer=F("layer1_reviewer"))),
+                name="assignment_layer2_distinct",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["submitted", "layer1_approved", "approved"])
+                | Q(preference__isnull=False, submitted_at__isnull=False),
+                name="assignment_submitted_has_rating",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="approved")
+                | Q(
+                    layer1_decision="approved",
+                    layer2_decision="approved",
+                    approved_at__isnull=False,
+                ),
+                name="assignment_approved_passed_both_layers",
+            ),
+            models.CheckConstraint(
+                condition=~Q(layer1_decision="rejected") | ~Q(layer1_reason=""),
+                name="assignment_layer1_rejection_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(layer2_decision="rejected") | ~Q(layer2_reason=""),
+                name="assignment_layer2_rejection_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "lease_expires_at"], name="assignment_lease_sweep"),
+            models.Index(fields=["annotator", "status"], name="assignment_by_annotator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Assignment #{self.pk} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == self.Status.LEASED
+
+
+class ApprovedRating(models.Model):
+    """Append-only, denormalised copy of each finally approved rating, for fast recomputes.
+
+    The leaderboard recompute groups these rows in the database by (prompt, model pair) without
+    touching the workflow tables. Triggers refuse UPDATE and DELETE.
+    """
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="+")
+    task = models.ForeignKey(ComparisonTask, on_delete=models.PROTECT, related_name="+")
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="approved_ratings")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="approved_ratings")
+    model_a = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    model_b = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    annotator = models.ForeignKey(AnnotatorProfile, on_delete=models.PROTECT, related_name="+")
+    preference = models.SmallIntegerField(choices=PREFERENCE_CHOICES)
+    outcome = models.FloatField(help_text="1 = A better, 0.5 = tie, 0 = B better")
+    issue_tags_a = models.JSONField(default=list)
+    issue_tags_b = models.JSONField(default=list)
+    approved_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=[0.0, 0.5, 1.0]), name="approved_outcome"
+            ),
+            models.CheckConstraint(
+                condition=~Q(model_a=F("model_b")), name="approved_distinct_models"
+            ),
+        ]
+        indexes = [models.Index(fields=["domain", "prompt"], name="approved_by_domain_prompt")]
+
+    def __str__(self) -> str:
+        return f"Approved rating #{self.pk}"

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotation.demo import DEMO_PASSWORD, demo_people_seed
+from annotation.demo import DEMO_PASSWORD, demo_people_seed, demo_ratings_seed
 from seal.demo import demo_catalog_seed
 from seal.models import Prompt, Response
 from seal.services import demo_user_upsert
@@ -33,19 +34,26 @@ class Command(BaseCommand):
         if settings.PRODUCTION and not options["allow_production"]:
             raise CommandError("Refusing to seed demo data in production (see --allow-production).")
         catalog = demo_catalog_seed()
-        demo_user_upsert(username=ADMIN_USERNAME, password=DEMO_PASSWORD, is_staff=True)
+        demo_user_upsert(
+            username=ADMIN_USERNAME, password_hash=make_password(DEMO_PASSWORD), is_staff=True
+        )
         people = demo_people_seed()
+        ratings = demo_ratings_seed(
+            strengths={m.model_version.pk: m.strength for m in catalog.models}
+        )
 
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo ready: {len(catalog.domains)} domains, "
                 f"{Prompt.objects.filter(prompt_set__version=catalog.prompt_set_version).count()} "
                 f"prompts, {len(catalog.models)} model versions, "
-                f"{Response.objects.filter(status=Response.Status.OK).count()} responses."
+                f"{Response.objects.filter(status=Response.Status.OK).count()} responses; "
+                f"this run added {ratings.tasks} comparisons ({ratings.gold} gold), "
+                f"{ratings.approved} approved ratings and {ratings.awaiting_review} awaiting review."
             )
         )
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
-        self.stdout.write(f"  {'staff':<28} {ADMIN_USERNAME:<14} /admin/")
+        self.stdout.write(f"  {'staff':<36} {ADMIN_USERNAME:<14} /admin/")
         shown: set[str] = set()
         for person, _ in people:
             key = f"{person.role} {person.domains}"
@@ -57,4 +65,4 @@ class Command(BaseCommand):
                 if person.role == "annotator"
                 else person.role
             )
-            self.stdout.write(f"  {label:<28} {person.username:<14}")
+            self.stdout.write(f"  {label:<36} {person.username:<14}")

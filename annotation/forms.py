@@ -1,0 +1,85 @@
+"""Forms of the workspaces: built from the domain's rubric; the services validate again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from annotation.services import RatingInput
+from seal.rubrics import Rubric
+
+# Screen terms: "A" is the answer on the left. Keys 1-5 pick these in order.
+SCREEN_PREFERENCES = [
+    ("2", "A much better"),
+    ("1", "A better"),
+    ("0", "Tie"),
+    ("-1", "B better"),
+    ("-2", "B much better"),
+]
+
+
+class RatingForm(forms.Form):
+    preference = forms.TypedChoiceField(
+        choices=SCREEN_PREFERENCES,
+        coerce=int,
+        empty_value=None,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+        help_text="Why is one answer better? Point at specifics.",
+    )
+
+    def __init__(self, *args: Any, rubric: Rubric, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rubric = rubric
+        self.dimension_rows: list[tuple[str, str, str]] = []
+        for dimension in rubric.dimensions:
+            choices = [("", "–")] + [
+                (str(point), f"{point} {dimension.scale.labels.get(point, '')}".strip())
+                for point in range(dimension.scale.min, dimension.scale.max + 1)
+            ]
+            for side in ("left", "right"):
+                self.fields[f"score_{side}_{dimension.key}"] = forms.TypedChoiceField(
+                    choices=choices,
+                    coerce=int,
+                    required=False,
+                    empty_value=None,
+                    label=dimension.label,
+                )
+            self.dimension_rows.append(
+                (dimension.label, f"score_left_{dimension.key}", f"score_right_{dimension.key}")
+            )
+        tag_choices = [(tag.key, tag.label) for tag in rubric.issue_tags]
+        for side in ("left", "right"):
+            self.fields[f"tags_{side}"] = forms.MultipleChoiceField(
+                choices=tag_choices, required=False, widget=forms.CheckboxSelectMultiple
+            )
+
+    def rating_input(self) -> RatingInput:
+        data = self.cleaned_data
+        return RatingInput(
+            preference=data.get("preference"),
+            scores_left={d.key: data.get(f"score_left_{d.key}") for d in self.rubric.dimensions},
+            scores_right={d.key: data.get(f"score_right_{d.key}") for d in self.rubric.dimensions},
+            tags_left=list(data.get("tags_left") or []),
+            tags_right=list(data.get("tags_right") or []),
+            justification=data.get("justification") or "",
+        )
+
+    def add_service_errors(self, field_errors: dict[str, list[str]]) -> None:
+        for name, messages in field_errors.items():
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="Required when rejecting; the annotator sees it.",
+    )

@@ -1,0 +1,324 @@
+"""Reads of the annotation workflow, and who may see what.
+
+What annotators and reviewers get is built here as plain dataclasses holding only what their screen
+shows: the prompt and the two answers as "A" and "B". No model, lab or endpoint name is in them, so
+no template can leak one by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils.safestring import SafeString
+
+from annotation.models import RATINGS_PER_COMPARISON, AnnotatorProfile, Assignment, ComparisonTask
+from annotation.rendering import markdown_render
+from seal.models import Prompt
+from seal.rubrics import Rubric
+
+# Prompt category facets that need matching expertise, and the profile field that lists it.
+EXPERTISE_FACETS = {"language": "programming_languages", "region": "regional_varieties"}
+PREFERENCE_LABELS = {
+    2: "A much better",
+    1: "A better",
+    0: "Tie",
+    -1: "B better",
+    -2: "B much better",
+}
+
+
+def annotator_profile_for(user: AbstractBaseUser | AnonymousUser) -> AnnotatorProfile | None:
+    if not user.is_authenticated:
+        return None
+    return (
+        AnnotatorProfile.objects.filter(user_id=user.pk)
+        .prefetch_related("domains", "affiliated_labs")
+        .first()
+    )
+
+
+def eligible_tasks(*, profile: AnnotatorProfile) -> QuerySet[ComparisonTask]:
+    """Open real comparisons this annotator may rate: their domains and expertise, no lab ties,
+    never a task they already held."""
+    tasks = ComparisonTask.objects.filter(
+        status=ComparisonTask.Status.OPEN,
+        is_gold=False,
+        active_slots__lt=RATINGS_PER_COMPARISON,
+        domain__in=profile.domains.all(),
+    ).exclude(Exists(Assignment.objects.filter(task=OuterRef("pk"), annotator=profile)))
+    labs = list(profile.affiliated_labs.values_list("pk", flat=True))
+    if labs:
+        tasks = tasks.exclude(
+            Q(response_a__model_version__lab__in=labs) | Q(response_b__model_version__lab__in=labs)
+        )
+    through = Prompt.categories.through
+    for facet, attribute in EXPERTISE_FACETS.items():
+        allowed = list(getattr(profile, attribute) or [])
+        tasks = tasks.exclude(
+            Exists(
+                through.objects.filter(
+                    prompt_id=OuterRef("prompt_id"), category__facet=facet
+                ).exclude(category__value__in=allowed)
+            )
+        )
+    return tasks
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    available: int
+    in_progress: int
+    awaiting_review: int
+    approved: int
+    rejected: int
+
+
+def annotator_queue_counts(*, profile: AnnotatorProfile) -> QueueCounts:
+    mine = Assignment.objects.filter(annotator=profile, is_gold=False).aggregate(
+        in_progress=Count("pk", filter=Q(status=Assignment.Status.LEASED)),
+        awaiting=Count(
+            "pk",
+            filter=Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.LAYER1_APPROVED]),
+        ),
+        approved=Count("pk", filter=Q(status=Assignment.Status.APPROVED)),
+        rejected=Count("pk", filter=Q(status=Assignment.Status.REJECTED)),
+    )
+    available = eligible_tasks(profile=profile).count() if profile.is_vetted else 0
+    return QueueCounts(
+        available=available,
+        in_progress=mine["in_progress"],
+        awaiting_review=mine["awaiting"],
+        approved=mine["approved"],
+        rejected=mine["rejected"],
+    )
+
+
+@dataclass(frozen=True)
+class ComparisonScreen:
+    """The blind view of one comparison: answers labelled only by screen position."""
+
+    assignment_id: int
+    domain_name: str
+    categories: list[str]
+    prompt_html: SafeString
+    answer_a_html: SafeString  # "A" is whatever this viewer sees first (on the left)
+    answer_b_html: SafeString
+    rubric: Rubric
+    status: str
+    status_label: str
+    lease_expires_at: datetime
+    draft: dict[str, Any]
+
+
+def _screen(assignment: Assignment, *, a_first: bool) -> ComparisonScreen:
+    task = assignment.task
+    first, second = (
+        (task.response_a, task.response_b) if a_first else (task.response_b, task.response_a)
+    )
+    return ComparisonScreen(
+        assignment_id=assignment.pk,
+        domain_name=task.domain.name,
+        categories=[f"{c.facet_label}: {c.value}" for c in task.prompt.categories.all()],
+        prompt_html=markdown_render(task.prompt.text),
+        answer_a_html=markdown_render(first.text),
+        answer_b_html=markdown_render(second.text),
+        rubric=task.domain.parsed_rubric,
+        status=assignment.status,
+        status_label=assignment.get_status_display(),
+        lease_expires_at=assignment.lease_expires_at,
+        draft=dict(assignment.draft),
+    )
+
+
+def _with_comparison(queryset: QuerySet[Assignment]) -> QuerySet[Assignment]:
+    return queryset.select_related(
+        "task__domain", "task__prompt", "task__response_a", "task__response_b"
+    ).prefetch_related("task__prompt__categories")
+
+
+def annotator_comparison_screen(
+    *, profile: AnnotatorProfile, assignment_id: int
+) -> ComparisonScreen | None:
+    """The annotator's own assignment in their screen order, or None if it is not theirs."""
+    assignment = _with_comparison(
+        Assignment.objects.filter(pk=assignment_id, annotator=profile)
+    ).first()
+    if assignment is None:
+        return None
+    return _screen(assignment, a_first=assignment.left_is_a)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    assignment_id: int
+    domain_name: str
+    status: str
+    status_label: str
+    leased_at: datetime
+    submitted_at: datetime | None
+    rejection_reason: str
+
+
+def annotator_history(*, profile: AnnotatorProfile, limit: int = 200) -> list[HistoryRow]:
+    """The annotator's own ratings with their review outcome and any rejection reason."""
+    rows = (
+        Assignment.objects.filter(annotator=profile, is_gold=False)
+        .exclude(status=Assignment.Status.LEASED)
+        .select_related("task__domain")
+        .order_by("-leased_at")[:limit]
+    )
+    return [
+        HistoryRow(
+            assignment_id=a.pk,
+            domain_name=a.task.domain.name,
+            status=a.status,
+            status_label=a.get_status_display(),
+            leased_at=a.leased_at,
+            submitted_at=a.submitted_at,
+            rejection_reason=a.layer2_reason or a.layer1_reason,
+        )
+        for a in rows
+    ]
+
+
+def review_queue(*, reviewer: AnnotatorProfile, layer: int) -> QuerySet[Assignment]:
+    """Ratings waiting for this reviewer at this layer: their domains, never their own work."""
+    status = Assignment.Status.SUBMITTED if layer == 1 else Assignment.Status.LAYER1_APPROVED
+    allowed = reviewer.is_layer1_reviewer if layer == 1 else reviewer.is_layer2_reviewer
+    if not allowed or not reviewer.is_vetted:
+        return Assignment.objects.none()
+    queue = Assignment.objects.filter(
+        status=status, is_gold=False, task__domain__in=reviewer.domains.all()
+    ).exclude(annotator=reviewer)
+    if layer == 2:
+        queue = queue.exclude(layer1_reviewer=reviewer)
+    return queue.select_related("task__domain").order_by("submitted_at", "pk")
+
+
+@dataclass(frozen=True)
+class ReviewScreen:
+    comparison: ComparisonScreen
+    layer: int
+    preference_label: str
+    scores_a: dict[str, int]
+    scores_b: dict[str, int]
+    tags_a: list[str]
+    tags_b: list[str]
+    justification: str
+    layer1_decision: str
+    layer1_reason: str
+    seconds_spent: float | None
+
+
+def review_screen(
+    *, reviewer: AnnotatorProfile, layer: int, assignment_id: int
+) -> ReviewScreen | None:
+    """A rating in the reviewer's queue, shown in model terms as anonymous answers A and B."""
+    assignment = _with_comparison(
+        review_queue(reviewer=reviewer, layer=layer).filter(pk=assignment_id)
+    ).first()
+    if assignment is None:
+        return None
+    assert assignment.preference is not None
+    spent = (
+        (assignment.submitted_at - assignment.leased_at).total_seconds()
+        if assignment.submitted_at
+        else None
+    )
+    return ReviewScreen(
+        comparison=_screen(assignment, a_first=True),
+        layer=layer,
+        preference_label=PREFERENCE_LABELS[assignment.preference],
+        scores_a=dict(assignment.scores.get("a", {})),
+        scores_b=dict(assignment.scores.get("b", {})),
+        tags_a=list(assignment.issue_tags.get("a", [])),
+        tags_b=list(assignment.issue_tags.get("b", [])),
+        justification=assignment.justification,
+        layer1_decision=assignment.layer1_decision if layer == 2 else "",
+        layer1_reason=assignment.layer1_reason if layer == 2 else "",
+        seconds_spent=spent,
+    )
+
+
+@dataclass(frozen=True)
+class AnnotatorQuality:
+    profile_id: int
+    username: str
+    status: str
+    volume: int
+    agreement: float | None
+    gold_accuracy: float | None
+    gold_count: int
+    layer1_approval: float | None
+    layer2_approval: float | None
+    median_seconds: float | None
+
+
+def _rate(series: pd.Series) -> float | None:
+    return float(series.mean()) if len(series) else None
+
+
+def annotator_quality_table() -> list[AnnotatorQuality]:
+    """Per-annotator quality for staff: agreement with co-raters, gold accuracy, approval rates,
+    median time per rating and volume."""
+    profiles = list(AnnotatorProfile.objects.select_related("user").order_by("user__username"))
+    rows = list(
+        Assignment.objects.filter(submitted_at__isnull=False).values(
+            "annotator_id",
+            "task_id",
+            "is_gold",
+            "gold_correct",
+            "preference",
+            "status",
+            "layer1_decision",
+            "layer2_decision",
+            "leased_at",
+            "submitted_at",
+        )
+    )
+    frame = pd.DataFrame(rows)
+    result = []
+    for profile in profiles:
+        mine = frame[frame["annotator_id"] == profile.pk] if len(frame) else frame
+        real = mine[~mine["is_gold"]] if len(mine) else mine
+        gold = mine[mine["is_gold"] & mine["gold_correct"].notna()] if len(mine) else mine
+        agreement = None
+        if len(real):
+            counted = frame[(~frame["is_gold"]) & (frame["status"] != Assignment.Status.REJECTED)]
+            signs = counted.assign(sign=counted["preference"].apply(lambda v: (v > 0) - (v < 0)))
+            own = signs[signs["annotator_id"] == profile.pk][["task_id", "sign"]]
+            others = signs[signs["annotator_id"] != profile.pk][["task_id", "sign"]]
+            pairs = own.merge(others, on="task_id", suffixes=("_own", "_other"))
+            if len(pairs):
+                agreement = float((pairs["sign_own"] == pairs["sign_other"]).mean())
+        l1 = real[real["layer1_decision"] != ""] if len(real) else real
+        l2 = real[real["layer2_decision"] != ""] if len(real) else real
+        seconds = (
+            (real["submitted_at"] - real["leased_at"]).dt.total_seconds() if len(real) else None
+        )
+        result.append(
+            AnnotatorQuality(
+                profile_id=profile.pk,
+                username=profile.user.get_username(),
+                status=profile.status,
+                volume=len(real),
+                agreement=agreement,
+                gold_accuracy=_rate(gold["gold_correct"].astype(float)) if len(gold) else None,
+                gold_count=len(gold),
+                layer1_approval=_rate(l1["layer1_decision"] == "approved") if len(l1) else None,
+                layer2_approval=_rate(l2["layer2_decision"] == "approved") if len(l2) else None,
+                median_seconds=float(seconds.median()) if seconds is not None else None,
+            )
+        )
+    return result
+
+
+def comparison_tasks_for_staff() -> QuerySet[ComparisonTask]:
+    return ComparisonTask.objects.select_related(
+        "domain", "prompt", "response_a__model_version", "response_b__model_version"
+    )

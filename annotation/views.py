@@ -1,0 +1,186 @@
+"""Annotator and reviewer workspaces: thin views over the services and selectors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from annotation.forms import RatingForm, ReviewForm
+from annotation.models import AnnotatorProfile
+from annotation.selectors import (
+    annotator_comparison_screen,
+    annotator_history,
+    annotator_profile_for,
+    annotator_queue_counts,
+    review_queue,
+    review_screen,
+)
+from annotation.services import (
+    assignment_draft_save,
+    assignment_next,
+    assignment_skip,
+    rating_submit,
+    review_approve,
+    review_reject,
+)
+from seal.errors import ApplicationError
+
+View = Callable[..., HttpResponse]
+
+
+def annotator_required(view: View) -> View:
+    """Logged in with a vetted (or qualifying) annotator profile; everyone else gets 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        profile = annotator_profile_for(request.user)
+        if profile is None or profile.status not in (
+            AnnotatorProfile.Status.VETTED,
+            AnnotatorProfile.Status.QUALIFYING,
+        ):
+            raise PermissionDenied("The annotation workspace is for vetted annotators")
+        return view(request, profile, *args, **kwargs)
+
+    return wrapper
+
+
+def reviewer_required(view: View) -> View:
+    """Logged in as a vetted reviewer of the layer in the URL; everyone else gets 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, layer: int = 0, **kwargs: Any) -> HttpResponse:
+        profile = annotator_profile_for(request.user)
+        allowed = (
+            profile is not None
+            and profile.is_vetted
+            and (
+                (layer == 1 and profile.is_layer1_reviewer)
+                or (layer == 2 and profile.is_layer2_reviewer)
+                or (layer == 0 and profile.is_reviewer)
+            )
+        )
+        if not allowed:
+            raise PermissionDenied("The review workspace is for vetted reviewers of this layer")
+        return view(request, profile, *args, layer=layer, **kwargs)
+
+    return wrapper
+
+
+@annotator_required
+def work_home(request: HttpRequest, profile: AnnotatorProfile) -> HttpResponse:
+    context = {"profile": profile, "counts": annotator_queue_counts(profile=profile)}
+    return render(request, "annotation/work_home.html", context)
+
+
+@require_POST
+@annotator_required
+def work_next(request: HttpRequest, profile: AnnotatorProfile) -> HttpResponse:
+    try:
+        assignment = assignment_next(profile=profile)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("annotation:work_home")
+    if assignment is None:
+        messages.info(request, "No comparison in your expertise is waiting right now.")
+        return redirect("annotation:work_home")
+    return redirect("annotation:comparison", assignment_id=assignment.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@annotator_required
+def comparison(request: HttpRequest, profile: AnnotatorProfile, assignment_id: int) -> HttpResponse:
+    screen = annotator_comparison_screen(profile=profile, assignment_id=assignment_id)
+    if screen is None:
+        raise Http404("No such comparison in your work")
+    form = RatingForm(request.POST or None, rubric=screen.rubric, initial=screen.draft)
+    if request.method == "POST":
+        action = request.POST.get("action", "submit")
+        try:
+            if action == "skip":
+                assignment_skip(assignment_id=assignment_id, profile=profile)
+                messages.info(request, "Skipped; it goes to another annotator.")
+                return redirect("annotation:work_home")
+            if action == "draft":
+                assignment_draft_save(
+                    assignment_id=assignment_id, profile=profile, draft=request.POST.dict()
+                )
+                messages.success(request, "Draft saved.")
+                return redirect("annotation:comparison", assignment_id=assignment_id)
+            if form.is_valid():
+                rating_submit(
+                    assignment_id=assignment_id, profile=profile, rating=form.rating_input()
+                )
+                messages.success(request, "Rating submitted for review.")
+                return redirect("annotation:work_home")
+        except ApplicationError as exc:
+            form.add_service_errors(exc.field_errors)
+            messages.error(request, exc.message)
+            if not exc.field_errors:
+                return redirect("annotation:work_home")
+    # Every successful POST redirected; a POST that lands here carries form errors.
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "annotation/comparison.html", {"screen": screen, "form": form}, status=status
+    )
+
+
+@annotator_required
+def work_history(request: HttpRequest, profile: AnnotatorProfile) -> HttpResponse:
+    return render(request, "annotation/history.html", {"rows": annotator_history(profile=profile)})
+
+
+@reviewer_required
+def review_home(request: HttpRequest, profile: AnnotatorProfile, layer: int = 0) -> HttpResponse:
+    layers = [
+        (n, review_queue(reviewer=profile, layer=n).count())
+        for n in (1, 2)
+        if (profile.is_layer1_reviewer if n == 1 else profile.is_layer2_reviewer)
+    ]
+    return render(request, "annotation/review_home.html", {"layers": layers})
+
+
+@reviewer_required
+def review_list(request: HttpRequest, profile: AnnotatorProfile, layer: int) -> HttpResponse:
+    items = review_queue(reviewer=profile, layer=layer)[:200]
+    return render(request, "annotation/review_queue.html", {"items": items, "layer": layer})
+
+
+@require_http_methods(["GET", "POST"])
+@reviewer_required
+def review_item(
+    request: HttpRequest, profile: AnnotatorProfile, assignment_id: int, layer: int
+) -> HttpResponse:
+    screen = review_screen(reviewer=profile, layer=layer, assignment_id=assignment_id)
+    if screen is None:
+        raise Http404("This rating is not in your review queue")
+    form = ReviewForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if form.cleaned_data["decision"] == "approve":
+                review_approve(assignment_id=assignment_id, reviewer=profile, layer=layer)
+                messages.success(request, "Approved.")
+            else:
+                review_reject(
+                    assignment_id=assignment_id,
+                    reviewer=profile,
+                    layer=layer,
+                    reason=form.cleaned_data["reason"],
+                )
+                messages.success(request, "Rejected; the slot is open again.")
+            return redirect("annotation:review_list", layer=layer)
+        except ApplicationError as exc:
+            for name, errors in exc.field_errors.items():
+                for error in errors:
+                    form.add_error(name if name in form.fields else None, error)
+            messages.error(request, exc.message)
+    return render(request, "annotation/review_item.html", {"review": screen, "form": form})

@@ -1,0 +1,184 @@
+"""The annotator and reviewer workspaces as pages: blind, sanitised, keyboard-ready, role-gated."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from annotation.models import Assignment
+from annotation.services import assignment_next, rating_submit
+from tests.annotation.conftest import LAB_NAMES, MODEL_NAMES, World, build_world, good_rating
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = "<script>alert('pwned')</script> <img src=x onerror=alert(1)> [x](javascript:alert(2))"
+
+
+@pytest.fixture
+def hostile_world(db, settings) -> World:
+    settings.SEAL_GOLD_RATE = 0.0
+    return build_world(
+        task_count=2, answer_text="Answer {i} " + HOSTILE + "\n\n```python\nx = {m}\n```"
+    )
+
+
+def logged_in(profile) -> Client:
+    client = Client()
+    client.force_login(profile.user)
+    return client
+
+
+def assert_blind(html: str, world: World) -> None:
+    forbidden = [*MODEL_NAMES, *LAB_NAMES]
+    for model in world.models:
+        forbidden += [model.name, model.model_id, model.base_url, model.lab.name, model.lab.slug]
+    for name in forbidden:
+        assert name not in html, f"{name!r} leaked into an annotator/reviewer page"
+
+
+def assert_sanitised(html: str) -> None:
+    assert "<script>alert" not in html
+    assert "onerror=" not in html.replace("onerror=alert(1)&gt;", "")
+    assert 'href="javascript:' not in html
+    assert (
+        "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in html or "&lt;script&gt;" in html
+    )
+
+
+def test_annotator_flow_through_the_pages(hostile_world: World):
+    annotator = hostile_world.annotator("ann")
+    client = logged_in(annotator)
+    home = client.get(reverse("annotation:work_home"))
+    assert home.status_code == 200
+    assert re.search(r'id="count-available">2<', home.content.decode())
+
+    started = client.post(reverse("annotation:work_next"))
+    assert started.status_code == 302
+    page = client.get(started["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert_blind(html, hostile_world)
+    assert_sanitised(html)
+    assert 'class="highlight"' in html, "code blocks are highlighted"
+    assert "workspace.js" in html and "<kbd>1</kbd>" in html
+    assert "Answer A" in html and "Answer B" in html
+
+    assignment = Assignment.objects.get(annotator=annotator)
+    form = {
+        "action": "submit",
+        "preference": "2",
+        "score_left_correctness": "5",
+        "score_left_overall": "5",
+        "score_right_correctness": "2",
+        "score_right_overall": "2",
+        "tags_right": ["correctness"],
+        "justification": "Left answer handles every case the prompt lists.",
+    }
+    bad = client.post(started["Location"], {**form, "justification": "meh", "preference": ""})
+    assert bad.status_code == 400
+    bad_html = bad.content.decode()
+    assert "Choose which answer is better" in bad_html
+    assert "Write at least 10 characters" in bad_html
+    assignment.refresh_from_db()
+    assert assignment.status == Assignment.Status.LEASED
+
+    draft = client.post(started["Location"], {**form, "action": "draft", "justification": "half"})
+    assert draft.status_code == 302
+    assignment.refresh_from_db()
+    assert assignment.draft["justification"] == "half"
+    assert "half" in client.get(started["Location"]).content.decode()
+
+    done = client.post(started["Location"], form)
+    assert done.status_code == 302
+    assignment.refresh_from_db()
+    assert assignment.status == Assignment.Status.SUBMITTED
+    assert assignment.preference == (2 if assignment.left_is_a else -2)
+
+    history = client.get(reverse("annotation:history")).content.decode()
+    assert "Awaiting layer-1 review" in history
+    assert_blind(history, hostile_world)
+
+
+def test_reviewer_pages_are_blind_sanitised_and_show_the_rating(hostile_world: World):
+    annotator = hostile_world.annotator("ann")
+    l1, l2 = hostile_world.reviewer("rev1", 1), hostile_world.reviewer("rev2", 2)
+    assignment = assignment_next(profile=annotator)
+    assert assignment is not None
+    rating_submit(assignment_id=assignment.pk, profile=annotator, rating=good_rating(2))
+
+    client = logged_in(l1)
+    queue = client.get(reverse("annotation:review_list", kwargs={"layer": 1})).content.decode()
+    assert f"#{assignment.pk}" in queue
+    url = reverse("annotation:review_item", kwargs={"layer": 1, "assignment_id": assignment.pk})
+    html = client.get(url).content.decode()
+    assert_blind(html, hostile_world)
+    assert_sanitised(html)
+    shown = "A much better" if assignment.left_is_a else "B much better"
+    assert f'id="rated-preference">{shown}<' in html
+
+    missing_reason = client.post(url, {"decision": "reject", "reason": ""})
+    assert missing_reason.status_code == 200
+    assert "Say why the rating is rejected" in missing_reason.content.decode()
+    assert client.post(url, {"decision": "approve"}).status_code == 302
+
+    client2 = logged_in(l2)
+    url2 = reverse("annotation:review_item", kwargs={"layer": 2, "assignment_id": assignment.pk})
+    assert "Layer 1:</strong> approved" in client2.get(url2).content.decode()
+    client2.post(url2, {"decision": "reject", "reason": "Scores contradict the justification"})
+    assignment.refresh_from_db()
+    assert assignment.status == Assignment.Status.REJECTED
+    history = logged_in(annotator).get(reverse("annotation:history")).content.decode()
+    assert "Scores contradict the justification" in history
+
+
+def test_pages_refuse_people_without_the_role(world: World, settings):
+    settings.SEAL_GOLD_RATE = 0.0
+    annotator = world.annotator("ann")
+    other = world.annotator("other")
+    l1 = world.reviewer("rev1", 1)
+    assignment = assignment_next(profile=annotator)
+    assert assignment is not None
+    rating_submit(assignment_id=assignment.pk, profile=annotator, rating=good_rating())
+    comparison_url = reverse("annotation:comparison", kwargs={"assignment_id": assignment.pk})
+    l1_item = reverse("annotation:review_item", kwargs={"layer": 1, "assignment_id": assignment.pk})
+    l2_queue = reverse("annotation:review_list", kwargs={"layer": 2})
+
+    anonymous = Client()
+    for url in (reverse("annotation:work_home"), comparison_url, l1_item):
+        response = anonymous.get(url)
+        assert response.status_code == 302
+        assert reverse("login") in response["Location"]
+
+    plain_user = Client()
+    plain_user.force_login(UserFactory.create())
+    assert plain_user.get(reverse("annotation:work_home")).status_code == 403
+    assert plain_user.post(reverse("annotation:work_next")).status_code == 403
+
+    # Another annotator cannot open someone else's comparison; an annotator is not a reviewer.
+    assert logged_in(other).get(comparison_url).status_code == 404
+    assert logged_in(annotator).get(l1_item).status_code == 403
+    assert logged_in(annotator).get(reverse("annotation:review_home")).status_code == 403
+    # A layer-1 reviewer is not a layer-2 reviewer.
+    assert logged_in(l1).get(l2_queue).status_code == 403
+    assert logged_in(l1).get(l1_item).status_code == 200
+
+    suspended = world.annotator("gone", status="suspended")
+    assert logged_in(suspended).get(reverse("annotation:work_home")).status_code == 403
+
+
+def test_a_reviewer_cannot_open_their_own_rating(world: World, settings):
+    settings.SEAL_GOLD_RATE = 0.0
+    both = world.annotator("both", is_layer1_reviewer=True)
+    assignment = assignment_next(profile=both)
+    assert assignment is not None
+    rating_submit(assignment_id=assignment.pk, profile=both, rating=good_rating())
+    url = reverse("annotation:review_item", kwargs={"layer": 1, "assignment_id": assignment.pk})
+    assert logged_in(both).get(url).status_code == 404
+    assert logged_in(both).post(url, {"decision": "approve"}).status_code == 404
+    # Not yet approved at layer 1, so it is in no layer-2 queue either.
+    other_l2 = world.reviewer("l2", 2)
+    assert logged_in(other_l2).get(url.replace("layer-1", "layer-2")).status_code == 404
