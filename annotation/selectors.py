@@ -289,7 +289,8 @@ def annotator_quality_table() -> list[AnnotatorQuality]:
         gold = mine[mine["is_gold"] & mine["gold_correct"].notna()] if len(mine) else mine
         agreement = None
         if len(real):
-            counted = frame[(~frame["is_gold"]) & (frame["status"] != Assignment.Status.REJECTED)]
+            # Rejected ratings count too: disagreement is often why they were rejected.
+            counted = frame[~frame["is_gold"]]
             signs = counted.assign(sign=counted["preference"].apply(lambda v: (v > 0) - (v < 0)))
             own = signs[signs["annotator_id"] == profile.pk][["task_id", "sign"]]
             others = signs[signs["annotator_id"] != profile.pk][["task_id", "sign"]]

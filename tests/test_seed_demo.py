@@ -29,7 +29,7 @@ def table_counts() -> dict[str, int]:
         Assignment,
         ApprovedRating,
     ]
-    return {model.__name__: model.objects.count() for model in models}
+    return {model.__name__: model._default_manager.count() for model in models}
 
 
 def test_seed_demo_is_idempotent_and_fills_every_domain(settings):

@@ -49,7 +49,7 @@ class Command(BaseCommand):
                 f"prompts, {len(catalog.models)} model versions, "
                 f"{Response.objects.filter(status=Response.Status.OK).count()} responses; "
                 f"this run added {ratings.tasks} comparisons ({ratings.gold} gold), "
-                f"{ratings.approved} approved ratings and {ratings.awaiting_review} awaiting review."
+                f"{ratings.approved} approved ratings, {ratings.awaiting_review} awaiting review."
             )
         )
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")

@@ -1,0 +1,238 @@
+"""Qualification on gold comparisons, gold mixed into vetted queues, and the staff quality view."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from annotation.models import AnnotatorProfile, Assignment, ComparisonTask
+from annotation.selectors import annotator_quality_table
+from annotation.services import (
+    RatingInput,
+    assignment_next,
+    comparison_task_create,
+    comparisons_schedule,
+    qualification_start,
+    rating_submit,
+    review_approve,
+    review_reject,
+)
+from annotation.tasks import comparisons_schedule_for_submission
+from seal.errors import ApplicationError
+from seal.models import Response, Submission
+from tests.annotation.conftest import World, good_rating
+from tests.factories import ModelVersionFactory, PromptFactory, ResponseFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def add_gold(world: World, count: int) -> list[ComparisonTask]:
+    """Gold items on fresh prompts: staff expect the first model's answer to be much better."""
+    gold = []
+    for i in range(count):
+        prompt = PromptFactory.create(
+            prompt_set=world.prompts[0].prompt_set, text=f"Gold prompt {i}"
+        )
+        first = ResponseFactory.create(model_version=world.models[0], prompt=prompt)
+        second = ResponseFactory.create(model_version=world.models[1], prompt=prompt)
+        gold.append(
+            comparison_task_create(response_1=first, response_2=second, gold_expected_preference=2)
+        )
+    return gold
+
+
+def rate_gold(profile: AnnotatorProfile, *, agree: bool) -> Assignment:
+    assignment = assignment_next(profile=profile)
+    assert assignment is not None
+    assert assignment.is_gold
+    expected = assignment.task.gold_expected_preference
+    assert expected is not None
+    # The expectation is in model terms (A); turn it into what this annotator saw on screen.
+    screen_pref = expected if assignment.left_is_a else -expected
+    return rating_submit(
+        assignment_id=assignment.pk,
+        profile=profile,
+        rating=good_rating(screen_pref if agree else -screen_pref),
+    )
+
+
+def test_an_applicant_who_agrees_with_gold_is_vetted(world: World, settings):
+    settings.SEAL_QUALIFICATION_SIZE = 4
+    settings.SEAL_QUALIFICATION_PASS_RATE = 0.75
+    add_gold(world, 4)
+    applicant = world.annotator("applicant", status=AnnotatorProfile.Status.APPLICANT)
+    qualification_start(profile=applicant)
+    for agree in (True, True, False, True):
+        done = rate_gold(applicant, agree=agree)
+        assert done.gold_correct is agree
+    applicant.refresh_from_db()
+    assert applicant.status == AnnotatorProfile.Status.VETTED
+    assert applicant.qualification_score == 0.75
+    assert applicant.vetted_at is not None
+    # Gold ratings never reach the review queues or the leaderboard copy.
+    assert not Assignment.objects.filter(is_gold=True, status=Assignment.Status.APPROVED).exists()
+
+
+def test_an_applicant_who_fails_stays_unvetted_with_the_score_kept(world: World, settings):
+    settings.SEAL_QUALIFICATION_SIZE = 3
+    settings.SEAL_QUALIFICATION_PASS_RATE = 0.8
+    add_gold(world, 3)
+    applicant = world.annotator("applicant", status=AnnotatorProfile.Status.APPLICANT)
+    qualification_start(profile=applicant)
+    for agree in (True, False, False):
+        rate_gold(applicant, agree=agree)
+    applicant.refresh_from_db()
+    assert applicant.status == AnnotatorProfile.Status.APPLICANT
+    assert applicant.qualification_score == pytest.approx(1 / 3)
+    with pytest.raises(ApplicationError, match="Only vetted annotators"):
+        assignment_next(profile=applicant)
+
+
+def test_qualifying_annotators_only_ever_see_gold(world: World, settings):
+    settings.SEAL_QUALIFICATION_SIZE = 2
+    add_gold(world, 2)
+    applicant = world.annotator("applicant", status=AnnotatorProfile.Status.APPLICANT)
+    qualification_start(profile=applicant)
+    for _ in range(2):
+        assert rate_gold(applicant, agree=False).is_gold
+    applicant.refresh_from_db()
+    assert applicant.status == AnnotatorProfile.Status.APPLICANT
+
+
+def test_gold_is_mixed_silently_into_vetted_queues_at_the_configured_rate(world: World, settings):
+    settings.SEAL_GOLD_RATE = 1.0
+    add_gold(world, 2)
+    vetted = world.annotator("vetted")
+    first = assignment_next(profile=vetted)
+    assert first is not None and first.is_gold and first.slot is None
+    rating_submit(assignment_id=first.pk, profile=vetted, rating=good_rating())
+    second = assignment_next(profile=vetted)
+    assert second is not None and second.is_gold
+    rating_submit(assignment_id=second.pk, profile=vetted, rating=good_rating())
+    # Gold exhausted: real work follows.
+    third = assignment_next(profile=vetted)
+    assert third is not None and not third.is_gold
+    settings.SEAL_GOLD_RATE = 0.0
+    # The gold items are tracked and count toward gold accuracy, not toward reviews.
+    row = next(r for r in annotator_quality_table() if r.username == "vetted")
+    assert row.gold_count == 2
+
+
+def test_quality_table_measures_agreement_approvals_time_and_volume(world: World, settings):
+    settings.SEAL_GOLD_RATE = 0.0
+    l1, l2 = world.reviewer("rev1", 1), world.reviewer("rev2", 2)
+    agreeing = [world.annotator(f"agree{i}") for i in range(2)]
+    contrarian = world.annotator("contrarian")
+    for profile in [*agreeing, contrarian]:
+        assignment = assignment_next(profile=profile)
+        assert assignment is not None and assignment.task_id == world.tasks[0].pk
+        model0_left = assignment.left_is_a
+        pref = 1 if model0_left else -1
+        if profile is contrarian:
+            pref = -pref
+        rating_submit(assignment_id=assignment.pk, profile=profile, rating=good_rating(pref))
+    for assignment in Assignment.objects.filter(annotator__in=agreeing):
+        review_approve(assignment_id=assignment.pk, reviewer=l1, layer=1)
+        review_approve(assignment_id=assignment.pk, reviewer=l2, layer=2)
+    contrarian_rating = Assignment.objects.get(annotator=contrarian)
+    review_reject(assignment_id=contrarian_rating.pk, reviewer=l1, layer=1, reason="Backwards")
+
+    rows = {row.username: row for row in annotator_quality_table()}
+    # agree0 matches agree1 and not the contrarian: one pair of two.
+    assert rows["agree0"].agreement == 0.5
+    assert rows["agree0"].layer1_approval == 1.0
+    assert rows["agree0"].layer2_approval == 1.0
+    assert rows["agree0"].volume == 1
+    assert rows["agree0"].median_seconds is not None
+    assert rows["contrarian"].agreement == 0.0
+    assert rows["contrarian"].layer1_approval == 0.0
+    assert rows["contrarian"].layer2_approval is None
+
+
+def test_staff_see_the_quality_view_and_can_suspend(world: World):
+    target = world.annotator("target")
+    staff = Client()
+    staff.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    url = reverse("admin:annotation_annotatorprofile_quality")
+    page = staff.get(url)
+    assert page.status_code == 200
+    assert "target" in page.content.decode()
+    response = staff.post(url, {"profile_id": target.pk, "reason": "Copy-pasted justifications"})
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.status == AnnotatorProfile.Status.SUSPENDED
+    assert target.suspended_reason == "Copy-pasted justifications"
+    with pytest.raises(ApplicationError):
+        assignment_next(profile=target)
+
+    annotator_client = Client()
+    annotator_client.force_login(world.annotator("nosy").user)
+    assert annotator_client.get(url).status_code == 302  # to the admin login
+
+
+def test_suspending_returns_live_leases_to_the_pool(world: World, settings):
+    settings.SEAL_GOLD_RATE = 0.0
+    from annotation.services import annotator_suspend
+
+    profile = world.annotator("leaver")
+    assignment = assignment_next(profile=profile)
+    assert assignment is not None
+    annotator_suspend(profile=profile, reason="Left the programme")
+    assignment.refresh_from_db()
+    assert assignment.status == Assignment.Status.EXPIRED
+    assignment.task.refresh_from_db()
+    assert assignment.task.active_slots == 0
+
+
+def test_scheduling_pairs_a_new_model_with_established_ones_idempotently(world: World):
+    newcomer = ModelVersionFactory.create(name="Newcomer")
+    for prompt in world.prompts:
+        ResponseFactory.create(model_version=newcomer, prompt=prompt)
+    ResponseFactory.create(
+        model_version=newcomer,
+        prompt=world.prompts[0].prompt_set.prompts.create(
+            text="unanswered by others", content_hash="x" * 64
+        ),
+        status=Response.Status.FAILED,
+        text="",
+    )
+    submission = Submission.objects.create(
+        model_version=newcomer, status=Submission.Status.COLLECTED
+    )
+    submission.domains.add(world.domain)
+    world.prompts[0].prompt_set.status = "active"
+    world.prompts[0].prompt_set.save()
+
+    created = comparisons_schedule_for_submission.delay(submission.pk).get()
+    assert created == 2 * len(world.prompts)
+    assert comparisons_schedule(submission_id=submission.pk) == 0
+    tasks = ComparisonTask.objects.exclude(pk__in=[t.pk for t in world.tasks])
+    for task in tasks:
+        models = {task.response_a.model_version_id, task.response_b.model_version_id}
+        assert newcomer.pk in models
+        assert len(models) == 2
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.COMPARING
+
+
+def test_a_rating_of_an_unknown_scale_value_is_refused(world: World, settings):
+    settings.SEAL_GOLD_RATE = 0.0
+    profile = world.annotator("ann")
+    assignment = assignment_next(profile=profile)
+    assert assignment is not None
+    with pytest.raises(ApplicationError) as excinfo:
+        rating_submit(
+            assignment_id=assignment.pk,
+            profile=profile,
+            rating=RatingInput(
+                preference=7,
+                scores_left={"correctness": 0, "overall": 3},
+                scores_right={"correctness": 3, "overall": 3},
+                justification="long enough justification",
+            ),
+        )
+    assert excinfo.value.field_errors["preference"] == [
+        "Must be one of the five preference options"
+    ]
+    assert excinfo.value.field_errors["score_left_correctness"] == ["Must be between 1 and 5"]
