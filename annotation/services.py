@@ -384,8 +384,9 @@ def _task_lease(profile: AnnotatorProfile, now: datetime) -> Assignment | None:
 
 
 def _own_assignment_locked(assignment_id: int, profile: AnnotatorProfile) -> Assignment:
+    # of=("self",): lock only this row, not the joined task and domain everyone shares.
     assignment = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",))
         .select_related("task__domain")
         .filter(pk=assignment_id, annotator=profile)
         .first()
@@ -547,7 +548,7 @@ def _review_locked(*, assignment_id: int, reviewer: AnnotatorProfile, layer: int
     ):
         raise ApplicationError(f"You are not a layer-{layer} reviewer")
     assignment = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",))
         .filter(pk=assignment_id, is_gold=False, task__domain__in=reviewer.domains.all())
         .first()
     )
