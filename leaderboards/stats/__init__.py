@@ -1,0 +1,70 @@
+"""SEAL's ranking engine: Bradley-Terry Elo with prompt-bootstrap intervals, agreement, accuracy.
+
+Plain numpy/pandas; imports nothing from the project. Typical use::
+
+    from leaderboards.stats import Comparisons, RankingConfig, rank_models
+
+    board = rank_models(ratings_frame, RankingConfig(seed=7))           # one row per rating
+    board = rank_models(Comparisons.from_counts(grouped_frame))         # database aggregates
+    snapshot_json = board.to_dict()
+"""
+
+from .accuracy import AccuracyResult, accuracy_interval, wilson_interval
+from .agreement import AgreementResult, krippendorff_alpha, krippendorff_alpha_long
+from .bradley_terry import (
+    ELO_BASE,
+    ELO_SCALE,
+    BradleyTerryFit,
+    fit_bradley_terry,
+    to_elo,
+)
+from .data import Comparisons, ModelTallies, preference_to_outcome
+from .errors import (
+    DisconnectedComparisonGraphError,
+    InsufficientDataError,
+    StatsConvergenceError,
+    StatsInputError,
+)
+from .intervals import BootstrapDraws, bootstrap_strengths, sandwich_covariance
+from .ranking import (
+    ENGINE_VERSION,
+    Diagnostics,
+    Leaderboard,
+    ModelRanking,
+    RankingConfig,
+    qualifying_models,
+    rank_models,
+    separability,
+)
+
+__all__ = [
+    "ELO_BASE",
+    "ELO_SCALE",
+    "ENGINE_VERSION",
+    "AccuracyResult",
+    "AgreementResult",
+    "BootstrapDraws",
+    "BradleyTerryFit",
+    "Comparisons",
+    "Diagnostics",
+    "DisconnectedComparisonGraphError",
+    "InsufficientDataError",
+    "Leaderboard",
+    "ModelRanking",
+    "ModelTallies",
+    "RankingConfig",
+    "StatsConvergenceError",
+    "StatsInputError",
+    "accuracy_interval",
+    "bootstrap_strengths",
+    "fit_bradley_terry",
+    "krippendorff_alpha",
+    "krippendorff_alpha_long",
+    "preference_to_outcome",
+    "qualifying_models",
+    "rank_models",
+    "sandwich_covariance",
+    "separability",
+    "to_elo",
+    "wilson_interval",
+]
