@@ -12,12 +12,16 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from rest_framework_api_key.models import APIKey
 
+from seal.endpoints import endpoint_url_problems
 from seal.errors import ApplicationError
 from seal.models import (
     Category,
     Domain,
     Lab,
+    LabAPIKey,
     ModelVersion,
     Prompt,
     PromptExposure,
@@ -26,7 +30,19 @@ from seal.models import (
     Submission,
     WorkerHeartbeat,
 )
-from seal.services import PromptImportError, prompt_set_activate, prompt_set_import
+from seal.services import (
+    PromptImportError,
+    endpoint_allow_list,
+    lab_api_key_create,
+    lab_api_key_revoke,
+    prompt_set_activate,
+    prompt_set_import,
+    responses_retry_failed,
+)
+
+# Keys not tied to a lab open nothing here; only lab keys are issued.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
 
 
 class CategoryInline(admin.TabularInline):
@@ -204,6 +220,13 @@ class ModelVersionForm(forms.ModelForm):
             "status",
         ]
 
+    def clean_base_url(self) -> str:
+        base_url: str = self.cleaned_data["base_url"]
+        problems = endpoint_url_problems(base_url, allow=endpoint_allow_list())
+        if problems:
+            raise forms.ValidationError(problems)
+        return base_url
+
     def clean_api_secret(self) -> str:
         secret: str = self.cleaned_data.get("api_secret", "")
         if not secret and self.instance.pk:
@@ -236,6 +259,21 @@ class SubmissionAdmin(admin.ModelAdmin):
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "finish_reason", "latency_ms", "attempts", "updated_at"]
+    actions = ["retry_failed"]
+
+    @admin.action(description="Retry the selected failed responses")
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Response]) -> None:
+        outcome = responses_retry_failed(responses=queryset.filter(status=Response.Status.FAILED))
+        self.message_user(
+            request,
+            f"{outcome.retried} failed response(s) will be collected again"
+            + (
+                f"; {outcome.skipped} skipped (their submission is cancelled or in evaluation)."
+                if outcome.skipped
+                else "."
+            ),
+        )
+
     list_filter = [
         "status",
         "lab_previously_exposed",
@@ -261,3 +299,60 @@ class PromptExposureAdmin(admin.ModelAdmin):
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["hostname", "seen_at"]
     readonly_fields = ["hostname", "seen_at"]
+
+
+class LabAPIKeyForm(forms.ModelForm):
+    class Meta:
+        model = LabAPIKey
+        fields = ["lab", "name", "expiry_date", "revoked"]
+
+    def clean_expiry_date(self) -> Any:
+        expiry = self.cleaned_data.get("expiry_date")
+        if expiry is not None and not self.instance.pk and expiry <= timezone.now():
+            raise forms.ValidationError("The expiry must be in the future.")
+        return expiry
+
+
+@admin.register(LabAPIKey)
+class LabAPIKeyAdmin(admin.ModelAdmin):
+    """Staff issue a lab's keys here; the key is shown once, on creation, and stored hashed."""
+
+    form = LabAPIKeyForm
+    list_display = ["prefix", "name", "lab", "created", "expiry_date", "_has_expired", "revoked"]
+    list_filter = ["lab", "revoked", "created"]
+    search_fields = ["name", "prefix", "lab__name"]
+    list_select_related = ["lab"]
+    actions = ["revoke_keys"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fields: tuple[str, ...] = ("prefix",)
+        if obj is not None:
+            # The lab of an issued key never changes; a revoked key stays revoked.
+            fields += ("lab",)
+            if obj.revoked:
+                fields += ("name", "revoked", "expiry_date")
+        return fields
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: Any = None, change: bool = False
+    ) -> None:
+        if change:
+            obj.save()
+            return
+        key, raw_key = lab_api_key_create(lab=obj.lab, name=obj.name, expires_at=obj.expiry_date)
+        # The admin goes on with `obj` (change message, redirect): make it the stored key.
+        for model_field in LabAPIKey._meta.concrete_fields:
+            setattr(obj, model_field.attname, getattr(key, model_field.attname))
+        obj._state.adding = False
+        obj._state.db = key._state.db
+        messages.warning(
+            request,
+            f"The API key for {key.lab} ({key.name}) is: {raw_key} — copy it now: it is stored "
+            "hashed and will not be shown again.",
+        )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[LabAPIKey]) -> None:
+        for key in queryset:
+            lab_api_key_revoke(key=key)
+        self.message_user(request, f"{queryset.count()} key(s) revoked.")

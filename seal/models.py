@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from rest_framework_api_key.models import AbstractAPIKey
 
 from seal.rubrics import Rubric, rubric_parse, validate_rubric
 
@@ -194,15 +195,23 @@ class Submission(TimeStamped):
         ModelVersion, on_delete=models.PROTECT, related_name="submissions"
     )
     domains = models.ManyToManyField(Domain, related_name="submissions")
+    # The domains' active sets when the lab submitted: later activations do not move the target.
+    prompt_sets = models.ManyToManyField(PromptSet, blank=True, related_name="submissions")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     status_detail = models.TextField(blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    collection_started_at = models.DateTimeField(null=True, blank=True)
+    collection_finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Submission #{self.pk} of {self.model_version}"
+
+    @property
+    def is_collecting(self) -> bool:
+        return self.status in {self.Status.PENDING, self.Status.COLLECTING}
 
 
 class Response(TimeStamped):
@@ -263,6 +272,33 @@ class PromptExposure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lab} saw {self.prompt}"
+
+
+class LabAPIKey(AbstractAPIKey):
+    """A lab's key to the API: stored hashed, shown once, revocable, optionally expiring."""
+
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="api_keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "lab API key"
+        verbose_name_plural = "lab API keys"
+
+    @property
+    def is_usable(self) -> bool:
+        return not self.revoked and not self.has_expired
+
+
+class CollectionLease(models.Model):
+    """Who is calling a lab's endpoints now: one collector per lab keeps its concurrency bounded."""
+
+    lab = models.OneToOneField(
+        Lab, on_delete=models.CASCADE, primary_key=True, related_name="collection_lease"
+    )
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Collection lease of {self.lab}"
 
 
 class WorkerHeartbeat(models.Model):

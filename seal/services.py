@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+import logging
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from seal.endpoints import (
+    INTERRUPTED,
+    AllowList,
+    CallPolicy,
+    ChatCall,
+    ChatResult,
+    EndpointClient,
+    completions_url,
+    endpoint_url_problems,
+)
 from seal.errors import ApplicationError
 from seal.models import (
     Category,
+    CollectionLease,
     Domain,
     Lab,
+    LabAPIKey,
     ModelVersion,
     Prompt,
     PromptExposure,
@@ -30,6 +49,20 @@ from seal.models import (
 )
 from seal.prompt_import import LineError, prompts_parse
 from seal.rubrics import rubric_parse
+from seal.selectors import (
+    lab_collecting_submission_ids,
+    lab_ids_needing_collection,
+    response_failure_kinds,
+    submission_progress,
+    submission_prompt_ids_to_send,
+)
+from seal.tasking import task_send_on_commit
+
+logger = logging.getLogger(__name__)
+
+# The annotation layer's entry point once a submission's responses are in; sent by name because
+# the catalog never imports the layers above it.
+COMPARISONS_SCHEDULE_TASK = "annotation.tasks.comparisons_schedule_for_submission"
 
 GENERATION_PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "temperature": (int, float),
@@ -39,6 +72,14 @@ GENERATION_PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "presence_penalty": (int, float),
     "frequency_penalty": (int, float),
     "stop": (list,),
+}
+GENERATION_PARAM_RANGES: dict[str, tuple[float, float]] = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "max_tokens": (1, 1_000_000),
+    "seed": (-(2**63), 2**63 - 1),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
 }
 
 
@@ -236,6 +277,15 @@ def _generation_params_check(params: Mapping[str, Any]) -> dict[str, Any]:
             ]
         elif isinstance(value, bool) or not isinstance(value, allowed):
             errors[f"generation_params.{key}"] = ["wrong type"]
+        elif key in GENERATION_PARAM_RANGES:
+            low, high = GENERATION_PARAM_RANGES[key]
+            if not (math.isfinite(value) and low <= value <= high):
+                errors[f"generation_params.{key}"] = [f"must be between {low} and {high}"]
+        elif key == "stop" and (
+            len(value) > 4
+            or not all(isinstance(s, str) and 0 < len(s) <= 100 and "\x00" not in s for s in value)
+        ):
+            errors[f"generation_params.{key}"] = ["at most 4 strings of 1 to 100 characters"]
     if errors:
         raise ApplicationError("Invalid generation parameters", field_errors=errors)
     return dict(params)
@@ -253,28 +303,50 @@ def model_version_create(
 ) -> ModelVersion:
     """Register a model version with its OpenAI-compatible endpoint."""
     field_errors: dict[str, list[str]] = {}
-    for field, value in (("name", name), ("version", version), ("model_id", model_id)):
-        if not value.strip():
-            field_errors[field] = ["required"]
-    parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        field_errors["base_url"] = ["must be an http(s) URL"]
+    for name_, value, limit in (
+        ("name", name, 100),
+        ("version", version, 50),
+        ("model_id", model_id, 200),
+        ("base_url", base_url, 500),
+        ("api_secret", api_secret, 500),
+    ):
+        if not value.strip() and name_ != "api_secret":
+            field_errors[name_] = ["required"]
+        elif len(value) > limit:
+            field_errors[name_] = [f"at most {limit} characters"]
+        elif "\x00" in value:
+            field_errors[name_] = ["must not contain NUL characters"]
+    if "base_url" not in field_errors:
+        problems = endpoint_url_problems(base_url, allow=endpoint_allow_list())
+        if problems:
+            field_errors["base_url"] = problems
     if field_errors:
         raise ApplicationError("Invalid model version", field_errors=field_errors)
     params = _generation_params_check(generation_params or {})
-    if ModelVersion.objects.filter(lab=lab, name=name, version=version).exists():
+    if ModelVersion.objects.filter(lab=lab, name=name.strip(), version=version.strip()).exists():
         raise ApplicationError(
             f"{name} {version} is already registered", field_errors={"version": ["taken"]}
         )
-    return ModelVersion.objects.create(
-        lab=lab,
-        name=name.strip(),
-        version=version.strip(),
-        base_url=base_url,
-        model_id=model_id.strip(),
-        generation_params=params,
-        api_secret=api_secret,
-    )
+    try:
+        with transaction.atomic():
+            return ModelVersion.objects.create(
+                lab=lab,
+                name=name.strip(),
+                version=version.strip(),
+                base_url=base_url.strip(),
+                model_id=model_id.strip(),
+                generation_params=params,
+                api_secret=api_secret,
+            )
+    except IntegrityError as exc:
+        raise ApplicationError(
+            f"{name} {version} is already registered", field_errors={"version": ["taken"]}
+        ) from exc
+
+
+def endpoint_allow_list() -> AllowList:
+    """Hosts exempt from the endpoint address guard (SEAL_ENDPOINT_ALLOWED_HOSTS)."""
+    return AllowList.parse(settings.SEAL_ENDPOINT_ALLOWED_HOSTS)
 
 
 def prompt_exposure_record(
@@ -337,12 +409,613 @@ def worker_heartbeat_record(*, hostname: str) -> WorkerHeartbeat:
     return heartbeat
 
 
-def demo_user_upsert(*, username: str, password: str, is_staff: bool = False) -> AbstractBaseUser:
-    """Create a login (or reset its password) for the demo."""
-    user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(username=username)
-    user.set_password(password)
-    user.is_staff = is_staff
-    user.is_superuser = is_staff
-    user.save()
+def demo_user_upsert(*, username: str, password_hash: str, is_staff: bool = False) -> User:
+    """Create a demo login, or reset it, with a password hashed once for all demo accounts."""
+    user, _ = User.objects.update_or_create(
+        username=username,
+        defaults={"password": password_hash, "is_staff": is_staff, "is_superuser": is_staff},
+    )
     return user
+
+
+# --- Lab API keys ---------------------------------------------------------------------------------
+
+
+def lab_api_key_create(
+    *, lab: Lab, name: str, expires_at: datetime | None = None
+) -> tuple[LabAPIKey, str]:
+    """Issue an API key for a lab; the raw key is returned here once and stored only hashed."""
+    name = name.strip()
+    if not name or len(name) > 50:
+        raise ApplicationError(
+            "A key needs a name of at most 50 characters", field_errors={"name": ["required"]}
+        )
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApplicationError(
+            "The expiry must be in the future", field_errors={"expires_at": ["in the past"]}
+        )
+    key, raw_key = LabAPIKey.objects.create_key(lab=lab, name=name, expiry_date=expires_at)
+    assert isinstance(key, LabAPIKey)
+    return key, raw_key
+
+
+def lab_api_key_revoke(*, key: LabAPIKey) -> LabAPIKey:
+    """Revoke a key for good: requests with it are refused from now on."""
+    LabAPIKey.objects.filter(pk=key.pk).update(revoked=True)
+    key.refresh_from_db()
+    return key
+
+
+# --- Submissions ----------------------------------------------------------------------------------
+
+
+def submission_create(*, model_version: ModelVersion, domains: Sequence[str]) -> Submission:
+    """Submit a model version for some domains (by slug) on their active prompt sets as of now."""
+    slugs = list(dict.fromkeys(slug.strip() for slug in domains if slug.strip()))
+    if not slugs:
+        raise ApplicationError(
+            "Name at least one domain", field_errors={"domains": ["at least one domain"]}
+        )
+    if model_version.status != ModelVersion.Status.ACTIVE:
+        raise ApplicationError(
+            "A retired model version cannot be submitted",
+            field_errors={"model_version": ["retired"]},
+        )
+    with transaction.atomic():
+        # Serialises submissions of one model version, so two requests cannot both pass the
+        # "not submitted yet" check below.
+        ModelVersion.objects.select_for_update().filter(pk=model_version.pk).first()
+        found = {d.slug: d for d in Domain.objects.filter(slug__in=slugs, is_active=True)}
+        active_sets = {
+            prompt_set.domain_id: prompt_set
+            for prompt_set in PromptSet.objects.filter(
+                domain__in=found.values(), status=PromptSet.Status.ACTIVE
+            ).annotate(prompt_total=Count("prompts"))
+        }
+        taken = set(
+            Submission.objects.filter(model_version=model_version, domains__in=found.values())
+            .exclude(status__in=[Submission.Status.FAILED, Submission.Status.CANCELLED])
+            .values_list("domains__slug", flat=True)
+        )
+        problems = []
+        for slug in slugs:
+            domain = found.get(slug)
+            if domain is None:
+                problems.append(f"unknown domain: {slug}")
+            elif domain.pk not in active_sets or not active_sets[domain.pk].prompt_total:
+                problems.append(f"no active prompt set yet: {slug}")
+            elif slug in taken:
+                problems.append(f"already submitted: {slug}")
+        if problems:
+            raise ApplicationError(
+                "This submission cannot be accepted", field_errors={"domains": problems}
+            )
+        submission = Submission.objects.create(model_version=model_version)
+        submission.domains.set([found[slug] for slug in slugs])
+        submission.prompt_sets.set([active_sets[found[slug].pk] for slug in slugs])
+        _lab_collection_enqueue(lab_id=model_version.lab_id)
+    return submission
+
+
+def submission_cancel(*, submission: Submission) -> Submission:
+    """Stop a submission's collection: no further prompt is sent for it."""
+    with transaction.atomic():
+        locked = Submission.objects.select_for_update().get(pk=submission.pk)
+        if locked.status == Submission.Status.CANCELLED:
+            return locked
+        if not locked.is_collecting:
+            raise ApplicationError(
+                f"Only a pending or collecting submission can be cancelled; this one is "
+                f"{locked.get_status_display().lower()}."
+            )
+        locked.status = Submission.Status.CANCELLED
+        locked.cancelled_at = timezone.now()
+        locked.status_detail = "Cancelled by the lab."
+        locked.save(update_fields=["status", "cancelled_at", "status_detail", "updated_at"])
+    return locked
+
+
+# --- Response collection --------------------------------------------------------------------------
+
+
+class CollectionLeaseBusy(Exception):
+    """Another collector is calling this lab's endpoints; try again in `retry_in` seconds."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"the lab's collection lease is held; retry in {retry_in:.0f} s")
+        self.retry_in = retry_in
+
+
+@dataclass
+class CollectionReport:
+    sent: int = 0
+    collected: int = 0
+    failed: int = 0
+    finished_submission_ids: list[int] = field(default_factory=list)
+    budget_exhausted: bool = False
+    lease_lost: bool = False
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    retried: int
+    skipped: int
+
+
+def _lab_collection_enqueue(*, lab_id: int) -> None:
+    from seal.tasks import lab_responses_collect_task
+
+    lab_responses_collect_task.delay_on_commit(lab_id)
+
+
+def _collection_lease_acquire(*, lab: Lab, holder: str, seconds: float) -> float | None:
+    """Take the lab's lease if free or lapsed: None when taken, else seconds until it lapses."""
+    now = timezone.now()
+    CollectionLease.objects.get_or_create(lab=lab)
+    taken = (
+        CollectionLease.objects.filter(lab=lab)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__lte=now))
+        .update(holder=holder, expires_at=now + timedelta(seconds=seconds))
+    )
+    if taken:
+        return None
+    expires_at = (
+        CollectionLease.objects.filter(lab=lab).values_list("expires_at", flat=True).first()
+    )
+    return max(1.0, (expires_at - now).total_seconds()) if expires_at else 1.0
+
+
+def _collection_lease_renew(*, lab: Lab, holder: str, seconds: float) -> bool:
+    return bool(
+        CollectionLease.objects.filter(lab=lab, holder=holder).update(
+            expires_at=timezone.now() + timedelta(seconds=seconds)
+        )
+    )
+
+
+def _collection_lease_release(*, lab: Lab, holder: str) -> None:
+    CollectionLease.objects.filter(lab=lab, holder=holder).update(holder="", expires_at=None)
+
+
+def prompt_exposures_record(
+    *,
+    model_version: ModelVersion,
+    prompt_ids: Sequence[int],
+    submission: Submission | None = None,
+    at: datetime | None = None,
+) -> dict[int, datetime]:
+    """Note that the model's lab is being sent these prompts; returns each one's first exposure."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        seen = dict(
+            PromptExposure.objects.filter(
+                lab_id=model_version.lab_id, prompt_id__in=prompt_ids
+            ).values_list("prompt_id", "first_exposed_at")
+        )
+        new = [pk for pk in prompt_ids if pk not in seen]
+        if new:
+            PromptExposure.objects.bulk_create(
+                [
+                    PromptExposure(
+                        lab_id=model_version.lab_id,
+                        prompt_id=pk,
+                        model_version=model_version,
+                        submission=submission,
+                        first_exposed_at=at,
+                    )
+                    for pk in new
+                ],
+                ignore_conflicts=True,
+            )
+            seen.update(
+                PromptExposure.objects.filter(
+                    lab_id=model_version.lab_id, prompt_id__in=new
+                ).values_list("prompt_id", "first_exposed_at")
+            )
+    return seen
+
+
+def _responses_claim(*, submission: Submission, prompt_ids: Sequence[int]) -> list[ChatCall]:
+    """Record the exposures and a pending response for each prompt; return the calls to make."""
+    # Exposures are written before anything is sent: once a request leaves, the prompt has left
+    # the platform, whether or not an answer comes back.
+    model_version = submission.model_version
+    now = timezone.now()
+    with transaction.atomic():
+        texts = dict(Prompt.objects.filter(pk__in=prompt_ids).values_list("pk", "text"))
+        first_seen = prompt_exposures_record(
+            model_version=model_version, prompt_ids=list(texts), submission=submission, at=now
+        )
+        flagged = {pk for pk, at in first_seen.items() if at < submission.created_at}
+        existing = set(
+            Response.objects.filter(
+                model_version=model_version, prompt_id__in=list(texts)
+            ).values_list("prompt_id", flat=True)
+        )
+        Response.objects.bulk_create(
+            [
+                Response(
+                    model_version=model_version,
+                    prompt_id=pk,
+                    submission=submission,
+                    status=Response.Status.PENDING,
+                    lab_previously_exposed=pk in flagged,
+                )
+                for pk in texts
+                if pk not in existing
+            ],
+            ignore_conflicts=True,
+        )
+        if existing:
+            # A row left pending by a collector that died, or failed in an earlier submission.
+            reclaimed = Response.objects.filter(
+                model_version=model_version, prompt_id__in=existing
+            ).exclude(status=Response.Status.OK)
+            for is_flagged, ids in ((True, flagged), (False, set(texts) - flagged)):
+                reclaimed.filter(prompt_id__in=ids).update(
+                    submission=submission,
+                    status=Response.Status.PENDING,
+                    lab_previously_exposed=is_flagged,
+                    error="",
+                    updated_at=now,
+                )
+            answered = set(
+                Response.objects.filter(
+                    model_version=model_version,
+                    prompt_id__in=existing,
+                    status=Response.Status.OK,
+                ).values_list("prompt_id", flat=True)
+            )
+            texts = {pk: text for pk, text in texts.items() if pk not in answered}
+    url = completions_url(model_version.base_url)
+    return [
+        ChatCall(
+            key=pk,
+            url=url,
+            model_id=model_version.model_id,
+            text=texts[pk],
+            params=model_version.generation_params or {},
+            secret=model_version.api_secret,
+        )
+        for pk in prompt_ids
+        if pk in texts
+    ]
+
+
+def _clean_text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; an endpoint's answer or error body may.
+    return value.replace("\x00", "")
+
+
+def _collection_results_store(*, results: Sequence[tuple[int, ChatResult]]) -> None:
+    """Keep each finished call's outcome on its response row; an answer already kept stays."""
+    now = timezone.now()
+    with transaction.atomic():
+        for model_version_id, result in results:
+            row = Response.objects.filter(
+                model_version_id=model_version_id, prompt_id=result.key
+            ).exclude(status=Response.Status.OK)
+            if result.ok:
+                row.update(
+                    status=Response.Status.OK,
+                    text=_clean_text(result.text),
+                    finish_reason=result.finish_reason[:50],
+                    latency_ms=result.latency_ms,
+                    prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens,
+                    error="",
+                    attempts=F("attempts") + result.attempts,
+                    updated_at=now,
+                )
+            elif result.error_kind == INTERRUPTED:
+                # Stopped mid-retry (budget, cancellation): left pending for the next collector.
+                row.update(attempts=F("attempts") + result.attempts, updated_at=now)
+            else:
+                row.update(
+                    status=Response.Status.FAILED,
+                    error=_clean_text(f"{result.error_kind}: {result.error}")[:2000],
+                    attempts=F("attempts") + result.attempts,
+                    updated_at=now,
+                )
+
+
+def submission_collection_start(*, submission: Submission) -> Submission | None:
+    """Move a pending submission to collecting; None when it is no longer waiting for responses."""
+    with transaction.atomic():
+        locked = (
+            Submission.objects.select_for_update()
+            .select_related("model_version")
+            .filter(pk=submission.pk)
+            .first()
+        )
+        if locked is None or not locked.is_collecting:
+            return None
+        if locked.status == Submission.Status.PENDING:
+            locked.status = Submission.Status.COLLECTING
+            locked.collection_started_at = timezone.now()
+            locked.save(update_fields=["status", "collection_started_at", "updated_at"])
+    return locked
+
+
+def submission_collection_finish(*, submission: Submission) -> Submission:
+    """Close a collection whose prompts were all sent: collected, or failed if nothing came back."""
+    with transaction.atomic():
+        locked = Submission.objects.select_for_update().get(pk=submission.pk)
+        if locked.status != Submission.Status.COLLECTING:
+            return locked
+        progress = submission_progress(submission=locked)
+        if progress.pending:
+            return locked  # something was put back meanwhile; the next collector takes it
+        kinds = response_failure_kinds(submission=locked)
+        failure_note = ""
+        if progress.failed:
+            common = ", ".join(f"{kind} ({n})" for kind, n in list(kinds.items())[:3])
+            failure_note = f"{progress.failed} of {progress.total} calls failed: {common}."
+        if progress.collected == 0 and progress.total:
+            locked.status = Submission.Status.FAILED
+            locked.status_detail = f"No answer was collected. {failure_note}".strip()
+        else:
+            locked.status = Submission.Status.COLLECTED
+            # Handed to the annotation layer by task name, after commit (seal never imports it).
+            locked.status_detail = (
+                f"{progress.collected} of {progress.total} answers collected. {failure_note}"
+            ).strip()
+            task_send_on_commit(COMPARISONS_SCHEDULE_TASK, locked.pk)
+        locked.collection_finished_at = timezone.now()
+        locked.save(
+            update_fields=["status", "status_detail", "collection_finished_at", "updated_at"]
+        )
+    return locked
+
+
+@dataclass
+class _SubmissionRun:
+    submission: Submission
+    to_send: deque[int]
+    stop: threading.Event = field(default_factory=threading.Event)
+    ready: int = 0  # claimed, waiting for a free slot
+    outstanding: int = 0  # sent, result not written yet
+    finished: bool = False
+
+    @property
+    def has_work(self) -> bool:
+        return not self.finished and bool(self.to_send or self.ready)
+
+
+class _Collector:
+    """One lab's collection. This (the calling) thread claims prompts a batch at a time, hands
+    them to a pool of threads as slots free up, and writes results in batches; pool threads only
+    speak HTTP and never touch the database."""
+
+    def __init__(self, *, lab: Lab, holder: str, budget_seconds: float) -> None:
+        self.lab = lab
+        self.holder = holder
+        self.concurrency = max(1, settings.SEAL_COLLECTION_CONCURRENCY_PER_LAB)
+        self.lease_seconds = float(settings.SEAL_COLLECTION_LEASE_SECONDS)
+        self.deadline = time.monotonic() + budget_seconds
+        self.policy = CallPolicy(
+            timeout=float(settings.SEAL_COLLECTION_TIMEOUT_SECONDS),
+            max_attempts=max(1, settings.SEAL_COLLECTION_MAX_ATTEMPTS),
+            backoff_base=float(settings.SEAL_COLLECTION_BACKOFF_BASE_SECONDS),
+            backoff_max=float(settings.SEAL_COLLECTION_BACKOFF_MAX_SECONDS),
+            max_response_bytes=settings.SEAL_COLLECTION_MAX_RESPONSE_BYTES,
+        )
+        self.report = CollectionReport()
+        self.runs: list[_SubmissionRun] = []
+        self.ready: deque[tuple[_SubmissionRun, ChatCall]] = deque()
+        self.in_flight: dict[Future[ChatResult], _SubmissionRun] = {}
+        self.unstored: list[tuple[int, ChatResult]] = []
+        self.last_flush = time.monotonic()
+        self.seen_submission_ids: set[int] = set()
+
+    @property
+    def stopped(self) -> bool:
+        return self.report.lease_lost or self.report.budget_exhausted
+
+    def _load_runs(self) -> None:
+        for pk in lab_collecting_submission_ids(lab=self.lab):
+            if pk in self.seen_submission_ids:
+                continue
+            self.seen_submission_ids.add(pk)
+            submission = submission_collection_start(submission=Submission.objects.get(pk=pk))
+            if submission is not None:
+                to_send = deque(submission_prompt_ids_to_send(submission=submission))
+                self.runs.append(_SubmissionRun(submission, to_send))
+
+    def _stop(self, runs: Iterable[_SubmissionRun]) -> None:
+        # Claimed prompts not sent yet stay pending (their exposure is already recorded, which
+        # errs on the safe side); a later collector sends them if the submission still waits.
+        stopping = set()
+        for run in runs:
+            run.to_send.clear()
+            run.stop.set()
+            stopping.add(id(run))
+        self.ready = deque(item for item in self.ready if id(item[0]) not in stopping)
+        for run in self.runs:
+            run.ready = sum(1 for r, _ in self.ready if r is run)
+
+    def _check_statuses(self) -> None:
+        open_runs = {run.submission.pk: run for run in self.runs if not run.finished}
+        if not open_runs:
+            return
+        statuses = dict(Submission.objects.filter(pk__in=open_runs).values_list("pk", "status"))
+        gone = [run for pk, run in open_runs.items() if statuses.get(pk) != "collecting"]
+        self._stop(gone)
+        for run in gone:
+            run.finished = True
+
+    def _claim_ahead(self) -> None:
+        # Claiming a batch ahead keeps database round trips off the path of each freed slot.
+        target = 2 * self.concurrency
+        if len(self.ready) >= self.concurrency:
+            return
+        for run in self.runs:
+            if len(self.ready) >= target:
+                return
+            if run.finished or not run.to_send:
+                continue
+            count = min(target - len(self.ready), len(run.to_send))
+            batch = [run.to_send.popleft() for _ in range(count)]
+            for call in _responses_claim(submission=run.submission, prompt_ids=batch):
+                self.ready.append((run, call))
+                run.ready += 1
+
+    def _dispatch(self, pool: ThreadPoolExecutor, client: EndpointClient) -> None:
+        while self.ready and len(self.in_flight) < self.concurrency:
+            run, call = self.ready.popleft()
+            run.ready -= 1
+            future = pool.submit(
+                client.complete, call, sleep=run.stop.wait, should_stop=run.stop.is_set
+            )
+            self.in_flight[future] = run
+            run.outstanding += 1
+            self.report.sent += 1
+
+    def _collect_done(self, done: Iterable[Future[ChatResult]]) -> None:
+        for future in done:
+            run = self.in_flight.pop(future)
+            run.outstanding -= 1
+            result = future.result()
+            self.unstored.append((run.submission.model_version_id, result))
+            if result.ok:
+                self.report.collected += 1
+            elif result.error_kind != INTERRUPTED:
+                self.report.failed += 1
+
+    def _flush(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        due = len(self.unstored) >= max(1, self.concurrency // 2) or now - self.last_flush >= 0.25
+        if self.unstored and (force or due):
+            _collection_results_store(results=self.unstored)
+            self.unstored = []
+            self.last_flush = now
+
+    def _finish_runs(self) -> None:
+        done = [
+            run
+            for run in self.runs
+            if not run.finished and not run.to_send and not run.ready and not run.outstanding
+        ]
+        if not done:
+            return
+        self._flush(force=True)
+        for run in done:
+            run.finished = True
+            finished = submission_collection_finish(submission=run.submission)
+            if finished.status != Submission.Status.COLLECTING:
+                self.report.finished_submission_ids.append(finished.pk)
+
+    def run(self) -> CollectionReport:
+        self._load_runs()
+        last_check = last_renew = time.monotonic()
+        with EndpointClient(
+            policy=self.policy, allow=endpoint_allow_list(), max_connections=self.concurrency
+        ) as client:
+            pool = ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix=f"collect-lab-{self.lab.pk}"
+            )
+            try:
+                while True:
+                    now = time.monotonic()
+                    if now - last_renew >= self.lease_seconds / 3:
+                        last_renew = now
+                        if not _collection_lease_renew(
+                            lab=self.lab, holder=self.holder, seconds=self.lease_seconds
+                        ):
+                            logger.warning("lab %s: collection lease lost; stopping", self.lab.pk)
+                            self.report.lease_lost = True
+                            self._stop(self.runs)
+                    if now - last_check >= 0.5:
+                        last_check = now
+                        self._check_statuses()
+                        if not self.stopped:
+                            self._load_runs()  # submissions made while this collector runs
+                    if now >= self.deadline and not self.report.budget_exhausted:
+                        self.report.budget_exhausted = any(not r.finished for r in self.runs)
+                        self._stop(self.runs)
+                    if not self.stopped:
+                        self._claim_ahead()
+                        self._dispatch(pool, client)
+                    self._flush(force=not self.in_flight)
+                    if not self.report.lease_lost:
+                        self._finish_runs()
+                    if not self.in_flight:
+                        if self.stopped or not any(run.has_work for run in self.runs):
+                            break
+                        continue
+                    done, _ = wait(list(self.in_flight), timeout=0.25, return_when=FIRST_COMPLETED)
+                    self._collect_done(done)
+                    if not self.stopped:
+                        self._dispatch(pool, client)  # refill freed slots before any database work
+                self._flush(force=True)
+            finally:
+                pool.shutdown(wait=not self.in_flight, cancel_futures=True)
+        return self.report
+
+
+def lab_responses_collect(*, lab: Lab, budget_seconds: float | None = None) -> CollectionReport:
+    """Send every prompt the lab's waiting submissions still need; one collector per lab."""
+    holder = uuid.uuid4().hex
+    lease_seconds = float(settings.SEAL_COLLECTION_LEASE_SECONDS)
+    busy_for = _collection_lease_acquire(lab=lab, holder=holder, seconds=lease_seconds)
+    if busy_for is not None:
+        raise CollectionLeaseBusy(busy_for)
+    if budget_seconds is None:
+        budget_seconds = settings.SEAL_COLLECTION_TASK_BUDGET_SECONDS
+    collector = _Collector(lab=lab, holder=holder, budget_seconds=float(budget_seconds))
+    try:
+        report = collector.run()
+    finally:
+        _collection_lease_release(lab=lab, holder=holder)
+    unseen = set(lab_collecting_submission_ids(lab=lab)) - collector.seen_submission_ids
+    if report.budget_exhausted or unseen:
+        _lab_collection_enqueue(lab_id=lab.pk)
+    logger.info(
+        "lab %s: sent %s prompts, %s answers, %s failures, finished submissions %s%s",
+        lab.pk,
+        report.sent,
+        report.collected,
+        report.failed,
+        report.finished_submission_ids,
+        " (budget used up; continuing in a new task)" if report.budget_exhausted else "",
+    )
+    return report
+
+
+def collections_resume() -> list[int]:
+    """Enqueue a collector for each lab with waiting submissions and none alive; return ids."""
+    lab_ids = lab_ids_needing_collection()
+    for lab_id in lab_ids:
+        _lab_collection_enqueue(lab_id=lab_id)
+    return lab_ids
+
+
+def responses_retry_failed(*, responses: Iterable[Response]) -> RetryOutcome:
+    """Put failed responses back to be sent again, reopening their submissions' collection."""
+    ids = [response.pk for response in responses]
+    retryable = [
+        Submission.Status.COLLECTING,
+        Submission.Status.COLLECTED,
+        Submission.Status.FAILED,
+    ]
+    with transaction.atomic():
+        rows = list(
+            Response.objects.select_for_update()
+            .filter(pk__in=ids, status=Response.Status.FAILED, submission__status__in=retryable)
+            .values_list("pk", "submission_id", "model_version__lab_id")
+        )
+        Response.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+            status=Response.Status.PENDING, error="", updated_at=timezone.now()
+        )
+        Submission.objects.filter(
+            pk__in={submission_id for _, submission_id, _ in rows},
+            status__in=[Submission.Status.COLLECTED, Submission.Status.FAILED],
+        ).update(
+            status=Submission.Status.COLLECTING,
+            status_detail="Retrying failed calls.",
+            collection_finished_at=None,
+            updated_at=timezone.now(),
+        )
+        for lab_id in sorted({lab_id for _, _, lab_id in rows}):
+            _lab_collection_enqueue(lab_id=lab_id)
+    return RetryOutcome(retried=len(rows), skipped=len(ids) - len(rows))

@@ -40,6 +40,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -80,6 +90,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "rest_framework_api_key",
+    "simple_history",
     "seal",
     "annotation",
     "leaderboards",
@@ -208,6 +222,19 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "seal.tasks.worker_heartbeat_record",
         "schedule": float(env_int("SEAL_HEARTBEAT_SECONDS", 60)),
     },
+    # Picks up response collections whose collector died (its lease expired) or never started.
+    "collections-resume": {
+        "task": "seal.tasks.collections_resume",
+        "schedule": float(env_int("SEAL_COLLECTION_RESUME_SECONDS", 60)),
+    },
+    "assignments-expire": {"task": "annotation.tasks.assignments_expire", "schedule": 60.0},
+    # Re-enqueues leaderboard recomputes whose worker died or whose message was lost.
+    "leaderboards-sweep": {"task": "leaderboards.tasks.recompute_jobs_sweep", "schedule": 60.0},
+    # A periodic recompute of every domain; unchanged input publishes nothing new.
+    "leaderboards-recompute": {
+        "task": "leaderboards.tasks.recompute_request_all",
+        "schedule": float(env_int("SEAL_LEADERBOARD_RECOMPUTE_SECONDS", 60 * 60)),
+    },
 }
 
 REST_FRAMEWORK = {
@@ -215,7 +242,55 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # One error body everywhere: {"error": {"code", "message", "fields"}}.
+    "EXCEPTION_HANDLER": "seal.rest.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SEAL lab API",
+    "DESCRIPTION": (
+        "Register model versions, submit them for evaluation and follow their progress. "
+        "Authenticate with `Authorization: Api-Key <key>`. Prompt text is never returned."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page loads Swagger UI from this site's static files, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# Rate limits count in the cache: set CACHE_URL=redis://... so every web process shares them.
+CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Lab API: requests per API key (DRF rate syntax, e.g. 600/minute) and the largest JSON body.
+SEAL_API_RATE_LIMIT = os.environ.get("SEAL_API_RATE_LIMIT", "600/minute")
+SEAL_API_MAX_BODY_BYTES = env_int("SEAL_API_MAX_BODY_BYTES", 64 * 1024)
+
+# Response collection from lab endpoints.
+SEAL_COLLECTION_CONCURRENCY_PER_LAB = env_int("SEAL_COLLECTION_CONCURRENCY_PER_LAB", 16)
+SEAL_COLLECTION_TIMEOUT_SECONDS = env_float("SEAL_COLLECTION_TIMEOUT_SECONDS", 60.0)
+SEAL_COLLECTION_MAX_ATTEMPTS = env_int("SEAL_COLLECTION_MAX_ATTEMPTS", 5)
+SEAL_COLLECTION_BACKOFF_BASE_SECONDS = env_float("SEAL_COLLECTION_BACKOFF_BASE_SECONDS", 1.0)
+SEAL_COLLECTION_BACKOFF_MAX_SECONDS = env_float("SEAL_COLLECTION_BACKOFF_MAX_SECONDS", 30.0)
+SEAL_COLLECTION_MAX_RESPONSE_BYTES = env_int("SEAL_COLLECTION_MAX_RESPONSE_BYTES", 4 * 1024 * 1024)
+# A collector stops taking new prompts after this long and hands the rest to a new task, so
+# one task stays well inside the Celery time limits.
+SEAL_COLLECTION_TASK_BUDGET_SECONDS = env_float("SEAL_COLLECTION_TASK_BUDGET_SECONDS", 240.0)
+# A collector renews its lab's lease while it runs; a dead one's lease lapses after this long.
+SEAL_COLLECTION_LEASE_SECONDS = env_float("SEAL_COLLECTION_LEASE_SECONDS", 90.0)
+# Lab endpoints may not resolve to private, loopback, link-local or metadata addresses. Hosts,
+# addresses or networks listed here are exempt (local testing only, e.g. 127.0.0.1).
+SEAL_ENDPOINT_ALLOWED_HOSTS = env_list("SEAL_ENDPOINT_ALLOWED_HOSTS", [])
 
 LOGGING = {
     "version": 1,
@@ -225,7 +300,43 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # httpx logs every request at INFO; response collection makes thousands.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
 # How stale the last worker heartbeat may be before /healthz calls the workers down.
 SEAL_WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("SEAL_WORKER_HEARTBEAT_MAX_AGE_SECONDS", 180)
+
+# Annotation workflow.
+SEAL_ASSIGNMENT_LEASE_MINUTES = env_int("SEAL_ASSIGNMENT_LEASE_MINUTES", 30)
+# Share of a vetted annotator's next-task requests answered with a hidden gold comparison.
+SEAL_GOLD_RATE = float(os.environ.get("SEAL_GOLD_RATE", "0.1"))
+# An applicant rates this many gold comparisons and needs this share right to be vetted.
+SEAL_QUALIFICATION_SIZE = env_int("SEAL_QUALIFICATION_SIZE", 5)
+SEAL_QUALIFICATION_PASS_RATE = float(os.environ.get("SEAL_QUALIFICATION_PASS_RATE", "0.8"))
+# Written justification minimum when a domain's rubric does not set its own.
+SEAL_JUSTIFICATION_MIN_CHARS = env_int("SEAL_JUSTIFICATION_MIN_CHARS", 30)
+# How many established models each new model's answer to a prompt is compared against.
+SEAL_COMPARISONS_PER_PROMPT = env_int("SEAL_COMPARISONS_PER_PROMPT", 2)
+
+# Leaderboards. Bootstrap replicas per board; the seed is derived from the input fingerprint
+# unless SEAL_LEADERBOARD_SEED fixes it.
+SEAL_LEADERBOARD_REPLICAS = env_int("SEAL_LEADERBOARD_REPLICAS", 1000)
+SEAL_LEADERBOARD_SEED: int | None = (
+    env_int("SEAL_LEADERBOARD_SEED", 0) if os.environ.get("SEAL_LEADERBOARD_SEED") else None
+)
+# A model needs this many ratings (against other ranked models) on a board to be ranked; a board
+# (overall or category) with fewer approved ratings in all is shown as not ranked yet.
+SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL = env_int("SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL", 10)
+SEAL_LEADERBOARD_MIN_RATINGS_PER_BOARD = env_int("SEAL_LEADERBOARD_MIN_RATINGS_PER_BOARD", 30)
+# Ranked models with fewer ratings than this get a footnote.
+SEAL_LEADERBOARD_FEW_RATINGS = env_int("SEAL_LEADERBOARD_FEW_RATINGS", 50)
+# A job running longer than this lost its worker (the hard task time limit has passed).
+SEAL_LEADERBOARD_JOB_TIMEOUT_SECONDS = env_int(
+    "SEAL_LEADERBOARD_JOB_TIMEOUT_SECONDS", CELERY_TASK_TIME_LIMIT + 60
+)
+# A queued job not picked up for this long gets its message sent again.
+SEAL_LEADERBOARD_QUEUED_STALE_SECONDS = env_int("SEAL_LEADERBOARD_QUEUED_STALE_SECONDS", 300)
+SEAL_LEADERBOARD_JOB_MAX_ATTEMPTS = env_int("SEAL_LEADERBOARD_JOB_MAX_ATTEMPTS", 3)
+# Cache-Control max-age of the public leaderboard pages and JSON.
+SEAL_LEADERBOARD_CACHE_SECONDS = env_int("SEAL_LEADERBOARD_CACHE_SECONDS", 60)

@@ -2,9 +2,9 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path, re_path
 
-from seal import views
+from seal import rest, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,4 +12,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("seal.api_urls")),
+    path("", include("annotation.urls")),
+    # Keep last: any other path under /api/ answers in the API's JSON error shape.
+    re_path(r"^api/", rest.api_not_found),
 ]

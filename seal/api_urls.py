@@ -1,0 +1,26 @@
+"""The lab API, version 1, with its OpenAPI schema and documentation pages (served locally)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from seal import apis
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("lab/", apis.LabDetailApi.as_view(), name="api-lab"),
+    path("domains/", apis.DomainListApi.as_view(), name="api-domains"),
+    path("model-versions/", apis.ModelVersionListCreateApi.as_view(), name="api-model-versions"),
+    path(
+        "model-versions/<int:pk>/",
+        apis.ModelVersionDetailApi.as_view(),
+        name="api-model-version",
+    ),
+    path("submissions/", apis.SubmissionListCreateApi.as_view(), name="api-submissions"),
+    path("submissions/<int:pk>/", apis.SubmissionDetailApi.as_view(), name="api-submission"),
+    path(
+        "submissions/<int:pk>/cancel/",
+        apis.SubmissionCancelApi.as_view(),
+        name="api-submission-cancel",
+    ),
+]

@@ -1,0 +1,395 @@
+"""The lab API (v1): model versions, submissions and their progress. Thin: serializers in and
+out, a selector or a service in between. Everything is scoped to the key's lab; another lab's
+objects answer 404. No endpoint ever returns prompt text or an endpoint secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.filters import OrderingFilter
+from rest_framework.generics import GenericAPIView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from seal.models import Domain, Lab, LabAPIKey, ModelVersion, Submission
+from seal.rest import (
+    HasLabAPIKey,
+    LabAPIKeyAuthentication,
+    LabKeyRateThrottle,
+    LabPagination,
+    LimitedJSONParser,
+    error_responses,
+)
+from seal.selectors import (
+    SubmissionProgress,
+    domain_list_submittable,
+    model_version_list,
+    submission_list,
+    submission_progress_many,
+)
+from seal.services import model_version_create, submission_cancel, submission_create
+
+READ_ERRORS = error_responses(401, 429)
+DETAIL_ERRORS = error_responses(401, 404, 429)
+WRITE_ERRORS = error_responses(400, 401, 413, 415, 429)
+
+
+class LabApi(GenericAPIView):
+    """Base of every lab endpoint: API-key authentication, per-key rate limit, JSON only."""
+
+    authentication_classes = [LabAPIKeyAuthentication]
+    permission_classes = [HasLabAPIKey]
+    throttle_classes = [LabKeyRateThrottle]
+    parser_classes = [LimitedJSONParser]
+    renderer_classes = [JSONRenderer]
+    pagination_class = LabPagination
+    # OPTIONS would describe serializers these views do not declare; the schema does that.
+    metadata_class = None
+
+    @property
+    def key(self) -> LabAPIKey:
+        assert isinstance(self.request.auth, LabAPIKey)
+        return self.request.auth
+
+    @property
+    def lab(self) -> Lab:
+        return self.key.lab
+
+    @property
+    def for_schema(self) -> bool:
+        return getattr(self, "swagger_fake_view", False)
+
+
+# --- The lab itself ------------------------------------------------------------------------------
+
+
+class LabDetailApi(LabApi):
+    @extend_schema_serializer(component_name="Lab")
+    class OutputSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        slug = serializers.CharField()
+        key_name = serializers.CharField()
+        key_prefix = serializers.CharField()
+        key_expires_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(
+        operation_id="lab_retrieve",
+        summary="The lab behind the API key, and the key's expiry",
+        responses={200: OutputSerializer, **READ_ERRORS},
+        tags=["lab"],
+    )
+    def get(self, request: Request) -> Response:
+        data = {
+            "name": self.lab.name,
+            "slug": self.lab.slug,
+            "key_name": self.key.name,
+            "key_prefix": self.key.prefix,
+            "key_expires_at": self.key.expiry_date,
+        }
+        return Response(self.OutputSerializer(data).data)
+
+
+# --- Domains -------------------------------------------------------------------------------------
+
+
+class DomainListApi(LabApi):
+    @extend_schema_serializer(component_name="Domain")
+    class OutputSerializer(serializers.ModelSerializer):
+        active_prompt_count = serializers.IntegerField(
+            help_text="How many prompts the domain's active set holds (their text stays private)"
+        )
+
+        class Meta:
+            model = Domain
+            fields = ["slug", "name", "description", "answer_grading", "active_prompt_count"]
+
+    def get_queryset(self) -> QuerySet[Domain]:
+        return domain_list_submittable()
+
+    @extend_schema(
+        operation_id="domains_list",
+        summary="Domains a model can be submitted for",
+        responses={200: OutputSerializer(many=True), **READ_ERRORS},
+        tags=["domains"],
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+# --- Model versions ------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="ModelVersion")
+class ModelVersionOutputSerializer(serializers.ModelSerializer):
+    has_api_secret = serializers.BooleanField(
+        help_text="Whether an endpoint secret is stored (it is never returned)"
+    )
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "version",
+            "base_url",
+            "model_id",
+            "generation_params",
+            "status",
+            "has_api_secret",
+            "created_at",
+        ]
+
+
+class ModelVersionFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="iexact")
+    version = django_filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = ModelVersion
+        fields = ["status", "name", "version"]
+
+
+class ModelVersionListCreateApi(LabApi):
+    filterset_class = ModelVersionFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, OrderingFilter]
+    ordering_fields = ["created_at", "name"]
+
+    @extend_schema_serializer(component_name="ModelVersionCreate")
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        version = serializers.CharField(max_length=50)
+        base_url = serializers.CharField(
+            max_length=500,
+            help_text="OpenAI-compatible base URL; SEAL POSTs to {base_url}/chat/completions",
+        )
+        model_id = serializers.CharField(max_length=200, help_text="The `model` sent")
+        generation_params = serializers.DictField(
+            required=False,
+            help_text="temperature, top_p, max_tokens, seed, presence_penalty, "
+            "frequency_penalty, stop",
+        )
+        api_secret = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=500,
+            write_only=True,
+            trim_whitespace=False,
+            style={"input_type": "password"},
+            help_text="Sent as `Authorization: Bearer <secret>`. Write-only: never returned.",
+        )
+
+    def get_queryset(self) -> QuerySet[ModelVersion]:
+        if self.for_schema:
+            return ModelVersion.objects.none()
+        return model_version_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="model_versions_list",
+        summary="The lab's model versions",
+        responses={200: ModelVersionOutputSerializer(many=True), **error_responses(400, 401, 429)},
+        tags=["model versions"],
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(ModelVersionOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="model_versions_create",
+        summary="Register a model version and its endpoint",
+        request=InputSerializer,
+        responses={201: ModelVersionOutputSerializer, **WRITE_ERRORS},
+        tags=["model versions"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        model_version = model_version_create(lab=self.lab, **serializer.validated_data)
+        return Response(
+            ModelVersionOutputSerializer(model_version).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ModelVersionDetailApi(LabApi):
+    def get_queryset(self) -> QuerySet[ModelVersion]:
+        if self.for_schema:
+            return ModelVersion.objects.none()
+        return model_version_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="model_versions_retrieve",
+        summary="One model version",
+        responses={200: ModelVersionOutputSerializer, **DETAIL_ERRORS},
+        tags=["model versions"],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        model_version = get_object_or_404(self.get_queryset(), pk=pk)
+        return Response(ModelVersionOutputSerializer(model_version).data)
+
+
+# --- Submissions ---------------------------------------------------------------------------------
+
+
+class ProgressSerializer(serializers.Serializer):
+    # The annotation layer will add comparisons_created and ratings_approved here.
+    total = serializers.IntegerField(help_text="Prompts the model is asked to answer")
+    collected = serializers.IntegerField(help_text="Answers received")
+    failed = serializers.IntegerField(help_text="Prompts whose calls failed for good")
+    pending = serializers.IntegerField(help_text="Prompts not sent or not answered yet")
+
+
+@extend_schema_serializer(component_name="Submission")
+class SubmissionOutputSerializer(serializers.ModelSerializer):
+    model_version_name = serializers.SerializerMethodField()
+    domains = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id",
+            "model_version",
+            "model_version_name",
+            "domains",
+            "status",
+            "status_detail",
+            "progress",
+            "created_at",
+            "updated_at",
+            "collection_started_at",
+            "collection_finished_at",
+            "cancelled_at",
+        ]
+
+    def get_model_version_name(self, submission: Submission) -> str:
+        return str(submission.model_version)
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_domains(self, submission: Submission) -> list[str]:
+        return sorted(domain.slug for domain in submission.domains.all())
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, submission: Submission) -> dict[str, int]:
+        progress: SubmissionProgress = self.context["progress"][submission.pk]
+        return {
+            "total": progress.total,
+            "collected": progress.collected,
+            "failed": progress.failed,
+            "pending": progress.pending,
+        }
+
+
+def submissions_output(submissions: list[Submission], *, many: bool) -> Any:
+    progress = submission_progress_many(submissions=submissions)
+    serializer = SubmissionOutputSerializer(
+        submissions if many else submissions[0], many=many, context={"progress": progress}
+    )
+    return serializer.data
+
+
+class SubmissionFilter(django_filters.FilterSet):
+    domain = django_filters.CharFilter(field_name="domains__slug", label="Domain slug")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Submission
+        fields = ["status", "model_version", "domain", "created_after", "created_before"]
+
+
+class SubmissionListCreateApi(LabApi):
+    filterset_class = SubmissionFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, OrderingFilter]
+    ordering_fields = ["created_at", "updated_at"]
+
+    @extend_schema_serializer(component_name="SubmissionCreate")
+    class InputSerializer(serializers.Serializer):
+        model_version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+        domains = serializers.ListField(
+            child=serializers.SlugField(max_length=50),
+            min_length=1,
+            max_length=20,
+            help_text="Domain slugs, e.g. coding, math",
+        )
+
+    def get_queryset(self) -> QuerySet[Submission]:
+        if self.for_schema:
+            return Submission.objects.none()
+        return submission_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="submissions_list",
+        summary="The lab's submissions with their progress",
+        responses={200: SubmissionOutputSerializer(many=True), **error_responses(400, 401, 429)},
+        tags=["submissions"],
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).distinct())
+        return self.get_paginated_response(submissions_output(list(page or []), many=True))
+
+    @extend_schema(
+        operation_id="submissions_create",
+        summary="Submit a model version for evaluation in some domains",
+        description="Collection of the model's answers starts at once; follow it on the "
+        "submission. The lab is never sent anything but the prompts themselves, through its "
+        "own endpoint.",
+        request=InputSerializer,
+        responses={201: SubmissionOutputSerializer, **WRITE_ERRORS},
+        tags=["submissions"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        model_version = (
+            model_version_list(lab=self.lab).filter(pk=serializer.validated_data["model_version"])
+        ).first()
+        if model_version is None:
+            raise serializers.ValidationError({"model_version": ["No such model version."]})
+        submission = submission_create(
+            model_version=model_version, domains=serializer.validated_data["domains"]
+        )
+        fresh = submission_list(lab=self.lab).get(pk=submission.pk)
+        return Response(submissions_output([fresh], many=False), status=status.HTTP_201_CREATED)
+
+
+class SubmissionDetailApi(LabApi):
+    def get_queryset(self) -> QuerySet[Submission]:
+        if self.for_schema:
+            return Submission.objects.none()
+        return submission_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="submissions_retrieve",
+        summary="One submission: status and progress (counts only)",
+        responses={200: SubmissionOutputSerializer, **DETAIL_ERRORS},
+        tags=["submissions"],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        submission = get_object_or_404(self.get_queryset(), pk=pk)
+        return Response(submissions_output([submission], many=False))
+
+
+class SubmissionCancelApi(LabApi):
+    def get_queryset(self) -> QuerySet[Submission]:
+        if self.for_schema:
+            return Submission.objects.none()
+        return submission_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="submissions_cancel",
+        summary="Cancel a pending or collecting submission: no further prompt is sent",
+        request=None,
+        responses={200: SubmissionOutputSerializer, **error_responses(400, 401, 404, 429)},
+        tags=["submissions"],
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        submission = get_object_or_404(self.get_queryset(), pk=pk)
+        submission_cancel(submission=submission)
+        fresh = self.get_queryset().get(pk=submission.pk)
+        return Response(submissions_output([fresh], many=False))

@@ -1,0 +1,472 @@
+"""Calling labs' OpenAI-compatible endpoints: address guard, one chat completion with retries.
+
+The URL comes from a lab, so the platform must not become a way into its own network: every
+connection is checked after DNS resolution (the address actually dialled is the one checked), no
+redirect is followed, no proxy from the environment is used. Nothing here touches the database;
+the collection service in seal/services.py decides what to send and stores what comes back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+from httpcore._backends.sync import SyncStream
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Cloud metadata services; both are inside blocked ranges too, named here to make the intent plain.
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+USER_AGENT = "SEAL-collector/1.0"
+INTERRUPTED = "interrupted"
+
+
+class BlockedAddressError(Exception):
+    """The endpoint's host is, or resolves to, an address the platform never calls."""
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """Hosts (by name), addresses and networks exempt from the address guard."""
+
+    names: frozenset[str] = frozenset()
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> AllowList:
+        names: set[str] = set()
+        networks: list[IPNetwork] = []
+        for raw in entries:
+            entry = raw.strip().lower().strip("[]")
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                names.add(entry.rstrip("."))
+        return cls(frozenset(names), tuple(networks))
+
+    def allows_name(self, host: str) -> bool:
+        return host.lower().rstrip(".").strip("[]") in self.names
+
+    def allows_address(self, address: IPAddress) -> bool:
+        return any(address in network for network in self.networks)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo, NAT64), if any."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def address_is_blocked(address: IPAddress) -> bool:
+    """True for anything but a globally routable unicast address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and address_is_blocked(embedded):
+            return True
+    return (
+        address in METADATA_ADDRESSES
+        or not address.is_global
+        or address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
+    )
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def endpoint_url_problems(url: str, *, allow: AllowList) -> list[str]:
+    """What is wrong with a lab-supplied base URL, checked without DNS (registration time)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ["is not a valid URL"]
+    problems = []
+    if parts.scheme not in {"http", "https"}:
+        problems.append("must be an http(s) URL")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        problems.append("must not contain credentials; send the secret as api_secret")
+    host = parts.hostname or ""
+    if not host:
+        problems.append("must name a host")
+    if port == 0:
+        problems.append("must not use port 0")
+    if parts.query or parts.fragment:
+        problems.append("must not have a query string or fragment")
+    if host and not allow.allows_name(host):
+        address = _literal_address(host)
+        if address is not None:
+            if address_is_blocked(address) and not allow.allows_address(address):
+                problems.append("points to a private, loopback or reserved address")
+        elif host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost"):
+            problems.append("points to a private, loopback or reserved address")
+    return problems
+
+
+def resolve_checked(
+    host: str,
+    port: int,
+    *,
+    allow: AllowList,
+    resolver: Callable[..., Sequence[Any]] = socket.getaddrinfo,
+) -> list[tuple[Any, ...]]:
+    """Resolve `host` and refuse it if any of its addresses is blocked; return what to dial."""
+    try:
+        infos = resolver(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from exc
+    if allow.allows_name(host):
+        return list(infos)
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if address_is_blocked(address) and not allow.allows_address(address):
+            # One bad address is enough: a host that mixes public and private answers is a
+            # rebinding attempt as often as a mistake.
+            raise BlockedAddressError(f"{host} resolves to a blocked address")
+    return list(infos)
+
+
+class GuardedNetworkBackend(httpcore.SyncBackend):
+    """Dials only addresses that passed the guard, the very ones that were checked."""
+
+    def __init__(self, allow: AllowList) -> None:
+        self.allow = allow
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        infos = resolve_checked(host, port, allow=self.allow)
+        last_error: OSError | None = None
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for option in socket_options or ():
+                    sock.setsockopt(*option)
+                sock.connect(address)
+            except TimeoutError as exc:
+                sock.close()
+                raise httpcore.ConnectTimeout(str(exc)) from exc
+            except OSError as exc:
+                sock.close()
+                last_error = exc
+                continue
+            return SyncStream(sock)
+        raise httpcore.ConnectError(str(last_error or f"cannot connect to {host}"))
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's own transport, dialling through the guarded backend."""
+
+    def __init__(self, *, allow: AllowList, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedNetworkBackend(allow),
+        )
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    timeout: float
+    max_attempts: int
+    backoff_base: float
+    backoff_max: float
+    max_response_bytes: int
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """One prompt to send. `key` identifies it to the caller; the text never leaves this object
+    except in the request body."""
+
+    key: int
+    url: str
+    model_id: str
+    text: str = field(repr=False)
+    params: Mapping[str, Any]
+    secret: str = field(repr=False, default="")
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    key: int
+    ok: bool
+    attempts: int
+    text: str = field(default="", repr=False)
+    finish_reason: str = ""
+    latency_ms: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error_kind: str = ""
+    error: str = ""
+
+
+class _Retryable(Exception):
+    def __init__(self, kind: str, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class _Permanent(Exception):
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+def completions_url(base_url: str) -> str:
+    return base_url.rstrip("/") + "/chat/completions"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def backoff_delay(attempt: int, policy: CallPolicy, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter; a server's Retry-After is a floor, capped."""
+    ceiling = min(policy.backoff_max, policy.backoff_base * (2 ** (attempt - 1)))
+    delay = random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, policy.backoff_max))
+    return delay
+
+
+def _scrub(text: str, secret: str) -> str:
+    return text.replace(secret, "[secret]") if secret else text
+
+
+def _parse_completion(body: bytes) -> tuple[str, str, int | None, int | None]:
+    try:
+        data = json.loads(body)
+        choice = data["choices"][0]
+        content = choice["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise _Permanent("invalid_response", "not an OpenAI chat completion") from exc
+    if not isinstance(content, str):
+        raise _Permanent("invalid_response", "the completion has no text content")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    prompt_tokens = usage.get("prompt_tokens")
+    completion_tokens = usage.get("completion_tokens")
+    finish = choice.get("finish_reason")
+    return (
+        content,
+        finish if isinstance(finish, str) else "",
+        prompt_tokens if isinstance(prompt_tokens, int) and prompt_tokens >= 0 else None,
+        completion_tokens
+        if isinstance(completion_tokens, int) and completion_tokens >= 0
+        else None,
+    )
+
+
+class EndpointClient:
+    """A connection pool to one lab's endpoints; `complete` is safe to call from many threads."""
+
+    def __init__(self, *, policy: CallPolicy, allow: AllowList, max_connections: int) -> None:
+        self.policy = policy
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._client = httpx.Client(
+            transport=GuardedTransport(allow=allow, limits=limits),
+            timeout=httpx.Timeout(policy.timeout),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> EndpointClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _attempt(self, call: ChatCall) -> tuple[str, str, int | None, int | None]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if call.secret:
+            headers["Authorization"] = f"Bearer {call.secret}"
+        payload = {
+            **call.params,
+            "model": call.model_id,
+            "messages": [{"role": "user", "content": call.text}],
+            "stream": False,
+        }
+        deadline = time.monotonic() + self.policy.timeout
+        try:
+            with self._client.stream("POST", call.url, json=payload, headers=headers) as response:
+                if response.is_redirect:
+                    raise _Permanent(
+                        "redirect", f"HTTP {response.status_code}: redirects are not followed"
+                    )
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise _Retryable(
+                        f"http_{response.status_code}",
+                        f"HTTP {response.status_code}",
+                        retry_after_seconds(response.headers.get("Retry-After")),
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.policy.max_response_bytes:
+                        raise _Permanent(
+                            "response_too_large",
+                            f"the answer exceeded {self.policy.max_response_bytes} bytes",
+                        )
+                    if time.monotonic() > deadline:
+                        raise _Retryable("timeout", f"no full answer in {self.policy.timeout} s")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+                if response.status_code >= 400:
+                    excerpt = body[:300].decode("utf-8", "replace")
+                    raise _Permanent(
+                        f"http_{response.status_code}",
+                        f"HTTP {response.status_code}: {_scrub(excerpt, call.secret)}",
+                    )
+                if response.status_code != 200:
+                    raise _Permanent(
+                        f"http_{response.status_code}", f"unexpected HTTP {response.status_code}"
+                    )
+        except httpx.TimeoutException as exc:
+            raise _Retryable("timeout", f"timed out ({type(exc).__name__})") from exc
+        except httpx.RemoteProtocolError as exc:
+            # Usually a pooled keep-alive connection the server had just closed.
+            raise _Retryable("connection_dropped", "the server closed the connection") from exc
+        except BlockedAddressError as exc:
+            raise _Permanent("blocked_address", str(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise _Permanent("connect_error", f"{type(exc).__name__}: {exc}") from exc
+        return _parse_completion(body)
+
+    def complete(
+        self,
+        call: ChatCall,
+        *,
+        sleep: Callable[[float], object] = time.sleep,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ChatResult:
+        """Send one prompt, retrying 429s, 5xx and timeouts with backoff; never raises.
+
+        When `should_stop` turns true the retries end early with an INTERRUPTED result: the
+        prompt was not given up on, only left for a later collector.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            try:
+                text, finish, prompt_tokens, completion_tokens = self._attempt(call)
+            except _Retryable as exc:
+                if attempt >= self.policy.max_attempts:
+                    return ChatResult(
+                        call.key,
+                        ok=False,
+                        attempts=attempt,
+                        error_kind=exc.kind,
+                        error=_scrub(f"{exc.detail} (after {attempt} attempts)", call.secret),
+                    )
+                if should_stop is not None and should_stop():
+                    return ChatResult(call.key, ok=False, attempts=attempt, error_kind=INTERRUPTED)
+                sleep(backoff_delay(attempt, self.policy, exc.retry_after))
+                if should_stop is not None and should_stop():
+                    return ChatResult(call.key, ok=False, attempts=attempt, error_kind=INTERRUPTED)
+                continue
+            except _Permanent as exc:
+                return ChatResult(
+                    call.key,
+                    ok=False,
+                    attempts=attempt,
+                    error_kind=exc.kind,
+                    error=_scrub(exc.detail, call.secret),
+                )
+            except Exception as exc:  # a result for every call, whatever went wrong
+                return ChatResult(
+                    call.key,
+                    ok=False,
+                    attempts=attempt,
+                    error_kind="internal_error",
+                    error=type(exc).__name__,
+                )
+            return ChatResult(
+                call.key,
+                ok=True,
+                attempts=attempt,
+                text=text,
+                finish_reason=finish,
+                latency_ms=int((time.monotonic() - started) * 1000),
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+            )
+
+
+__all__ = [
+    "INTERRUPTED",
+    "AllowList",
+    "BlockedAddressError",
+    "CallPolicy",
+    "ChatCall",
+    "ChatResult",
+    "EndpointClient",
+    "address_is_blocked",
+    "completions_url",
+    "endpoint_url_problems",
+    "resolve_checked",
+]

@@ -1,0 +1,178 @@
+"""A lab endpoint for tests and the benchmark: OpenAI chat completions on 127.0.0.1.
+
+How it answers depends on the `model` a request names, so one server plays many labs:
+
+    ok[-anything]     answers after `latency` seconds
+    slow              answers after `slow_seconds`
+    flaky             answers 429 (Retry-After: `retry_after`) to the first `flaky_failures`
+                      requests for each prompt, then answers
+    error             always 500
+    hang              sends nothing until the server stops (or `hang_seconds` pass)
+    redirect          307 to another URL
+    garbage           200 with a body that is not a chat completion
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Seen:
+    model: str
+    prompt: str
+    authorization: str
+    at: float
+
+
+@dataclass
+class FakeEndpoint:
+    latency: float = 0.0
+    slow_seconds: float = 0.3
+    flaky_failures: int = 1
+    retry_after: str = "1"
+    hang_seconds: float = 60.0
+    requests: list[Seen] = field(default_factory=list)
+    in_flight: Counter[str] = field(default_factory=Counter)
+    max_in_flight: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._failures: defaultdict[str, int] = defaultdict(int)
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out as separate writes; with Nagle on, each answer would wait
+            # for the client's delayed ACK (about 40 ms). Real servers do not pay that.
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                endpoint._handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def start(self) -> FakeEndpoint:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> FakeEndpoint:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def calls_for(self, model: str) -> list[Seen]:
+        with self._lock:
+            return [seen for seen in self.requests if seen.model == model]
+
+    def prompt_counts(self, model: str) -> Counter[str]:
+        return Counter(seen.prompt for seen in self.calls_for(model))
+
+    def _send(self, handler: BaseHTTPRequestHandler, status: int, body: bytes, **headers: str):
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            handler.send_header(name.replace("_", "-"), value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        payload = json.loads(handler.rfile.read(length) or b"{}")
+        model = str(payload.get("model", ""))
+        prompt = payload["messages"][-1]["content"] if payload.get("messages") else ""
+        mode = model.split("-", 1)[0]
+        with self._lock:
+            self.requests.append(
+                Seen(model, prompt, handler.headers.get("Authorization", ""), time.monotonic())
+            )
+            self.in_flight[model] += 1
+            self.max_in_flight[model] = max(self.max_in_flight[model], self.in_flight[model])
+        try:
+            self._respond(handler, mode, model, prompt)
+        finally:
+            with self._lock:
+                self.in_flight[model] -= 1
+
+    def _respond(self, handler: BaseHTTPRequestHandler, mode: str, model: str, prompt: str) -> None:
+        if mode == "hang":
+            self._released.wait(self.hang_seconds)
+            handler.close_connection = True
+            return
+        if mode == "error":
+            self._send(handler, 500, b'{"error": "boom"}')
+            return
+        if mode == "redirect":
+            self._send(handler, 307, b"", Location="http://169.254.169.254/latest/meta-data/")
+            return
+        if mode == "garbage":
+            self._send(handler, 200, b'{"hello": "world"}')
+            return
+        if mode == "flaky":
+            with self._lock:
+                self._failures[prompt] += 1
+                failing = self._failures[prompt] <= self.flaky_failures
+            if failing:
+                self._send(handler, 429, b'{"error": "slow down"}', Retry_After=self.retry_after)
+                return
+        time.sleep(self.slow_seconds if mode == "slow" else self.latency)
+        digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
+        body = {
+            "id": f"chatcmpl-{digest}",
+            "object": "chat.completion",
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": f"Answer {digest} from {model}"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": 7},
+        }
+        self._send(handler, 200, json.dumps(body).encode())
+
+
+def main() -> None:
+    """Serve until interrupted; `python -m tests.fake_endpoint --latency 0.1` prints its URL."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=0.1)
+    args = parser.parse_args()
+    endpoint = FakeEndpoint(latency=args.latency).start()
+    print(endpoint.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        endpoint.stop()
+
+
+if __name__ == "__main__":
+    main()
