@@ -7,6 +7,8 @@ no template can leak one by accident.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,9 +18,15 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils.safestring import SafeString
 
-from annotation.models import RATINGS_PER_COMPARISON, AnnotatorProfile, Assignment, ComparisonTask
+from annotation.models import (
+    RATINGS_PER_COMPARISON,
+    AnnotatorProfile,
+    ApprovedRating,
+    Assignment,
+    ComparisonTask,
+)
 from annotation.rendering import markdown_render
-from seal.models import Prompt
+from seal.models import Prompt, Submission
 from seal.rubrics import Rubric
 
 # Prompt category facets that need matching expertise, and the profile field that lists it.
@@ -323,3 +331,46 @@ def comparison_tasks_for_staff() -> QuerySet[ComparisonTask]:
     return ComparisonTask.objects.select_related(
         "domain", "prompt", "response_a__model_version", "response_b__model_version"
     )
+
+
+@dataclass(frozen=True)
+class SubmissionEvaluation:
+    comparisons_created: int
+    ratings_approved: int
+
+
+def submission_evaluation_many(
+    *, submissions: Sequence[Submission]
+) -> dict[int, SubmissionEvaluation]:
+    """How far human evaluation got for each submission: counts only, in two queries."""
+    if not submissions:
+        return {}
+    model_ids = {s.model_version_id for s in submissions}
+    tasks = (
+        ComparisonTask.objects.filter(is_gold=False)
+        .filter(
+            Q(response_a__model_version_id__in=model_ids)
+            | Q(response_b__model_version_id__in=model_ids)
+        )
+        .values_list("domain_id", "response_a__model_version_id", "response_b__model_version_id")
+    )
+    approved = ApprovedRating.objects.filter(
+        Q(model_a_id__in=model_ids) | Q(model_b_id__in=model_ids)
+    ).values_list("domain_id", "model_a_id", "model_b_id")
+    task_counts: Counter[tuple[int, int]] = Counter()
+    for domain_id, model_a, model_b in tasks:
+        task_counts[(domain_id, model_a)] += 1
+        task_counts[(domain_id, model_b)] += 1
+    rating_counts: Counter[tuple[int, int]] = Counter()
+    for domain_id, model_a, model_b in approved:
+        rating_counts[(domain_id, model_a)] += 1
+        rating_counts[(domain_id, model_b)] += 1
+    result = {}
+    for submission in submissions:
+        domains = [d.pk for d in submission.domains.all()]
+        key = submission.model_version_id
+        result[submission.pk] = SubmissionEvaluation(
+            comparisons_created=sum(task_counts[(d, key)] for d in domains),
+            ratings_approved=sum(rating_counts[(d, key)] for d in domains),
+        )
+    return result

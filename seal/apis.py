@@ -17,6 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotation.selectors import SubmissionEvaluation, submission_evaluation_many
 from seal.models import Domain, Lab, LabAPIKey, ModelVersion, Submission
 from seal.rest import (
     HasLabAPIKey,
@@ -237,11 +238,16 @@ class ModelVersionDetailApi(LabApi):
 
 
 class ProgressSerializer(serializers.Serializer):
-    # The annotation layer will add comparisons_created and ratings_approved here.
     total = serializers.IntegerField(help_text="Prompts the model is asked to answer")
     collected = serializers.IntegerField(help_text="Answers received")
     failed = serializers.IntegerField(help_text="Prompts whose calls failed for good")
     pending = serializers.IntegerField(help_text="Prompts not sent or not answered yet")
+    comparisons_created = serializers.IntegerField(
+        help_text="Comparisons of this model's answers with other models' in the domains"
+    )
+    ratings_approved = serializers.IntegerField(
+        help_text="Expert ratings of those comparisons that passed both review layers"
+    )
 
 
 @extend_schema_serializer(component_name="Submission")
@@ -277,18 +283,24 @@ class SubmissionOutputSerializer(serializers.ModelSerializer):
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, submission: Submission) -> dict[str, int]:
         progress: SubmissionProgress = self.context["progress"][submission.pk]
+        evaluation: SubmissionEvaluation = self.context["evaluation"][submission.pk]
         return {
             "total": progress.total,
             "collected": progress.collected,
             "failed": progress.failed,
             "pending": progress.pending,
+            "comparisons_created": evaluation.comparisons_created,
+            "ratings_approved": evaluation.ratings_approved,
         }
 
 
 def submissions_output(submissions: list[Submission], *, many: bool) -> Any:
-    progress = submission_progress_many(submissions=submissions)
+    context = {
+        "progress": submission_progress_many(submissions=submissions),
+        "evaluation": submission_evaluation_many(submissions=submissions),
+    }
     serializer = SubmissionOutputSerializer(
-        submissions if many else submissions[0], many=many, context={"progress": progress}
+        submissions if many else submissions[0], many=many, context=context
     )
     return serializer.data
 

@@ -66,6 +66,8 @@ def test_the_schema_is_openapi_3_and_documents_every_lab_operation(client):
         "collected",
         "failed",
         "pending",
+        "comparisons_created",
+        "ratings_approved",
     }
 
 

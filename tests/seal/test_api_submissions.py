@@ -12,6 +12,7 @@ from tests.seal.conftest import domain_with_prompts, model_on
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/submissions/"
+NO_EVALUATION_YET = {"comparisons_created": 0, "ratings_approved": 0}
 
 
 def test_submit_and_follow_progress_to_collected(
@@ -28,14 +29,26 @@ def test_submit_and_follow_progress_to_collected(
     assert created["status"] == "pending"
     assert created["domains"] == ["coding", "math"]
     assert created["model_version_name"] == str(model_version)
-    assert created["progress"] == {"total": 7, "collected": 0, "failed": 0, "pending": 7}
+    assert created["progress"] == {
+        "total": 7,
+        "collected": 0,
+        "failed": 0,
+        "pending": 7,
+        **NO_EVALUATION_YET,
+    }
     assert len(callbacks) == 1  # the collection task, sent once the submission is committed
 
     for callback in callbacks:
         callback()
     detail = lab_client.client.get(f"{URL}{created['id']}/").json()
     assert detail["status"] == "collected"
-    assert detail["progress"] == {"total": 7, "collected": 7, "failed": 0, "pending": 0}
+    assert detail["progress"] == {
+        "total": 7,
+        "collected": 7,
+        "failed": 0,
+        "pending": 0,
+        **NO_EVALUATION_YET,
+    }
     assert detail["collection_started_at"] and detail["collection_finished_at"]
 
 
@@ -48,7 +61,13 @@ def test_progress_counts_failures(lab_client, fake_endpoint):
     lab_responses_collect(lab=lab_client.lab)
     detail = lab_client.client.get(f"{URL}{created['id']}/").json()
     assert detail["status"] == "failed"
-    assert detail["progress"] == {"total": 3, "collected": 0, "failed": 3, "pending": 0}
+    assert detail["progress"] == {
+        "total": 3,
+        "collected": 0,
+        "failed": 3,
+        "pending": 0,
+        **NO_EVALUATION_YET,
+    }
     assert detail["status_detail"] == "No answer was collected. 3 of 3 calls failed: http_500 (3)."
 
 
@@ -158,3 +177,32 @@ def test_the_submission_pins_the_prompt_set_active_when_it_was_made(lab_client):
     ).json()
     submission = Submission.objects.get(pk=created["id"])
     assert list(submission.prompt_sets.all()) == [prompt_set]
+
+
+def test_progress_reports_comparisons_and_approved_ratings(settings):
+    from annotation.services import assignment_next, rating_submit, review_approve
+    from seal.services import lab_api_key_create
+    from tests.annotation.conftest import build_world, good_rating
+    from tests.seal.conftest import api_client
+
+    settings.SEAL_GOLD_RATE = 0.0
+    world = build_world(task_count=3)
+    model_version = world.models[0]
+    submission = Submission.objects.create(
+        model_version=model_version, status=Submission.Status.COMPARING
+    )
+    submission.domains.add(world.domain)
+    annotator = world.annotator("ann")
+    assignment = assignment_next(profile=annotator)
+    assert assignment is not None
+    rating_submit(assignment_id=assignment.pk, profile=annotator, rating=good_rating())
+    review_approve(assignment_id=assignment.pk, reviewer=world.reviewer("r1", 1), layer=1)
+    review_approve(assignment_id=assignment.pk, reviewer=world.reviewer("r2", 2), layer=2)
+
+    _, raw_key = lab_api_key_create(lab=model_version.lab, name="ci")
+    detail = api_client(raw_key).get(f"{URL}{submission.pk}/").json()
+    assert detail["progress"]["comparisons_created"] == 3
+    assert detail["progress"]["ratings_approved"] == 1
+    # The other lab's key does not see this submission at all.
+    _, other_key = lab_api_key_create(lab=world.models[1].lab, name="ci")
+    assert api_client(other_key).get(f"{URL}{submission.pk}/").status_code == 404
