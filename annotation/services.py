@@ -569,6 +569,23 @@ def _review_locked(*, assignment_id: int, reviewer: AnnotatorProfile, layer: int
     return assignment
 
 
+def _review_record(
+    assignment: Assignment,
+    *,
+    reviewer: AnnotatorProfile,
+    layer: int,
+    decision: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Write one layer's decision onto the (locked) assignment; the caller sets the status."""
+    setattr(assignment, f"layer{layer}_reviewer", reviewer)
+    setattr(assignment, f"layer{layer}_decision", decision)
+    setattr(assignment, f"layer{layer}_reason", reason)
+    setattr(assignment, f"layer{layer}_at", now)
+    assignment._history_user = reviewer.user  # type: ignore[attr-defined]
+
+
 def review_approve(
     *, assignment_id: int, reviewer: AnnotatorProfile, layer: int, now: datetime | None = None
 ) -> Assignment:
@@ -576,17 +593,18 @@ def review_approve(
     now = now or timezone.now()
     with transaction.atomic():
         assignment = _review_locked(assignment_id=assignment_id, reviewer=reviewer, layer=layer)
-        assignment._history_user = reviewer.user  # type: ignore[attr-defined]
+        _review_record(
+            assignment,
+            reviewer=reviewer,
+            layer=layer,
+            decision=Assignment.Decision.APPROVED,
+            reason="",
+            now=now,
+        )
         if layer == 1:
-            assignment.layer1_reviewer = reviewer
-            assignment.layer1_decision = Assignment.Decision.APPROVED
-            assignment.layer1_at = now
             assignment.status = Assignment.Status.LAYER1_APPROVED
             assignment.save()
             return assignment
-        assignment.layer2_reviewer = reviewer
-        assignment.layer2_decision = Assignment.Decision.APPROVED
-        assignment.layer2_at = now
         assignment.approved_at = now
         assignment.status = Assignment.Status.APPROVED
         assignment.save()
@@ -630,17 +648,14 @@ def review_reject(
     now = now or timezone.now()
     with transaction.atomic():
         assignment = _review_locked(assignment_id=assignment_id, reviewer=reviewer, layer=layer)
-        assignment._history_user = reviewer.user  # type: ignore[attr-defined]
-        if layer == 1:
-            assignment.layer1_reviewer = reviewer
-            assignment.layer1_decision = Assignment.Decision.REJECTED
-            assignment.layer1_reason = reason.strip()
-            assignment.layer1_at = now
-        else:
-            assignment.layer2_reviewer = reviewer
-            assignment.layer2_decision = Assignment.Decision.REJECTED
-            assignment.layer2_reason = reason.strip()
-            assignment.layer2_at = now
+        _review_record(
+            assignment,
+            reviewer=reviewer,
+            layer=layer,
+            decision=Assignment.Decision.REJECTED,
+            reason=reason.strip(),
+            now=now,
+        )
         assignment.status = Assignment.Status.REJECTED
         assignment.save()
         _task_slots_recount(task_id=assignment.task_id)
