@@ -1,11 +1,13 @@
 """The lab API, version 1, with its OpenAPI schema and documentation pages (served locally)."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from seal import apis
 
 urlpatterns = [
+    # Public leaderboards and a lab's own results live with the leaderboards (a higher layer).
+    path("", include("leaderboards.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("lab/", apis.LabDetailApi.as_view(), name="api-lab"),

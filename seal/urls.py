@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("seal.api_urls")),
     path("", include("annotation.urls")),
+    path("", include("leaderboards.urls")),
     # Keep last: any other path under /api/ answers in the API's JSON error shape.
     re_path(r"^api/", rest.api_not_found),
 ]

@@ -13,6 +13,7 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.demo import DEMO_PASSWORD, demo_people_seed, demo_ratings_seed
+from leaderboards.services import leaderboards_publish_now
 from seal.demo import demo_catalog_seed
 from seal.models import Prompt, Response
 from seal.services import demo_user_upsert
@@ -41,6 +42,9 @@ class Command(BaseCommand):
         ratings = demo_ratings_seed(
             strengths={m.model_version.pk: m.strength for m in catalog.models}
         )
+        # Published in this process, so the leaderboards are filled even without a worker; the
+        # charts are drawn when first viewed, which keeps the seed quick.
+        snapshots = leaderboards_publish_now(domains=catalog.domains, draw_charts=False)
 
         self.stdout.write(
             self.style.SUCCESS(
@@ -49,7 +53,8 @@ class Command(BaseCommand):
                 f"prompts, {len(catalog.models)} model versions, "
                 f"{Response.objects.filter(status=Response.Status.OK).count()} responses; "
                 f"this run added {ratings.tasks} comparisons ({ratings.gold} gold), "
-                f"{ratings.approved} approved ratings, {ratings.awaiting_review} awaiting review."
+                f"{ratings.approved} approved ratings, {ratings.awaiting_review} awaiting review; "
+                f"leaderboards published for {len(snapshots)} domains."
             )
         )
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")

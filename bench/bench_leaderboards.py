@@ -1,0 +1,332 @@
+"""Leaderboard pipeline benchmark: a full recompute and publish, then the public page under load.
+
+    python bench/bench_leaderboards.py              # 300,000 ratings, 50 models, 20 x 200 prompts
+    python bench/bench_leaderboards.py --skip-build # reuse the data of the previous run
+
+1. Build (unless --skip-build): a domain with 20 categories of 200 prompts each, 50 model
+   versions from 10 labs, and 300,000 approved ratings (100,000 comparisons x 3 raters, outcomes
+   drawn from Bradley-Terry strengths with ties), written with COPY. The ApprovedRating rows are
+   the recompute's whole input; their links to the workflow tables (assignment, task, annotator)
+   are not read by it, so the load skips those rows and disables foreign-key checks for the COPY
+   (session_replication_role = replica; the database is a throwaway bench database).
+2. Recompute: `leaderboards_publish_now` (the service the workers run) with 1,000 replicas:
+   both grouped queries, 21 boards, the snapshot with its entries and the pointer, in one
+   transaction; then the charts (42 SVGs). Each phase is also timed on its own.
+3. Web: gunicorn with production settings (2 sync workers) serves the domain page from the
+   published snapshot and, side by side in the same run, a trivial Django view (same middleware,
+   no database). A small load generator (processes with one connection each) alternates rounds
+   between the two URLs and reports requests per second and latency percentiles.
+
+It uses (and empties) its own database, `seal_bench_leaderboards` by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing as mp
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from http.client import HTTPConnection
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/seal_bench_leaderboards"
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.pop("CELERY_BROKER_URL", None)  # eager: nothing leaves this process
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seal.settings")
+    import django
+
+    django.setup()
+
+
+def build(*, ratings: int, models: int, categories: int, prompts_per_category: int) -> int:
+    import numpy as np
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from seal.models import Category, Lab, ModelVersion, Prompt, PromptSet
+    from seal.prompt_import import content_hash
+    from seal.services import domain_upsert
+    from tests.factories import DEFAULT_RUBRIC
+
+    call_command("migrate", verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)
+    domain = domain_upsert(slug="bench", name="Bench", rubric=DEFAULT_RUBRIC)
+    prompt_set = PromptSet.objects.create(domain=domain, version="bench", status="active")
+    cats = Category.objects.bulk_create(
+        Category(domain=domain, facet="topic", value=f"Topic {k:02d}", slug=f"topic-{k:02d}")
+        for k in range(categories)
+    )
+    texts = [f"Bench prompt {i}" for i in range(categories * prompts_per_category)]
+    prompts = Prompt.objects.bulk_create(
+        Prompt(prompt_set=prompt_set, text=t, content_hash=content_hash(t)) for t in texts
+    )
+    through = Prompt.categories.through
+    through.objects.bulk_create(
+        through(prompt_id=p.pk, category_id=cats[i // prompts_per_category].pk)
+        for i, p in enumerate(prompts)
+    )
+    labs = [Lab.objects.create(name=f"Bench lab {k}", slug=f"bench-lab-{k}") for k in range(10)]
+    versions = ModelVersion.objects.bulk_create(
+        ModelVersion(
+            lab=labs[k % len(labs)],
+            name=f"Bench-{k:02d}",
+            version="1.0",
+            base_url="https://api.example.com/v1",
+            model_id=f"bench-{k}",
+        )
+        for k in range(models)
+    )
+
+    rng = np.random.default_rng(2026)
+    strength = rng.normal(0.0, 0.8, models)
+    comparisons = ratings // 3
+    prompt_ids = np.array([p.pk for p in prompts])[rng.integers(0, len(prompts), comparisons)]
+    a = rng.integers(0, models, comparisons)
+    b = (a + rng.integers(1, models, comparisons)) % models
+    p_a = 1.0 / (1.0 + np.exp(strength[b] - strength[a]))
+    model_ids = np.array([v.pk for v in versions])
+    now = timezone.now().isoformat()
+    buffer = io.StringIO()
+    assignment = 0
+    for rater in range(3):
+        draw = rng.random(comparisons)
+        wins = rng.random(comparisons) < p_a
+        much = rng.random(comparisons) < 0.4
+        preference = np.where(draw < 0.12, 0, np.where(wins, 1, -1) * np.where(much, 2, 1))
+        outcome = (np.sign(preference) + 1) / 2
+        for c in range(comparisons):
+            assignment += 1
+            buffer.write(
+                f"{assignment}\t1\t{domain.pk}\t{prompt_ids[c]}\t{model_ids[a[c]]}\t"
+                f"{model_ids[b[c]]}\t{rater + 1}\t{preference[c]}\t{outcome[c]}\t[]\t[]\t{now}\n"
+            )
+    buffer.seek(0)
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        with cursor.copy(
+            "COPY annotation_approvedrating (assignment_id, task_id, domain_id, prompt_id, "
+            "model_a_id, model_b_id, annotator_id, preference, outcome, issue_tags_a, "
+            "issue_tags_b, approved_at) FROM STDIN"
+        ) as copy:
+            while chunk := buffer.read(1 << 20):
+                copy.write(chunk)
+        cursor.execute("SET session_replication_role = DEFAULT")
+        cursor.execute("ANALYZE")
+    return domain.pk
+
+
+def recompute(domain_id: int) -> dict[str, float]:
+    from django.db import connection
+
+    from leaderboards.models import Snapshot
+    from leaderboards.recompute import recompute_inputs_load, snapshot_draft_compute
+    from leaderboards.services import leaderboards_publish_now, snapshot_charts_render
+    from seal.models import Domain
+
+    domain = Domain.objects.get(pk=domain_id)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE leaderboards_publishedleaderboard, leaderboards_snapshot CASCADE")
+        cursor.execute("TRUNCATE leaderboards_recomputejob")
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    (snapshot,) = leaderboards_publish_now(domains=[domain], draw_charts=False)
+    timings["recompute and publish (service)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    charts = snapshot_charts_render(snapshot=snapshot)
+    timings[f"charts ({charts} SVGs)"] = time.perf_counter() - start
+    timings["total with charts"] = sum(timings.values())
+    # The phases again, on their own (no publish: the snapshot exists).
+    start = time.perf_counter()
+    inputs = recompute_inputs_load(domain=domain)
+    timings["  of which: read + group + fingerprint"] = time.perf_counter() - start
+    start = time.perf_counter()
+    draft = snapshot_draft_compute(inputs)
+    timings[f"  of which: engine on {len(draft.boards)} boards"] = time.perf_counter() - start
+    assert Snapshot.objects.count() == 1
+    assert draft.fingerprint == snapshot.input_fingerprint
+    ranked = sum(board.status == "ranked" for board in draft.boards)
+    print(f"snapshot #{snapshot.pk}: {snapshot.n_ratings:,} ratings, {ranked} ranked boards")
+    return timings
+
+
+# --- Web -----------------------------------------------------------------------------------------
+
+
+def _client(url: str, port: int, seconds: float, queue: mp.Queue) -> None:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        conn = HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", url, headers={"Host": "127.0.0.1"})
+        response = conn.getresponse()
+        body = response.read()
+        conn.close()
+        if response.status != 200 or not body:
+            raise RuntimeError(f"{url}: {response.status}")
+        latencies.append(time.perf_counter() - start)
+    queue.put(latencies)
+
+
+def load(url: str, port: int, *, clients: int, seconds: float) -> list[float]:
+    queue: mp.Queue = mp.Queue()
+    workers = [mp.Process(target=_client, args=(url, port, seconds, queue)) for _ in range(clients)]
+    for worker in workers:
+        worker.start()
+    latencies = [value for _ in workers for value in queue.get()]
+    for worker in workers:
+        worker.join()
+    return latencies
+
+
+def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int) -> None:
+    port = 8765
+    static_root = tempfile.mkdtemp(prefix="seal-bench-static-")
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SEAL_ENV": "production",
+        "SECRET_KEY": "bench-" + "x" * 60,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "STATIC_ROOT": static_root,
+        "DJANGO_SETTINGS_MODULE": "bench.bench_web_settings",
+        "LOG_LEVEL": "WARNING",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "seal.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/bench/trivial/", headers={"Host": "127.0.0.1"})
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        pages = {"trivial Django view": "/bench/trivial/", "domain page": "/leaderboards/bench/"}
+        for path in pages.values():
+            load(path, port, clients=clients, seconds=1.0)  # warm both workers' caches
+        results: dict[str, list[float]] = {name: [] for name in pages}
+        rates: dict[str, list[float]] = {name: [] for name in pages}
+        for _ in range(rounds):
+            for name, path in pages.items():
+                latencies = load(path, port, clients=clients, seconds=seconds)
+                results[name].extend(latencies)
+                rates[name].append(len(latencies) / seconds)
+        print(
+            f"\n{clients} client processes, {rounds} alternating rounds of {seconds:.0f} s per "
+            "URL, gunicorn 2 sync workers, production settings\n"
+        )
+        print("| URL | requests/s (mean of rounds) | p50 | p95 | p99 |")
+        print("|---|---|---|---|---|")
+        for name, path in pages.items():
+            ordered = sorted(results[name])
+            ms = [
+                1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+                for q in (0.5, 0.95, 0.99)
+            ]
+            print(
+                f"| {name} `{path}` | {statistics.mean(rates[name]):.0f} | "
+                f"{ms[0]:.1f} ms | {ms[1]:.1f} ms | {ms[2]:.1f} ms |"
+            )
+        ratio = statistics.mean(rates["domain page"]) / statistics.mean(
+            rates["trivial Django view"]
+        )
+        print(f"\ndomain page / trivial view throughput: {ratio:.0%}")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--ratings", type=int, default=300_000)
+    parser.add_argument("--models", type=int, default=50)
+    parser.add_argument("--categories", type=int, default=20)
+    parser.add_argument("--prompts-per-category", type=int, default=200)
+    parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--skip-web", action="store_true")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    ensure_database(args.database_url)
+    setup_django(args.database_url)
+    from django.conf import settings
+
+    from seal.models import Domain
+
+    if args.skip_build:
+        domain_id = Domain.objects.get(slug="bench").pk
+    else:
+        start = time.perf_counter()
+        domain_id = build(
+            ratings=args.ratings,
+            models=args.models,
+            categories=args.categories,
+            prompts_per_category=args.prompts_per_category,
+        )
+        print(f"built {args.ratings:,} approved ratings in {time.perf_counter() - start:.1f} s")
+    print(f"replicas per board: {settings.SEAL_LEADERBOARD_REPLICAS}")
+    timings = recompute(domain_id)
+    print("\n| phase | seconds |\n|---|---|")
+    for name, seconds in timings.items():
+        print(f"| {name} | {seconds:.2f} |")
+    if not args.skip_web:
+        serve_and_measure(
+            args.database_url, clients=args.clients, seconds=args.seconds, rounds=args.rounds
+        )
+
+
+if __name__ == "__main__":
+    main()

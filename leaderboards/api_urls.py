@@ -1,0 +1,25 @@
+"""Leaderboard JSON under /api/v1/: public boards, and a lab's own results (API key)."""
+
+from django.urls import path
+
+from leaderboards import apis
+
+urlpatterns = [
+    path("leaderboards/", apis.LeaderboardIndexApi.as_view(), name="api-leaderboards"),
+    path(
+        "leaderboards/models/<int:pk>/",
+        apis.LeaderboardModelApi.as_view(),
+        name="api-leaderboard-model",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/",
+        apis.LeaderboardDomainApi.as_view(),
+        name="api-leaderboard-domain",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/<slug:board_key>/",
+        apis.LeaderboardBoardApi.as_view(),
+        name="api-leaderboard-board",
+    ),
+    path("results/", apis.LabResultsApi.as_view(), name="api-results"),
+]

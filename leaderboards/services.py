@@ -1,0 +1,487 @@
+"""Every write of the leaderboards: recompute jobs, snapshot publishing, hiding, charts.
+
+A recompute is a RecomputeJob row (the source of truth; the broker only signals). Requests are
+debounced to one queued-or-running job per domain by a partial unique index; a request while a
+job runs flags a rerun. A run claims its job with a fresh token, computes outside any
+transaction, then publishes in one transaction: snapshot, boards, entries and the public
+pointer together, or nothing. A worker killed mid-run leaves the previous snapshot public; the
+sweep puts its job back in the queue and the rerun, which reads the same data, publishes once
+(a snapshot is unique per domain and input fingerprint).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from leaderboards.charts import IntervalRow, intervals_svg, win_rates_svg
+from leaderboards.models import (
+    PublishedLeaderboard,
+    RecomputeJob,
+    Snapshot,
+    SnapshotBoard,
+    SnapshotChart,
+    SnapshotEntry,
+)
+from leaderboards.recompute import (
+    RecomputeInputs,
+    SnapshotDraft,
+    recompute_inputs_load,
+    snapshot_draft_compute,
+)
+from leaderboards.selectors import model_labels, published_version_forget
+from seal.errors import ApplicationError
+from seal.models import Domain
+
+logger = logging.getLogger(__name__)
+
+# Errors worth another try: the database went away or a connection broke mid-run.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+
+class _ClaimLost(Exception):
+    """Another run holds the job now (the sweep gave it away); this run must not publish."""
+
+
+# --- Requests and the debounce ------------------------------------------------------------------
+
+
+def _job_enqueue(job: RecomputeJob) -> None:
+    from leaderboards.tasks import recompute_job_run_task
+
+    recompute_job_run_task.delay_on_commit(job.pk)
+
+
+def recompute_request(
+    *,
+    domain: Domain,
+    trigger: str = RecomputeJob.Trigger.APPROVAL,
+    requested_by: User | None = None,
+    enqueue: bool = True,
+) -> RecomputeJob:
+    """Ask for a recompute of a domain's leaderboards; at most one job runs per domain at a time.
+
+    A queued job already covers the request; a running one is told to run once more when done."""
+    domain_id = domain.pk
+    now = timezone.now()
+    with transaction.atomic():
+        active = (
+            RecomputeJob.objects.select_for_update()
+            .filter(domain_id=domain_id, status__in=RecomputeJob.ACTIVE_STATUSES)
+            .first()
+        )
+        if active is None:
+            try:
+                with transaction.atomic():
+                    job = RecomputeJob.objects.create(
+                        domain_id=domain_id,
+                        trigger=trigger,
+                        requested_by=requested_by,
+                        requested_at=now,
+                        enqueued_at=now if enqueue else None,
+                    )
+            except IntegrityError:
+                # Another request created the domain's job between our read and insert.
+                active = (
+                    RecomputeJob.objects.select_for_update()
+                    .filter(domain_id=domain_id, status__in=RecomputeJob.ACTIVE_STATUSES)
+                    .first()
+                )
+                if active is None:
+                    raise
+            else:
+                if enqueue:
+                    _job_enqueue(job)
+                return job
+        if active.status == RecomputeJob.Status.RUNNING and not active.rerun_requested:
+            active.rerun_requested = True
+            active.save(update_fields=["rerun_requested"])
+        return active
+
+
+def recompute_request_all(*, trigger: str = RecomputeJob.Trigger.SCHEDULE) -> int:
+    """Request a recompute of every active domain (beat); unchanged input publishes nothing new."""
+    domains = list(Domain.objects.filter(is_active=True))
+    for domain in domains:
+        recompute_request(domain=domain, trigger=trigger)
+    return len(domains)
+
+
+# --- Running a job -------------------------------------------------------------------------------
+
+
+def _job_claim(job_id: int, token: str) -> RecomputeJob | None:
+    with transaction.atomic():
+        job = RecomputeJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != RecomputeJob.Status.QUEUED:
+            return None
+        job.status = RecomputeJob.Status.RUNNING
+        job.started_at = timezone.now()
+        job.attempts += 1
+        job.run_token = token
+        # The run reads the ratings after this commit, so earlier requests are covered.
+        job.rerun_requested = False
+        job.error = ""
+        job.save()
+    return job
+
+
+def _job_locked(job_id: int, token: str) -> RecomputeJob:
+    job = RecomputeJob.objects.select_for_update().get(pk=job_id)
+    if job.status != RecomputeJob.Status.RUNNING or job.run_token != token:
+        raise _ClaimLost
+    return job
+
+
+def _job_close(job: RecomputeJob, *, status: str, error: str = "") -> None:
+    """Finish a job (under its row lock) and start the rerun it was asked for."""
+    job.status = status
+    job.finished_at = timezone.now()
+    job.error = error[:4000]
+    job.save()
+    if job.rerun_requested:
+        rerun = RecomputeJob.objects.create(
+            domain_id=job.domain_id,
+            trigger=RecomputeJob.Trigger.RERUN,
+            requested_at=job.finished_at,
+            enqueued_at=job.finished_at,
+        )
+        _job_enqueue(rerun)
+
+
+def _job_release(job_id: int, token: str, error: str) -> None:
+    """Put a job back in the queue after a transient failure (the task retries it)."""
+    with transaction.atomic():
+        try:
+            job = _job_locked(job_id, token)
+        except _ClaimLost:
+            return
+        job.status = RecomputeJob.Status.QUEUED
+        job.run_token = ""
+        job.error = error[:4000]
+        job.enqueued_at = timezone.now()
+        job.save()
+
+
+def _job_fail(job_id: int, token: str, error: str) -> None:
+    with transaction.atomic():
+        try:
+            job = _job_locked(job_id, token)
+        except _ClaimLost:
+            return
+        _job_close(job, status=RecomputeJob.Status.FAILED, error=error)
+
+
+def _inputs_read(domain: Domain) -> RecomputeInputs:
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return recompute_inputs_load(domain=domain)
+    # Both grouped queries (and the grading) must see the same ratings: one snapshot of the
+    # database for the whole read, whatever commits meanwhile.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return recompute_inputs_load(domain=domain)
+
+
+def recompute_job_run(*, job_id: int, draw_charts: bool = True) -> Snapshot | None:
+    """Run a queued recompute job: every board, published atomically, then its charts."""
+    token = uuid.uuid4().hex
+    job = _job_claim(job_id, token)
+    if job is None:
+        return None
+    try:
+        domain = Domain.objects.get(pk=job.domain_id)
+        inputs = _inputs_read(domain)
+        snapshot = Snapshot.objects.filter(
+            domain=domain, input_fingerprint=inputs.fingerprint
+        ).first()
+        if snapshot is None:
+            draft = snapshot_draft_compute(inputs)
+            snapshot = _snapshot_publish(job_id=job_id, token=token, draft=draft)
+        else:
+            # Same input as an existing snapshot: nothing new to publish (a hidden one stays so).
+            _snapshot_republish(job_id=job_id, token=token, snapshot=snapshot)
+    except _ClaimLost:
+        logger.warning("recompute job %s was taken over by another run; not publishing", job_id)
+        return None
+    except TRANSIENT_ERRORS as exc:
+        _job_release(job_id, token, f"{type(exc).__name__}: {exc}")
+        raise
+    except Exception as exc:
+        logger.exception("recompute job %s failed", job_id)
+        _job_fail(job_id, token, f"{type(exc).__name__}: {exc}")
+        return None
+    if not draw_charts:
+        return snapshot
+    try:
+        snapshot_charts_render(snapshot=snapshot)
+    except Exception:
+        # The chart views draw a missing chart on first request; the snapshot stands.
+        logger.exception("charts of snapshot %s could not be drawn now", snapshot.pk)
+    return snapshot
+
+
+def _pointer_set(domain_id: int, snapshot: Snapshot | None) -> None:
+    if snapshot is None:
+        PublishedLeaderboard.objects.filter(domain_id=domain_id).delete()
+    else:
+        PublishedLeaderboard.objects.update_or_create(
+            domain_id=domain_id,
+            defaults={"snapshot": snapshot, "published_at": timezone.now()},
+        )
+    # Forget now, and again once committed: a reader in between may have remembered the old one.
+    published_version_forget(domain_id=domain_id)
+    transaction.on_commit(lambda: published_version_forget(domain_id=domain_id))
+
+
+def _snapshot_publish(*, job_id: int, token: str, draft: SnapshotDraft) -> Snapshot:
+    with transaction.atomic():
+        job = _job_locked(job_id, token)
+        try:
+            with transaction.atomic():
+                snapshot = _snapshot_insert(draft)
+        except IntegrityError:
+            # A run that lost its claim published the same input first: that one counts.
+            snapshot = Snapshot.objects.get(
+                domain_id=draft.domain_id, input_fingerprint=draft.fingerprint
+            )
+        if not snapshot.is_hidden:
+            _pointer_set(draft.domain_id, snapshot)
+        job.snapshot = snapshot
+        _job_close(job, status=RecomputeJob.Status.SUCCEEDED)
+    return snapshot
+
+
+def _snapshot_republish(*, job_id: int, token: str, snapshot: Snapshot) -> None:
+    with transaction.atomic():
+        job = _job_locked(job_id, token)
+        current = PublishedLeaderboard.objects.filter(domain_id=snapshot.domain_id).first()
+        if not snapshot.is_hidden and (current is None or current.snapshot_id != snapshot.pk):
+            _pointer_set(snapshot.domain_id, snapshot)
+        job.snapshot = snapshot
+        _job_close(job, status=RecomputeJob.Status.SUCCEEDED)
+
+
+def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
+    snapshot = Snapshot.objects.create(
+        domain_id=draft.domain_id,
+        input_fingerprint=draft.fingerprint,
+        config=draft.config,
+        agreement=draft.agreement,
+        n_ratings=draft.n_ratings,
+        n_prompts=draft.n_prompts,
+        n_models=draft.n_models,
+        ratings_through=draft.ratings_through,
+    )
+    boards = SnapshotBoard.objects.bulk_create(
+        SnapshotBoard(
+            snapshot=snapshot,
+            key=board.key,
+            category_id=board.category_id,
+            facet=board.facet,
+            title=board.title,
+            position=board.position,
+            status=board.status,
+            status_detail=board.status_detail,
+            n_ratings=board.n_ratings,
+            n_prompts=board.n_prompts,
+            n_models=board.n_models,
+            separability=board.separability,
+            has_accuracy=board.has_accuracy,
+            data=board.data,
+        )
+        for board in draft.boards
+    )
+    SnapshotEntry.objects.bulk_create(
+        (
+            SnapshotEntry(
+                snapshot=snapshot,
+                board=board,
+                board_key=board.key,
+                model_version_id=entry.model_version_id,
+                position=entry.position,
+                rank=entry.rank,
+                rank_with_uncertainty=entry.rank_with_uncertainty,
+                elo=entry.elo,
+                lower=entry.lower,
+                upper=entry.upper,
+                standard_error=entry.standard_error,
+                n_ratings=entry.n_ratings,
+                wins=entry.wins,
+                ties=entry.ties,
+                losses=entry.losses,
+                accuracy=entry.accuracy,
+                accuracy_lower=entry.accuracy_lower,
+                accuracy_upper=entry.accuracy_upper,
+                accuracy_n=entry.accuracy_n,
+                contaminated=entry.contaminated,
+                few_ratings=entry.few_ratings,
+            )
+            for board, board_draft in zip(boards, draft.boards, strict=True)
+            for entry in board_draft.entries
+        ),
+        batch_size=1000,
+    )
+    return snapshot
+
+
+# --- Recovery ------------------------------------------------------------------------------------
+
+
+def recompute_jobs_sweep(*, now: datetime | None = None) -> int:
+    """Re-enqueue jobs a dead worker left running, or queued ones whose message went missing."""
+    now = now or timezone.now()
+    running_cutoff = now - timedelta(seconds=settings.SEAL_LEADERBOARD_JOB_TIMEOUT_SECONDS)
+    queued_cutoff = now - timedelta(seconds=settings.SEAL_LEADERBOARD_QUEUED_STALE_SECONDS)
+    max_attempts = int(settings.SEAL_LEADERBOARD_JOB_MAX_ATTEMPTS)
+    touched = 0
+    with transaction.atomic():
+        stale = RecomputeJob.objects.select_for_update(skip_locked=True).filter(
+            Q(status=RecomputeJob.Status.RUNNING, started_at__lt=running_cutoff)
+            | Q(status=RecomputeJob.Status.QUEUED, enqueued_at__lt=queued_cutoff)
+            | Q(status=RecomputeJob.Status.QUEUED, enqueued_at__isnull=True)
+        )
+        for job in stale:
+            touched += 1
+            if job.status == RecomputeJob.Status.RUNNING:
+                if job.attempts >= max_attempts:
+                    _job_close(
+                        job,
+                        status=RecomputeJob.Status.FAILED,
+                        error=f"gave up: the worker was lost {job.attempts} times",
+                    )
+                    continue
+                job.status = RecomputeJob.Status.QUEUED
+                job.run_token = ""
+                job.error = "the worker running this job was lost; queued again"
+            job.enqueued_at = now
+            job.save()
+            _job_enqueue(job)
+    return touched
+
+
+# --- Publishing by hand, hiding ------------------------------------------------------------------
+
+
+def leaderboards_publish_now(
+    *,
+    domains: Iterable[Domain] | None = None,
+    trigger: str = RecomputeJob.Trigger.SEED,
+    requested_by: User | None = None,
+    draw_charts: bool = True,
+) -> list[Snapshot]:
+    """Recompute and publish the given (default: all active) domains in this process.
+
+    Without `draw_charts` the charts are drawn by the chart views on first request."""
+    published = []
+    for domain in domains if domains is not None else Domain.objects.filter(is_active=True):
+        job = recompute_request(
+            domain=domain, trigger=trigger, requested_by=requested_by, enqueue=False
+        )
+        if job.status != RecomputeJob.Status.QUEUED:
+            continue
+        snapshot = recompute_job_run(job_id=job.pk, draw_charts=draw_charts)
+        if snapshot is not None:
+            published.append(snapshot)
+    return published
+
+
+def _latest_visible(domain_id: int) -> Snapshot | None:
+    return (
+        Snapshot.objects.filter(domain_id=domain_id, is_hidden=False)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def snapshot_hide(*, snapshot: Snapshot, by: User | None = None) -> Snapshot:
+    """Retract a snapshot from the public; the domain falls back to its latest visible one."""
+    with transaction.atomic():
+        locked = Snapshot.objects.select_for_update().get(pk=snapshot.pk)
+        if locked.is_hidden:
+            raise ApplicationError("This snapshot is already hidden")
+        locked.is_hidden = True
+        locked.hidden_at = timezone.now()
+        locked.hidden_by = by
+        locked.save(update_fields=["is_hidden", "hidden_at", "hidden_by"])
+        _pointer_set(locked.domain_id, _latest_visible(locked.domain_id))
+    return locked
+
+
+def snapshot_unhide(*, snapshot: Snapshot, by: User | None = None) -> Snapshot:
+    """Show a hidden snapshot again; the domain shows its latest visible snapshot."""
+    with transaction.atomic():
+        locked = Snapshot.objects.select_for_update().get(pk=snapshot.pk)
+        if not locked.is_hidden:
+            raise ApplicationError("This snapshot is not hidden")
+        locked.is_hidden = False
+        locked.hidden_at = None
+        locked.hidden_by = None
+        locked.save(update_fields=["is_hidden", "hidden_at", "hidden_by"])
+        _pointer_set(locked.domain_id, _latest_visible(locked.domain_id))
+    return locked
+
+
+# --- Charts --------------------------------------------------------------------------------------
+
+
+def _chart_draw(board: SnapshotBoard, kind: str, labels: dict[int, str]) -> str:
+    if kind == SnapshotChart.Kind.INTERVALS:
+        rows = [
+            IntervalRow(
+                label=labels.get(entry.model_version_id, str(entry.model_version_id)),
+                elo=entry.elo,
+                lower=entry.lower,
+                upper=entry.upper,
+            )
+            for entry in board.entries.all()
+            if entry.elo is not None and entry.lower is not None and entry.upper is not None
+        ]
+        return intervals_svg(rows)
+    win_rates = board.data.get("win_rates") or {}
+    ids = [int(model) for model in win_rates.get("models", [])]
+    return win_rates_svg([labels.get(pk, str(pk)) for pk in ids], win_rates.get("empirical", []))
+
+
+def snapshot_charts_render(*, snapshot: Snapshot) -> int:
+    """Draw the charts of every ranked board of a snapshot that has none yet (idempotent)."""
+    boards = list(
+        SnapshotBoard.objects.filter(snapshot=snapshot, status=SnapshotBoard.Status.RANKED)
+        .prefetch_related("entries", "charts")
+        .order_by("position")
+    )
+    model_ids = {entry.model_version_id for board in boards for entry in board.entries.all()}
+    labels = model_labels(model_ids=model_ids)
+    charts = []
+    for board in boards:
+        have = {chart.kind for chart in board.charts.all()}
+        for kind in SnapshotChart.Kind.values:
+            if kind not in have:
+                charts.append(
+                    SnapshotChart(board=board, kind=kind, svg=_chart_draw(board, kind, labels))
+                )
+    SnapshotChart.objects.bulk_create(charts, ignore_conflicts=True)
+    return len(charts)
+
+
+def snapshot_chart_ensure(*, board: SnapshotBoard, kind: str) -> str:
+    """The SVG of one chart of a ranked board, drawn and stored on first use."""
+    if not board.is_ranked or kind not in SnapshotChart.Kind.values:
+        raise ApplicationError("This board has no such chart")
+    chart = SnapshotChart.objects.filter(board=board, kind=kind).only("svg").first()
+    if chart is not None:
+        return chart.svg
+    labels = model_labels(model_ids=board.entries.values_list("model_version_id", flat=True))
+    svg = _chart_draw(board, kind, labels)
+    SnapshotChart.objects.bulk_create(
+        [SnapshotChart(board=board, kind=kind, svg=svg)], ignore_conflicts=True
+    )
+    return svg

@@ -1,0 +1,21 @@
+"""Public leaderboard pages (no login)."""
+
+from django.urls import path
+
+from leaderboards import views
+
+app_name = "leaderboards"
+
+urlpatterns = [
+    path("leaderboards/", views.index, name="index"),
+    path("leaderboards/models/<int:pk>/", views.model, name="model"),
+    path(
+        "leaderboards/models/<int:pk>/history.svg",
+        views.model_history_chart,
+        name="model-history-chart",
+    ),
+    path("leaderboards/charts/<int:board_id>/<slug:kind>.svg", views.board_chart, name="chart"),
+    path("leaderboards/<slug:domain_slug>/", views.board, name="domain"),
+    path("leaderboards/<slug:domain_slug>/<slug:board_key>/", views.board, name="board"),
+    path("methodology/", views.methodology, name="methodology"),
+]

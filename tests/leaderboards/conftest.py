@@ -1,0 +1,213 @@
+"""A leaderboard world: a domain with categories, models, answered prompts and approved ratings.
+
+Ratings are written in bulk the way the demo seed does (tasks, approved assignments and the
+ApprovedRating copy), so a test can build hundreds in milliseconds. The workflow itself is
+exercised in tests/annotation and in the integration test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, ComparisonTask
+from annotation.services import preference_outcome
+from seal.models import Category, Domain, ModelVersion, Prompt, PromptSet, Response
+from seal.prompt_import import content_hash
+from tests.factories import (
+    AnnotatorProfileFactory,
+    DomainFactory,
+    LabFactory,
+    ModelVersionFactory,
+    PromptSetFactory,
+)
+
+PRIVATE_MARKER = "PRIVATE-PROMPT-7f3a9c"
+SAMPLE_MARKER = "PUBLIC-SAMPLE-41b2"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings):
+    """Pages and JSON are cached per snapshot; every test starts with an empty cache."""
+    settings.SEAL_LEADERBOARD_REPLICAS = 60
+    settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_BOARD = 10
+    settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL = 3
+    settings.SEAL_LEADERBOARD_FEW_RATINGS = 20
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@dataclass
+class LeaderboardWorld:
+    domain: Domain
+    prompt_set: PromptSet
+    categories: dict[str, Category]
+    models: list[ModelVersion]
+    prompts: list[Prompt]
+    raters: list[AnnotatorProfile]
+    strengths: dict[int, float]
+    responses: dict[tuple[int, int], Response] = field(default_factory=dict)
+
+    def prompts_in(self, slug: str) -> list[Prompt]:
+        category = self.categories[slug]
+        return [p for p in self.prompts if category in p.categories.all()]
+
+    def rate(
+        self,
+        *,
+        prompts: list[Prompt] | None = None,
+        pairs: list[tuple[ModelVersion, ModelVersion]] | None = None,
+        seed: int = 0,
+        tags_a: list[str] | None = None,
+        tags_b: list[str] | None = None,
+    ) -> int:
+        """Three approved ratings per (prompt, pair), following the models' strengths."""
+        rng = random.Random(seed)
+        now = timezone.now()
+        pairs = pairs or list(itertools.combinations(self.models, 2))
+        count = 0
+        for prompt in prompts or self.prompts:
+            for first, second in pairs:
+                a = self.responses[(first.pk, prompt.pk)]
+                b = self.responses[(second.pk, prompt.pk)]
+                if a.pk > b.pk:
+                    a, b = b, a
+                task, _ = ComparisonTask.objects.get_or_create(
+                    domain=self.domain,
+                    prompt=prompt,
+                    response_a=a,
+                    response_b=b,
+                    defaults={"status": ComparisonTask.Status.COMPLETE, "approved_count": 3},
+                )
+                if Assignment.objects.filter(task=task).exists():
+                    continue
+                p_a = 1 / (
+                    1
+                    + math.exp(
+                        self.strengths[b.model_version_id] - self.strengths[a.model_version_id]
+                    )
+                )
+                assignments = []
+                for slot, rater in enumerate(self.raters, start=1):
+                    preference = 0
+                    if rng.random() >= 0.1:
+                        strength = 2 if rng.random() < 0.5 else 1
+                        preference = strength if rng.random() < p_a else -strength
+                    assignments.append(
+                        Assignment(
+                            task=task,
+                            annotator=rater,
+                            slot=slot,
+                            left_is_a=True,
+                            leased_at=now - timedelta(hours=1),
+                            lease_expires_at=now,
+                            preference=preference,
+                            submitted_at=now - timedelta(minutes=30),
+                            status=Assignment.Status.APPROVED,
+                            layer1_decision=Assignment.Decision.APPROVED,
+                            layer2_decision=Assignment.Decision.APPROVED,
+                            approved_at=now,
+                        )
+                    )
+                Assignment.objects.bulk_create(assignments)
+                ApprovedRating.objects.bulk_create(
+                    ApprovedRating(
+                        assignment=assignment,
+                        task=task,
+                        domain=self.domain,
+                        prompt=prompt,
+                        model_a_id=a.model_version_id,
+                        model_b_id=b.model_version_id,
+                        annotator=assignment.annotator,
+                        preference=assignment.preference or 0,
+                        outcome=preference_outcome(assignment.preference or 0),
+                        issue_tags_a=tags_a or [],
+                        issue_tags_b=tags_b or [],
+                        approved_at=now,
+                    )
+                    for assignment in assignments
+                )
+                count += len(assignments)
+        return count
+
+
+def leaderboard_world(
+    *,
+    slug: str = "coding",
+    n_models: int = 3,
+    n_prompts: int = 12,
+    categories: dict[str, list[str]] | None = None,
+    numeric: bool = False,
+    answers: dict[int, str] | None = None,
+) -> LeaderboardWorld:
+    """A domain whose prompts are spread round-robin over the given category values."""
+    domain = DomainFactory.create(
+        slug=slug,
+        name=slug.replace("-", " ").title(),
+        answer_grading=Domain.AnswerGrading.NUMERIC if numeric else Domain.AnswerGrading.NONE,
+    )
+    prompt_set = PromptSetFactory.create(domain=domain)
+    made: dict[str, Category] = {}
+    for facet, names in (categories or {"language": ["Python", "SQL"]}).items():
+        for name in names:
+            made[name.lower()] = Category.objects.create(
+                domain=domain, facet=facet, value=name, slug=name.lower()
+            )
+    values = list(made.values())
+    prompts = []
+    for i in range(n_prompts):
+        text = f"{PRIVATE_MARKER} prompt {i} of {slug}: solve it."
+        prompt = Prompt.objects.create(
+            prompt_set=prompt_set,
+            text=text,
+            content_hash=content_hash(text),
+            external_id=f"{slug}-{i}",
+            gold_answer=str(10 + i) if numeric else "",
+        )
+        if values:
+            prompt.categories.add(values[i % len(values)])
+        prompts.append(prompt)
+    models = [
+        ModelVersionFactory.create(lab=LabFactory.create(name=f"Lab {slug} {k}"), name=f"M{k}")
+        for k in range(n_models)
+    ]
+    world = LeaderboardWorld(
+        domain=domain,
+        prompt_set=prompt_set,
+        categories=made,
+        models=models,
+        prompts=prompts,
+        raters=[AnnotatorProfileFactory.create() for _ in range(3)],
+        strengths={m.pk: 1.0 - 0.8 * k for k, m in enumerate(models)},
+    )
+    for k, model in enumerate(models):
+        for prompt in prompts:
+            text = (
+                (answers or {})
+                .get(k, "An answer. Final answer: {gold}")
+                .format(gold=prompt.gold_answer or "0", i=prompt.pk)
+            )
+            world.responses[(model.pk, prompt.pk)] = Response.objects.create(
+                model_version=model, prompt=prompt, status=Response.Status.OK, text=text
+            )
+    return world
+
+
+def messages_sent(callbacks: list) -> int:
+    """How many of the captured on-commit callbacks send a Celery task (`delay_on_commit`)."""
+    return sum(getattr(getattr(cb, "func", None), "__name__", "") == "delay" for cb in callbacks)
+
+
+@pytest.fixture
+def lb_world(db) -> LeaderboardWorld:
+    world = leaderboard_world()
+    world.rate()
+    return world
