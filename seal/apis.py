@@ -4,6 +4,7 @@ objects answer 404. No endpoint ever returns prompt text or an endpoint secret."
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
@@ -305,10 +306,19 @@ def submissions_output(submissions: list[Submission], *, many: bool) -> Any:
     return serializer.data
 
 
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """ISO 8601 accepts offsets up to ±23:59, PostgreSQL only ±15:59: compare in UTC."""
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return super().filter(qs, value)
+
+
 class SubmissionFilter(django_filters.FilterSet):
     domain = django_filters.CharFilter(field_name="domains__slug", label="Domain slug")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Submission
