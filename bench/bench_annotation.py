@@ -24,16 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
+from bench.support import postgres_database_ensure
 
 
 def setup_django(url: str) -> None:
@@ -151,7 +142,7 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=100.0, help="pause around each step")
     options = parser.parse_args()
 
-    ensure_database(options.database_url)
+    postgres_database_ensure(options.database_url)
     os.environ["SEAL_GOLD_RATE"] = "0"  # measure real comparisons only
     setup_django(options.database_url)
     from django.db import connections

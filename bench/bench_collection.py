@@ -27,16 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def ensure_postgres_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
+from bench.support import postgres_database_ensure  # noqa: E402 - after the path insert
 
 
 def rss_mib() -> tuple[float, float]:
@@ -60,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.database == "postgres":
-        ensure_postgres_database(args.postgres_url)
+        postgres_database_ensure(args.postgres_url)
         os.environ["DATABASE_URL"] = args.postgres_url
     else:
         os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"

@@ -1,0 +1,1 @@
+"""Benchmark scripts; run each from the repository root, e.g. `python bench/bench_ranking.py`."""
