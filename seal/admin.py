@@ -7,6 +7,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -38,6 +40,7 @@ from seal.services import (
     prompt_set_activate,
     prompt_set_import,
     responses_retry_failed,
+    user_deactivate,
 )
 
 # Keys not tied to a lab open nothing here; only lab keys are issued.
@@ -356,3 +359,21 @@ class LabAPIKeyAdmin(admin.ModelAdmin):
         for key in queryset:
             lab_api_key_revoke(key=key)
         self.message_user(request, f"{queryset.count()} key(s) revoked.")
+
+
+class SealUserAdmin(UserAdmin):
+    """Django's user admin plus an action that locks an account out at once."""
+
+    actions = ["deactivate_and_end_sessions"]
+
+    @admin.action(description="Deactivate and end sessions")
+    def deactivate_and_end_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        ended = sum(user_deactivate(user=user) for user in queryset)
+        self.message_user(
+            request, f"{queryset.count()} account(s) deactivated, {ended} session(s) ended."
+        )
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, SealUserAdmin)

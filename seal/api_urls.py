@@ -1,7 +1,7 @@
 """The lab API, version 1, with its OpenAPI schema and documentation pages (served locally)."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from seal import apis
 
@@ -9,7 +9,14 @@ urlpatterns = [
     # Public leaderboards and a lab's own results live with the leaderboards (a higher layer).
     path("", include("leaderboards.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's init script as a file: the CSP allows no inline script.
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", template_name="seal/swagger_ui.html"
+        ),
+        name="api-docs",
+    ),
     path("lab/", apis.LabDetailApi.as_view(), name="api-lab"),
     path("domains/", apis.DomainListApi.as_view(), name="api-domains"),
     path("model-versions/", apis.ModelVersionListCreateApi.as_view(), name="api-model-versions"),

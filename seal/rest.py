@@ -31,6 +31,7 @@ from rest_framework_api_key.permissions import KeyParser
 
 from seal.errors import ApplicationError
 from seal.models import Lab, LabAPIKey
+from seal.security import security_event
 from seal.selectors import lab_api_key_check
 
 logger = logging.getLogger(__name__)
@@ -227,6 +228,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         set_rollback()
         return Response(error_body("server_error", "Something went wrong on our side."), 500)
     assert isinstance(exc, exceptions.APIException)
+    _log_refusal(exc, context, response.status_code)
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         only = fields.get("non_field_errors")
@@ -239,6 +241,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = codes if isinstance(codes, str) else exc.default_code
         response.data = error_body(str(code), str(exc.detail))
     return response
+
+
+def _log_refusal(exc: exceptions.APIException, context: dict[str, Any], status: int) -> None:
+    """Authentication and permission refusals go to the security log (never the key itself)."""
+    drf_request = context.get("request")
+    request = getattr(drf_request, "_request", None)
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        security_event("api_auth_failed", request=request, status=status, reason=exc.get_codes())
+    elif isinstance(exc, exceptions.PermissionDenied):
+        security_event("permission_denied", request=request, status=status)
+    elif isinstance(exc, exceptions.NotFound) and isinstance(
+        getattr(drf_request, "auth", None), LabAPIKey
+    ):
+        # A lab asking for another lab's object gets 404 too; worth seeing if it repeats.
+        security_event("not_found", request=request, status=status)
 
 
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
@@ -1019,3 +1020,22 @@ def responses_retry_failed(*, responses: Iterable[Response]) -> RetryOutcome:
         for lab_id in sorted({lab_id for _, _, lab_id in rows}):
             _lab_collection_enqueue(lab_id=lab_id)
     return RetryOutcome(retried=len(rows), skipped=len(ids) - len(rows))
+
+
+def user_deactivate(*, user: User) -> int:
+    """Deactivate an account and end its sessions; returns how many sessions were ended.
+
+    Django already refuses an inactive user on their next request; deleting the sessions as well
+    means reactivating the account later does not bring an old, possibly stolen, session back.
+    """
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        # Sessions keep the user id inside their encoded data: each live one is decoded to look.
+        ended = [
+            session.pk
+            for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+            if session.get_decoded().get("_auth_user_id") == str(user.pk)
+        ]
+        Session.objects.filter(pk__in=ended).delete()
+    return len(ended)

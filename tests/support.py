@@ -50,6 +50,21 @@ def require_broker() -> str:
     return url
 
 
+CHROMIUM = os.environ.get("SEAL_CHROMIUM", "/usr/bin/chromium")
+
+
+def require_chromium() -> str:
+    """The browser for the end-to-end tests: Debian's chromium, driven by Playwright (which may
+    not download its own browser here). Missing, it skips, or fails under SEAL_REQUIRE_SERVICES."""
+    if not Path(CHROMIUM).is_file():
+        _missing(f"needs Chromium at {CHROMIUM}: apt-get install chromium (or set SEAL_CHROMIUM)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        _missing("needs the playwright package: make install-dev")
+    return CHROMIUM
+
+
 def _database_url_for_worker() -> str:
     db = connection.settings_dict
     user = db.get("USER") or "postgres"

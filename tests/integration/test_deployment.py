@@ -97,12 +97,21 @@ def test_gunicorn_serves_production_settings_with_hashed_static_files(production
     assert status == 200
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert "max-age=31536000" in headers["Strict-Transport-Security"]
     stylesheet = re.search(rb'href="(/static/seal/site\.[0-9a-f]{12}\.css)"', body)
     assert stylesheet, "production pages must link the hashed stylesheet"
     status, headers, _ = fetch(f"{production_server}{stylesheet.group(1).decode()}")
     assert status == 200
     assert "immutable" in headers["Cache-Control"]
+    # The API docs page works under the CSP: its own styles and init script are separate files.
+    status, headers, body = fetch(
+        f"{production_server}/api/v1/docs/", {"X-Forwarded-Proto": "https"}
+    )
+    assert status == 200
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert re.search(rb'href="/static/seal/swagger\.[0-9a-f]{12}\.css"', body), body
+    assert b'src="/api/v1/docs/?script=' in body
 
 
 @pytest.mark.integration

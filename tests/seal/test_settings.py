@@ -1,5 +1,6 @@
 """Settings come from the environment; production refuses unsafe values, passes check --deploy."""
 
+import json
 import os
 import subprocess
 import sys
@@ -91,3 +92,37 @@ def test_every_beat_entry_names_a_registered_task():
     app.loader.import_default_modules()
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         assert entry["task"] in app.tasks, f"beat entry {name} names unknown task {entry['task']}"
+
+
+def test_production_turns_on_transport_and_cookie_security(settings_production_env):
+    script = (
+        "import json; from django.conf import settings as s; print(json.dumps({name: "
+        "getattr(s, name) for name in ('SECURE_HSTS_SECONDS', 'SECURE_HSTS_INCLUDE_SUBDOMAINS', "
+        "'SECURE_SSL_REDIRECT', 'SESSION_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', "
+        "'CSRF_COOKIE_SECURE', 'X_FRAME_OPTIONS', 'SECURE_REFERRER_POLICY', "
+        "'SECURE_CONTENT_TYPE_NOSNIFF', 'SESSION_COOKIE_AGE', 'AXES_FAILURE_LIMIT')}))"
+    )
+    result = run_manage(settings_production_env, "shell", "-c", script)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values["SECURE_HSTS_SECONDS"] >= 60 * 60 * 24 * 365
+    assert values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert values["SECURE_SSL_REDIRECT"] is True
+    assert values["SESSION_COOKIE_SECURE"] is True
+    assert values["SESSION_COOKIE_HTTPONLY"] is True
+    assert values["CSRF_COOKIE_SECURE"] is True
+    assert values["X_FRAME_OPTIONS"] == "DENY"
+    assert values["SECURE_REFERRER_POLICY"] == "same-origin"
+    assert values["SECURE_CONTENT_TYPE_NOSNIFF"] is True
+    assert values["SESSION_COOKIE_AGE"] == 8 * 60 * 60
+    assert values["AXES_FAILURE_LIMIT"] == 5
+
+
+@pytest.mark.django_db
+def test_every_response_carries_the_security_headers(client):
+    response = client.get("/")
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    directives = {d.strip() for d in response["Content-Security-Policy"].split(";")}
+    assert {"script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"} <= directives
