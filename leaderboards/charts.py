@@ -49,7 +49,14 @@ class IntervalRow:
 
 def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    # "tight" grows the canvas to fit long model names and the colour-bar label.
+    fig.savefig(
+        buffer,
+        format="svg",
+        bbox_inches="tight",
+        pad_inches=0.08,
+        metadata={"Date": None, "Creator": None},
+    )
     return buffer.getvalue()
 
 
