@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.support import postgres_database_ensure
+from bench.support import comparison_world_build, postgres_database_ensure
 
 
 def setup_django(url: str) -> None:
@@ -36,58 +36,14 @@ def setup_django(url: str) -> None:
 
 
 def build(tasks: int, annotators: int) -> list[int]:
-    from django.core.management import call_command
-
-    from annotation.models import AnnotatorProfile, ComparisonTask
-    from annotation.services import annotator_profile_upsert, annotator_vet
-    from seal.models import Lab, ModelVersion, Prompt, PromptSet, Response
-    from seal.prompt_import import content_hash
-    from seal.services import demo_user_upsert, domain_upsert
-    from tests.factories import DEFAULT_RUBRIC
-
-    call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
-    domain = domain_upsert(slug="bench", name="Bench", rubric=DEFAULT_RUBRIC)
-    prompt_set = PromptSet.objects.create(domain=domain, version="bench", status="active")
-    lab = Lab.objects.create(name="Bench lab", slug="bench-lab")
-    models = [
-        ModelVersion.objects.create(
-            lab=lab, name=f"M{i}", version="1", base_url="https://x.example/v1", model_id=f"m{i}"
-        )
-        for i in range(2)
-    ]
-    prompts = Prompt.objects.bulk_create(
-        Prompt(
-            prompt_set=prompt_set,
-            text=f"Bench prompt {i}",
-            content_hash=content_hash(f"Bench prompt {i}"),
-        )
-        for i in range(tasks)
+    # Annotators here call the services directly, so their logins need no usable password.
+    return comparison_world_build(
+        slug="bench",
+        tasks=tasks,
+        annotators=annotators,
+        username_prefix="bench",
+        password_hash="!",  # noqa: S106 - Django's marker for "no usable password"
     )
-    responses = Response.objects.bulk_create(
-        Response(model_version=m, prompt=p, status="ok", text=f"Answer of {m.name}")
-        for p in prompts
-        for m in models
-    )
-    ComparisonTask.objects.bulk_create(
-        ComparisonTask(
-            domain=domain, prompt=p, response_a=responses[2 * i], response_b=responses[2 * i + 1]
-        )
-        for i, p in enumerate(prompts)
-    )
-    profile_ids = []
-    for i in range(annotators):
-        user = demo_user_upsert(username=f"bench{i:03d}", password_hash="!")  # noqa: S106
-        profile = annotator_profile_upsert(user=user, domains=[domain])
-        annotator_vet(profile=profile)
-        profile_ids.append(profile.pk)
-    assert AnnotatorProfile.objects.count() == annotators
-    # Fresh tables have no planner statistics; autovacuum gives a live database these.
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    return profile_ids
 
 
 def annotate(args: tuple[str, int, int, float, int]) -> list[tuple[float, float]]:

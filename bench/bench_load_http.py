@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import postgres_database_ensure  # noqa: E402 - after the path insert
+from bench.support import comparison_world_build, postgres_database_ensure  # noqa: E402 - after the path insert
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 PASSWORD = "load-test-password-2026"  # noqa: S105 - a throwaway bench database
@@ -47,52 +47,14 @@ def build(url: str, tasks: int, annotators: int) -> None:
 
     django.setup()
     from django.contrib.auth.hashers import make_password
-    from django.core.management import call_command
-    from django.db import connection
 
-    from annotation.models import ComparisonTask
-    from annotation.services import annotator_profile_upsert, annotator_vet
-    from seal.models import Lab, ModelVersion, Prompt, PromptSet, Response
-    from seal.prompt_import import content_hash
-    from seal.services import demo_user_upsert, domain_upsert
-    from tests.factories import DEFAULT_RUBRIC
-
-    call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
-    domain = domain_upsert(slug="load", name="Load", rubric=DEFAULT_RUBRIC)
-    prompt_set = PromptSet.objects.create(domain=domain, version="load", status="active")
-    labs = [Lab.objects.create(name=f"Load lab {i}", slug=f"load-lab-{i}") for i in range(2)]
-    models = [
-        ModelVersion.objects.create(
-            lab=lab, name=f"M{i}", version="1", base_url="https://x.example/v1", model_id=f"m{i}"
-        )
-        for i, lab in enumerate(labs)
-    ]
-    prompts = Prompt.objects.bulk_create(
-        Prompt(
-            prompt_set=prompt_set,
-            text=f"Load prompt {i}: explain it",
-            content_hash=content_hash(f"Load prompt {i}: explain it"),
-        )
-        for i in range(tasks)
+    comparison_world_build(
+        slug="load",
+        tasks=tasks,
+        annotators=annotators,
+        username_prefix="load",
+        password_hash=make_password(PASSWORD),
     )
-    responses = Response.objects.bulk_create(
-        Response(model_version=m, prompt=p, status="ok", text=f"Answer of {m.name} to {p.pk}")
-        for p in prompts
-        for m in models
-    )
-    ComparisonTask.objects.bulk_create(
-        ComparisonTask(
-            domain=domain, prompt=p, response_a=responses[2 * i], response_b=responses[2 * i + 1]
-        )
-        for i, p in enumerate(prompts)
-    )
-    password_hash = make_password(PASSWORD)
-    for i in range(annotators):
-        user = demo_user_upsert(username=f"load{i:03d}", password_hash=password_hash)
-        annotator_vet(profile=annotator_profile_upsert(user=user, domains=[domain]))
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
 
 
 class Recorder:

@@ -13,3 +13,59 @@ def postgres_database_ensure(url: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def comparison_world_build(
+    *, slug: str, tasks: int, annotators: int, username_prefix: str, password_hash: str
+) -> list[int]:
+    """Empty the (Django-configured) database and fill it with one domain of open comparisons,
+    each between two models of two labs, and vetted annotators; return their profile ids."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from annotation.models import ComparisonTask
+    from annotation.services import annotator_profile_upsert, annotator_vet
+    from seal.models import Lab, ModelVersion, Prompt, PromptSet, Response
+    from seal.prompt_import import content_hash
+    from seal.services import demo_user_upsert, domain_upsert
+    from tests.factories import DEFAULT_RUBRIC
+
+    call_command("migrate", verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)
+    domain = domain_upsert(slug=slug, name=slug.title(), rubric=DEFAULT_RUBRIC)
+    prompt_set = PromptSet.objects.create(domain=domain, version=slug, status="active")
+    models = [
+        ModelVersion.objects.create(
+            lab=Lab.objects.create(name=f"{slug} lab {i}", slug=f"{slug}-lab-{i}"),
+            name=f"M{i}",
+            version="1",
+            base_url="https://x.example/v1",
+            model_id=f"m{i}",
+        )
+        for i in range(2)
+    ]
+    texts = [f"{slug.title()} prompt {i}: explain it" for i in range(tasks)]
+    prompts = Prompt.objects.bulk_create(
+        Prompt(prompt_set=prompt_set, text=text, content_hash=content_hash(text)) for text in texts
+    )
+    responses = Response.objects.bulk_create(
+        Response(model_version=m, prompt=p, status="ok", text=f"Answer of {m.name} to {p.pk}")
+        for p in prompts
+        for m in models
+    )
+    ComparisonTask.objects.bulk_create(
+        ComparisonTask(
+            domain=domain, prompt=p, response_a=responses[2 * i], response_b=responses[2 * i + 1]
+        )
+        for i, p in enumerate(prompts)
+    )
+    profile_ids = []
+    for i in range(annotators):
+        user = demo_user_upsert(username=f"{username_prefix}{i:03d}", password_hash=password_hash)
+        profile_ids.append(
+            annotator_vet(profile=annotator_profile_upsert(user=user, domains=[domain])).pk
+        )
+    # Fresh tables have no planner statistics; autovacuum gives a live database these.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return profile_ids
