@@ -41,8 +41,9 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# One worker for both queues is enough on a laptop; docker/compose.yaml runs collection apart.
 worker: install
-	$(BIN)/celery -A seal worker --loglevel=INFO
+	$(BIN)/celery -A seal worker --loglevel=INFO --queues=seal,seal-collection
 
 beat: install
 	$(BIN)/celery -A seal beat --loglevel=INFO --schedule=$(VENV)/celerybeat-schedule

@@ -28,8 +28,9 @@ from annotation.models import (
 )
 from annotation.selectors import eligible_tasks
 from seal.errors import ApplicationError
-from seal.models import Domain, Lab, PromptSet, Response, Submission
+from seal.models import Domain, Lab, ModelVersion, PromptSet, Response, Submission
 from seal.rubrics import Rubric
+from seal.services import COMPARISONS_SCHEDULE_TASK
 from seal.tasking import task_send_on_commit
 
 LEADERBOARD_RECOMPUTE_TASK = "leaderboards.tasks.leaderboard_recompute_requested"
@@ -192,54 +193,92 @@ def comparisons_schedule(*, submission_id: int, per_prompt: int | None = None) -
     against it come first, which is where a pair adds most information.
     """
     per_prompt = per_prompt or settings.SEAL_COMPARISONS_PER_PROMPT
-    submission = Submission.objects.select_related("model_version").get(pk=submission_id)
-    if submission.status == Submission.Status.CANCELLED:
-        return 0
-    model_version = submission.model_version
-    created = 0
-    for domain in submission.domains.all():
-        prompt_set = PromptSet.objects.filter(domain=domain, status=PromptSet.Status.ACTIVE).first()
-        if prompt_set is None:
-            continue
-        own = {
-            r.prompt_id: r
-            for r in Response.objects.filter(
-                model_version=model_version,
-                prompt__prompt_set=prompt_set,
-                status=Response.Status.OK,
-            )
-        }
-        others: dict[int, list[Response]] = {}
-        for response in (
-            Response.objects.filter(prompt__prompt_set=prompt_set, status=Response.Status.OK)
-            .exclude(model_version=model_version)
-            .order_by("model_version_id")
-        ):
-            others.setdefault(response.prompt_id, []).append(response)
-        meetings: dict[int, int] = {}
-        existing = set(
-            ComparisonTask.objects.filter(prompt__prompt_set=prompt_set, is_gold=False).values_list(
-                "response_a_id", "response_b_id"
-            )
+    with transaction.atomic():
+        # Locked, so a duplicate message (or the sweep's resend) waits and then finds every pair.
+        submission = (
+            Submission.objects.select_for_update(of=("self",))
+            .select_related("model_version")
+            .get(pk=submission_id)
         )
-        for prompt_id in sorted(own):
-            mine = own[prompt_id]
-            candidates = sorted(
-                others.get(prompt_id, []),
-                key=lambda r: (meetings.get(r.model_version_id, 0), r.model_version_id),
+        if submission.status == Submission.Status.CANCELLED:
+            return 0
+        created = sum(
+            _comparisons_schedule_domain(
+                model_version=submission.model_version, domain=domain, per_prompt=per_prompt
             )
-            for other in candidates[:per_prompt]:
-                meetings[other.model_version_id] = meetings.get(other.model_version_id, 0) + 1
-                pair = (min(mine.pk, other.pk), max(mine.pk, other.pk))
-                if pair in existing:
-                    continue
-                comparison_task_create(response_1=mine, response_2=other)
-                existing.add(pair)
-                created += 1
-    if created and submission.status in (Submission.Status.COLLECTED, Submission.Status.PENDING):
-        submission.status = Submission.Status.COMPARING
-        submission.save(update_fields=["status", "updated_at"])
+            for domain in submission.domains.all()
+        )
+        if created and submission.status in (
+            Submission.Status.COLLECTED,
+            Submission.Status.PENDING,
+        ):
+            submission.status = Submission.Status.COMPARING
+        submission.comparisons_scheduled_at = timezone.now()
+        submission.save(update_fields=["status", "comparisons_scheduled_at", "updated_at"])
     return created
+
+
+def _comparisons_schedule_domain(
+    *, model_version: ModelVersion, domain: Domain, per_prompt: int
+) -> int:
+    prompt_set = PromptSet.objects.filter(domain=domain, status=PromptSet.Status.ACTIVE).first()
+    if prompt_set is None:
+        return 0
+    own = {
+        r.prompt_id: r
+        for r in Response.objects.filter(
+            model_version=model_version,
+            prompt__prompt_set=prompt_set,
+            status=Response.Status.OK,
+        )
+    }
+    others: dict[int, list[Response]] = {}
+    for response in (
+        Response.objects.filter(prompt__prompt_set=prompt_set, status=Response.Status.OK)
+        .exclude(model_version=model_version)
+        .order_by("model_version_id")
+    ):
+        others.setdefault(response.prompt_id, []).append(response)
+    meetings: dict[int, int] = {}
+    existing = set(
+        ComparisonTask.objects.filter(prompt__prompt_set=prompt_set, is_gold=False).values_list(
+            "response_a_id", "response_b_id"
+        )
+    )
+    created = 0
+    for prompt_id in sorted(own):
+        mine = own[prompt_id]
+        candidates = sorted(
+            others.get(prompt_id, []),
+            key=lambda r: (meetings.get(r.model_version_id, 0), r.model_version_id),
+        )
+        for other in candidates[:per_prompt]:
+            meetings[other.model_version_id] = meetings.get(other.model_version_id, 0) + 1
+            pair = (min(mine.pk, other.pk), max(mine.pk, other.pk))
+            if pair in existing:
+                continue
+            comparison_task_create(response_1=mine, response_2=other)
+            existing.add(pair)
+            created += 1
+    return created
+
+
+def comparisons_schedule_sweep(*, now: datetime | None = None) -> list[int]:
+    """Send the scheduling task again for collected submissions still unpaired; return their ids.
+
+    Their message was lost (a broker restart) or its worker died; scheduling is idempotent."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SEAL_COMPARISONS_SCHEDULE_STALE_SECONDS)
+    submission_ids = list(
+        Submission.objects.filter(
+            status=Submission.Status.COLLECTED,
+            comparisons_scheduled_at__isnull=True,
+            collection_finished_at__lt=cutoff,
+        ).values_list("pk", flat=True)
+    )
+    for submission_id in submission_ids:
+        task_send_on_commit(COMPARISONS_SCHEDULE_TASK, submission_id)
+    return submission_ids
 
 
 # --- hand-out and leases ----------------------------------------------------------------------

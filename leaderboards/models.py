@@ -34,6 +34,7 @@ class RecomputeJob(models.Model):
         STAFF = "staff", "Staff"
         SEED = "seed", "Demo seed"
         RERUN = "rerun", "Rerun (data changed during a run)"
+        SWEEP = "sweep", "Sweep (an approval's request was lost)"
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 

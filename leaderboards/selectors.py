@@ -17,13 +17,14 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, Subquery
 
 from annotation.models import ApprovedRating
 from leaderboards.grading import numeric_answer_is_correct
 from leaderboards.models import (
     OVERALL_KEY,
     PublishedLeaderboard,
+    RecomputeJob,
     Snapshot,
     SnapshotBoard,
     SnapshotChart,
@@ -861,3 +862,28 @@ def _own_issue_tags(model_ids: list[int]) -> dict[tuple[int, int, str], Counter[
         for key in keys:
             counts[(model_id, domain_id, key)].update(str(tag) for tag in tags or [])
     return counts
+
+
+def domains_with_unrequested_approvals() -> list[Domain]:
+    """Active domains with a final approval newer than their last recompute request and no job
+    queued or running: the approval's request message was lost."""
+    last_approval = (
+        ApprovedRating.objects.filter(domain=OuterRef("pk"))
+        .order_by("-approved_at")
+        .values("approved_at")[:1]
+    )
+    last_request = (
+        RecomputeJob.objects.filter(domain=OuterRef("pk"))
+        .order_by("-requested_at")
+        .values("requested_at")[:1]
+    )
+    active_job = RecomputeJob.objects.filter(
+        domain=OuterRef("pk"), status__in=RecomputeJob.ACTIVE_STATUSES
+    )
+    return list(
+        Domain.objects.filter(is_active=True)
+        .annotate(last_approval=Subquery(last_approval), last_request=Subquery(last_request))
+        .filter(last_approval__isnull=False)
+        .filter(Q(last_request__isnull=True) | Q(last_request__lt=F("last_approval")))
+        .exclude(Exists(active_job))
+    )

@@ -37,9 +37,14 @@ from leaderboards.recompute import (
     recompute_inputs_load,
     snapshot_draft_compute,
 )
-from leaderboards.selectors import model_labels, published_version_forget
+from leaderboards.selectors import (
+    domains_with_unrequested_approvals,
+    model_labels,
+    published_version_forget,
+)
 from seal.errors import ApplicationError
 from seal.models import Domain
+from seal.tasking import task_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +60,7 @@ class _ClaimLost(Exception):
 
 
 def _job_enqueue(job: RecomputeJob) -> None:
-    from leaderboards.tasks import recompute_job_run_task
-
-    recompute_job_run_task.delay_on_commit(job.pk)
+    task_send_on_commit("leaderboards.tasks.recompute_job_run", job.pk)
 
 
 def recompute_request(
@@ -337,7 +340,8 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
 
 
 def recompute_jobs_sweep(*, now: datetime | None = None) -> int:
-    """Re-enqueue jobs a dead worker left running, or queued ones whose message went missing."""
+    """Re-enqueue jobs a dead worker left running or whose message went missing, and request
+    the recompute an approval asked for when that request was lost."""
     now = now or timezone.now()
     running_cutoff = now - timedelta(seconds=settings.SEAL_LEADERBOARD_JOB_TIMEOUT_SECONDS)
     queued_cutoff = now - timedelta(seconds=settings.SEAL_LEADERBOARD_QUEUED_STALE_SECONDS)
@@ -365,6 +369,9 @@ def recompute_jobs_sweep(*, now: datetime | None = None) -> int:
             job.enqueued_at = now
             job.save()
             _job_enqueue(job)
+    for domain in domains_with_unrequested_approvals():
+        recompute_request(domain=domain, trigger=RecomputeJob.Trigger.SWEEP)
+        touched += 1
     return touched
 
 

@@ -202,6 +202,9 @@ class Submission(TimeStamped):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     collection_started_at = models.DateTimeField(null=True, blank=True)
     collection_finished_at = models.DateTimeField(null=True, blank=True)
+    # Set by the annotation layer once it paired the collected answers; while a collected
+    # submission has none, its scheduling message may have been lost and the sweep sends it again.
+    comparisons_scheduled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

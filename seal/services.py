@@ -544,9 +544,7 @@ class RetryOutcome:
 
 
 def _lab_collection_enqueue(*, lab_id: int) -> None:
-    from seal.tasks import lab_responses_collect_task
-
-    lab_responses_collect_task.delay_on_commit(lab_id)
+    task_send_on_commit("seal.tasks.lab_responses_collect", lab_id)
 
 
 def _collection_lease_acquire(*, lab: Lab, holder: str, seconds: float) -> float | None:
@@ -763,8 +761,15 @@ def submission_collection_finish(*, submission: Submission) -> Submission:
             ).strip()
             task_send_on_commit(COMPARISONS_SCHEDULE_TASK, locked.pk)
         locked.collection_finished_at = timezone.now()
+        locked.comparisons_scheduled_at = None
         locked.save(
-            update_fields=["status", "status_detail", "collection_finished_at", "updated_at"]
+            update_fields=[
+                "status",
+                "status_detail",
+                "collection_finished_at",
+                "comparisons_scheduled_at",
+                "updated_at",
+            ]
         )
     return locked
 

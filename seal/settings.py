@@ -252,23 +252,43 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 60 * 60,
+    # How long a web request waits for a broker that is down before the message is left to the
+    # sweeps (see seal/tasking.py): two quick retries, about a second, not the default 4-6 s.
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 CELERY_TIMEZONE = TIME_ZONE
 # Separate queues let several deployments (or test runs) share one Redis without stealing jobs.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "seal")
+# Response collection goes to "<default queue>-collection" (see seal/celery.py).
+CELERY_TASK_ROUTES = ("seal.celery.route_task",)
+# The sweeps are how work survives a lost message (a broker restarted without persistence, a
+# worker killed mid-task): each finds database rows whose job has not moved and sends it again.
+SEAL_SWEEP_SECONDS = float(env_int("SEAL_SWEEP_SECONDS", 60))
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {
         "task": "seal.tasks.worker_heartbeat_record",
         "schedule": float(env_int("SEAL_HEARTBEAT_SECONDS", 60)),
     },
     # Picks up response collections whose collector died (its lease expired) or never started.
-    "collections-resume": {
-        "task": "seal.tasks.collections_resume",
-        "schedule": float(env_int("SEAL_COLLECTION_RESUME_SECONDS", 60)),
+    "collections-resume": {"task": "seal.tasks.collections_resume", "schedule": SEAL_SWEEP_SECONDS},
+    "comparisons-schedule-sweep": {
+        "task": "annotation.tasks.comparisons_schedule_sweep",
+        "schedule": SEAL_SWEEP_SECONDS,
     },
-    "assignments-expire": {"task": "annotation.tasks.assignments_expire", "schedule": 60.0},
+    "assignments-expire": {
+        "task": "annotation.tasks.assignments_expire",
+        "schedule": SEAL_SWEEP_SECONDS,
+    },
     # Re-enqueues leaderboard recomputes whose worker died or whose message was lost.
-    "leaderboards-sweep": {"task": "leaderboards.tasks.recompute_jobs_sweep", "schedule": 60.0},
+    "leaderboards-sweep": {
+        "task": "leaderboards.tasks.recompute_jobs_sweep",
+        "schedule": SEAL_SWEEP_SECONDS,
+    },
     # A periodic recompute of every domain; unchanged input publishes nothing new.
     "leaderboards-recompute": {
         "task": "leaderboards.tasks.recompute_request_all",
@@ -370,6 +390,8 @@ SEAL_QUALIFICATION_PASS_RATE = float(os.environ.get("SEAL_QUALIFICATION_PASS_RAT
 SEAL_JUSTIFICATION_MIN_CHARS = env_int("SEAL_JUSTIFICATION_MIN_CHARS", 30)
 # How many established models each new model's answer to a prompt is compared against.
 SEAL_COMPARISONS_PER_PROMPT = env_int("SEAL_COMPARISONS_PER_PROMPT", 2)
+# A collected submission still unpaired after this long has lost its scheduling message.
+SEAL_COMPARISONS_SCHEDULE_STALE_SECONDS = env_int("SEAL_COMPARISONS_SCHEDULE_STALE_SECONDS", 120)
 
 # Leaderboards. Bootstrap replicas per board; the seed is derived from the input fingerprint
 # unless SEAL_LEADERBOARD_SEED fixes it.

@@ -1,33 +1,57 @@
-"""Start work in a higher layer without importing it: send its task by name after commit.
+"""Enqueue Celery tasks after commit, in a way that a broker outage cannot turn into an error.
+
+Every job has a database row (a pending submission, a queued recompute job, a collected
+submission waiting for its comparisons) and a beat sweep that sends it again when its message
+was lost. So a message that cannot be sent (Redis restarting, say) is logged and left to the
+sweep: the request that made the job necessary has committed and must not fail afterwards.
 
 A lower layer (the catalog, annotation) must not import the layers above it, yet it knows when
-their work is due (responses collected, a rating finally approved). It names the task instead.
-In eager mode (no broker) the named task runs in-process, as every other task does.
+their work is due (responses collected, a rating finally approved): it names the task instead
+(`task_send_on_commit`). In eager mode (no broker) tasks run in-process, and their errors
+propagate as they would anywhere else in a request.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from celery import current_app
+from celery import Task, current_app
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
 
-def task_send_on_commit(name: str, *args: Any) -> None:
-    """Enqueue the task registered as `name` once the current transaction commits."""
+@dataclass(frozen=True)
+class TaskSend:
+    """An on-commit callback that sends one task (a class, so tests can find and count them)."""
 
-    def send() -> None:
+    name: str
+    args: tuple[Any, ...]
+
+    def __call__(self) -> None:
         app = current_app
         app.loader.import_default_modules()
-        task = app.tasks.get(name)
-        if task is not None:
-            task.delay(*args)
-        elif app.conf.task_always_eager:
-            logger.error("task %s is not registered; nothing ran", name)
-        else:
-            app.send_task(name, args=list(args))
+        task: Task | None = app.tasks.get(self.name)
+        if app.conf.task_always_eager:
+            if task is None:
+                logger.error("task %s is not registered; nothing ran", self.name)
+            else:
+                task.delay(*self.args)
+            return
+        try:
+            if task is not None:
+                task.delay(*self.args)
+            else:
+                app.send_task(self.name, args=list(self.args))
+        except Exception:
+            # Whatever the broker client raised; the job's row and its sweep stay the record.
+            logger.exception(
+                "could not send task %s%r; the beat sweep will send it again", self.name, self.args
+            )
 
-    transaction.on_commit(send)
+
+def task_send_on_commit(name: str, *args: Any) -> None:
+    """Send the task registered as `name` once the current transaction commits."""
+    transaction.on_commit(TaskSend(name, args))

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from seal.celery import collection_queue
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -102,7 +104,7 @@ class WorkerProcess:
                 "seal",
                 "worker",
                 "--queues",
-                self.queue,
+                f"{self.queue},{collection_queue(self.queue)}",
                 "--concurrency",
                 str(concurrency),
                 "--pool",

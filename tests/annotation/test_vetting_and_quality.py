@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from annotation.models import AnnotatorProfile, Assignment, ComparisonTask
 from annotation.selectors import annotator_quality_table
@@ -13,6 +16,7 @@ from annotation.services import (
     assignment_next,
     comparison_task_create,
     comparisons_schedule,
+    comparisons_schedule_sweep,
     qualification_start,
     rating_submit,
     review_approve,
@@ -21,6 +25,7 @@ from annotation.services import (
 from annotation.tasks import comparisons_schedule_for_submission
 from seal.errors import ApplicationError
 from seal.models import Response, Submission
+from seal.tasking import TaskSend
 from tests.annotation.conftest import World, good_rating
 from tests.factories import ModelVersionFactory, PromptFactory, ResponseFactory, UserFactory
 
@@ -236,3 +241,54 @@ def test_a_rating_of_an_unknown_scale_value_is_refused(world: World, settings):
         "Must be one of the five preference options"
     ]
     assert excinfo.value.field_errors["score_left_correctness"] == ["Must be between 1 and 5"]
+
+
+def test_the_sweep_schedules_a_collected_submission_whose_message_was_lost(
+    world: World, settings, django_capture_on_commit_callbacks
+):
+    settings.SEAL_COMPARISONS_SCHEDULE_STALE_SECONDS = 120
+    newcomer = ModelVersionFactory.create(name="Newcomer")
+    for prompt in world.prompts:
+        ResponseFactory.create(model_version=newcomer, prompt=prompt)
+    world.prompts[0].prompt_set.status = "active"
+    world.prompts[0].prompt_set.save()
+    finished = timezone.now()
+    submission = Submission.objects.create(
+        model_version=newcomer,
+        status=Submission.Status.COLLECTED,
+        collection_finished_at=finished,
+    )
+    submission.domains.add(world.domain)
+    before = ComparisonTask.objects.count()
+
+    # The collector's message never arrived. Too early to call it lost:
+    assert comparisons_schedule_sweep(now=finished + timedelta(seconds=60)) == []
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        swept = comparisons_schedule_sweep(now=finished + timedelta(seconds=121))
+    assert swept == [submission.pk]
+    assert [type(callback) for callback in callbacks] == [TaskSend]
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.COMPARING
+    assert submission.comparisons_scheduled_at is not None
+    assert ComparisonTask.objects.count() == before + 2 * len(world.prompts)
+
+    # Scheduled now: the sweep leaves it alone, and a late duplicate message adds nothing.
+    assert comparisons_schedule_sweep(now=finished + timedelta(hours=1)) == []
+    assert comparisons_schedule_for_submission.delay(submission.pk).get() == 0
+    assert ComparisonTask.objects.count() == before + 2 * len(world.prompts)
+
+
+def test_a_collected_submission_with_nothing_to_pair_is_not_swept_again(world: World, settings):
+    settings.SEAL_COMPARISONS_SCHEDULE_STALE_SECONDS = 0
+    loner = ModelVersionFactory.create(name="Loner")
+    submission = Submission.objects.create(
+        model_version=loner,
+        status=Submission.Status.COLLECTED,
+        collection_finished_at=timezone.now() - timedelta(minutes=5),
+    )
+    submission.domains.add(world.domain)
+    assert comparisons_schedule_sweep() == [submission.pk]
+    assert comparisons_schedule(submission_id=submission.pk) == 0
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.COLLECTED  # nothing to compare with yet
+    assert comparisons_schedule_sweep() == []

@@ -21,6 +21,7 @@ from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, Comp
 from annotation.services import preference_outcome
 from seal.models import Category, Domain, ModelVersion, Prompt, PromptSet, Response
 from seal.prompt_import import content_hash
+from seal.tasking import TaskSend
 from tests.factories import (
     AnnotatorProfileFactory,
     DomainFactory,
@@ -202,8 +203,8 @@ def leaderboard_world(
 
 
 def messages_sent(callbacks: list) -> int:
-    """How many of the captured on-commit callbacks send a Celery task (`delay_on_commit`)."""
-    return sum(getattr(getattr(cb, "func", None), "__name__", "") == "delay" for cb in callbacks)
+    """How many of the captured on-commit callbacks send a Celery task."""
+    return sum(isinstance(callback, TaskSend) for callback in callbacks)
 
 
 @pytest.fixture

@@ -301,6 +301,27 @@ def test_the_sweep_requeues_lost_jobs_and_gives_up_on_poison(
     assert Snapshot.objects.count() == 1
 
 
+def test_the_sweep_requests_the_recompute_an_approval_asked_for_when_the_request_was_lost(
+    db, django_capture_on_commit_callbacks
+):
+    world = leaderboard_world()
+    # Approvals whose request messages never reached a worker (a broker restart lost them).
+    world.rate(prompts=world.prompts[:8])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert recompute_jobs_sweep() == 1
+    (job,) = RecomputeJob.objects.filter(domain=world.domain)
+    assert job.trigger == RecomputeJob.Trigger.SWEEP and job.status == RecomputeJob.Status.QUEUED
+    assert messages_sent(callbacks) == 1
+    # Requested: the sweep does not ask twice, while the job waits or after it ran.
+    assert recompute_jobs_sweep() == 0
+    assert recompute_job_run(job_id=job.pk) is not None
+    assert recompute_jobs_sweep() == 0
+    # Newer approvals whose request was lost too are found again.
+    world.rate(prompts=world.prompts[8:], seed=1)
+    assert recompute_jobs_sweep() == 1
+    assert RecomputeJob.objects.filter(domain=world.domain).count() == 2
+
+
 def test_published_snapshots_are_immutable(lb_world):
     snapshot = publish(lb_world)
     board = snapshot.boards.get(key="overall")
