@@ -202,6 +202,8 @@ def comparisons_schedule(*, submission_id: int, per_prompt: int | None = None) -
         )
         if submission.status == Submission.Status.CANCELLED:
             return 0
+        if submission.comparisons_scheduled_at is not None:
+            return 0  # a duplicate message, or the sweep's resend racing the original
         created = sum(
             _comparisons_schedule_domain(
                 model_version=submission.model_version, domain=domain, per_prompt=per_prompt
@@ -239,26 +241,34 @@ def _comparisons_schedule_domain(
         .order_by("model_version_id")
     ):
         others.setdefault(response.prompt_id, []).append(response)
-    meetings: dict[int, int] = {}
     existing = set(
         ComparisonTask.objects.filter(prompt__prompt_set=prompt_set, is_gold=False).values_list(
             "response_a_id", "response_b_id"
         )
     )
+    model_of = {r.pk: r.model_version_id for answers in others.values() for r in answers}
+    # Pairs made by an earlier run count: each answer meets `per_prompt` others, however often
+    # scheduling runs (answers retried later, a message delivered twice).
+    own_ids = {r.pk for r in own.values()}
+    met: dict[int, set[int]] = {}
+    meetings: dict[int, int] = {}
+    for a, b in existing:
+        mine_id, other_id = (a, b) if a in own_ids else (b, a)
+        other_model = model_of.get(other_id)
+        if mine_id in own_ids and other_model is not None:
+            met.setdefault(mine_id, set()).add(other_model)
+            meetings[other_model] = meetings.get(other_model, 0) + 1
     created = 0
     for prompt_id in sorted(own):
         mine = own[prompt_id]
+        already = met.get(mine.pk, set())
         candidates = sorted(
-            others.get(prompt_id, []),
+            (r for r in others.get(prompt_id, []) if r.model_version_id not in already),
             key=lambda r: (meetings.get(r.model_version_id, 0), r.model_version_id),
         )
-        for other in candidates[:per_prompt]:
+        for other in candidates[: max(0, per_prompt - len(already))]:
             meetings[other.model_version_id] = meetings.get(other.model_version_id, 0) + 1
-            pair = (min(mine.pk, other.pk), max(mine.pk, other.pk))
-            if pair in existing:
-                continue
             comparison_task_create(response_1=mine, response_2=other)
-            existing.add(pair)
             created += 1
     return created
 

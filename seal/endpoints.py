@@ -392,6 +392,9 @@ class EndpointClient:
             raise _Retryable("connection_dropped", "the server closed the connection") from exc
         except BlockedAddressError as exc:
             raise _Permanent("blocked_address", str(exc)) from exc
+        except (httpx.ConnectError, httpx.ReadError, httpx.WriteError) as exc:
+            # Refused or reset: an endpoint restarting or over its backlog, worth another try.
+            raise _Retryable("connect_error", f"{type(exc).__name__}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise _Permanent("connect_error", f"{type(exc).__name__}: {exc}") from exc
         return _parse_completion(body)

@@ -45,10 +45,14 @@ class TaskSend:
                 task.delay(*self.args)
             else:
                 app.send_task(self.name, args=list(self.args))
-        except Exception:
+        except Exception as exc:
             # Whatever the broker client raised; the job's row and its sweep stay the record.
-            logger.exception(
-                "could not send task %s%r; the beat sweep will send it again", self.name, self.args
+            logger.error(
+                "could not send task %s%r (%s: %s); the beat sweep will send it again",
+                self.name,
+                self.args,
+                type(exc).__name__,
+                exc,
             )
 
 

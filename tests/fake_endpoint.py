@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -30,6 +31,17 @@ class Seen:
     prompt: str
     authorization: str
     at: float
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Many collectors may connect at once; the default backlog of 5 would refuse some.
+    request_queue_size = 256
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up on a hanging call resets its connection: expected, not news.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -61,8 +73,7 @@ class FakeEndpoint:
             def do_POST(self) -> None:
                 endpoint._handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -85,7 +85,16 @@ class WorkerProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, concurrency: int = 2, extra_env: dict[str, str] | None = None) -> None:
+    def start(
+        self,
+        *,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        queues: list[str] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        """Start it, by default on both queues (the default and collection), and wait till ready."""
+        queues = queues or [self.queue, collection_queue(self.queue)]
         env = {
             **os.environ,
             "DATABASE_URL": _database_url_for_worker(),
@@ -95,6 +104,7 @@ class WorkerProcess:
             **(extra_env or {}),
         }
         log = self.log_path.open("ab")
+        logged_before = log.tell()  # a restarted worker appends; only its own lines count
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -104,17 +114,17 @@ class WorkerProcess:
                 "seal",
                 "worker",
                 "--queues",
-                f"{self.queue},{collection_queue(self.queue)}",
+                ",".join(queues),
                 "--concurrency",
                 str(concurrency),
                 "--pool",
-                "prefork",
+                pool,
                 "--loglevel",
                 "INFO",
                 "--without-gossip",
                 "--without-mingle",
                 "--hostname",
-                f"test-{self.queue}@%h",
+                f"{pool}-{self.queue}@%h",
             ],
             cwd=PROJECT_DIR,
             env=env,
@@ -126,7 +136,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"celery worker exited early:\n{self.log()}")
-            if b"ready." in self.log_path.read_bytes():
+            if b"ready." in self.log_path.read_bytes()[logged_before:]:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"celery worker did not become ready in 60 s:\n{self.log()}")

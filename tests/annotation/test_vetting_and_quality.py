@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -292,3 +293,36 @@ def test_a_collected_submission_with_nothing_to_pair_is_not_swept_again(world: W
     submission.refresh_from_db()
     assert submission.status == Submission.Status.COLLECTED  # nothing to compare with yet
     assert comparisons_schedule_sweep() == []
+
+
+def test_scheduling_again_tops_up_to_the_quota_without_adding_pairs_beyond_it(world: World):
+    world.prompts[0].prompt_set.status = "active"
+    world.prompts[0].prompt_set.save()
+    newcomer = ModelVersionFactory.create(name="Newcomer")
+    first, *rest = world.prompts
+    ResponseFactory.create(model_version=newcomer, prompt=first)
+    failed = [
+        ResponseFactory.create(model_version=newcomer, prompt=p, status="failed", text="")
+        for p in rest
+    ]
+    submission = Submission.objects.create(
+        model_version=newcomer, status=Submission.Status.COLLECTED
+    )
+    submission.domains.add(world.domain)
+    assert comparisons_schedule(submission_id=submission.pk) == 2
+
+    # The failed answers are retried and collected; meanwhile another model arrived.
+    Response.objects.filter(pk__in=[r.pk for r in failed]).update(status="ok", text="Retried")
+    latecomer = ModelVersionFactory.create(name="Latecomer")
+    for prompt in world.prompts:
+        ResponseFactory.create(model_version=latecomer, prompt=prompt)
+    Submission.objects.filter(pk=submission.pk).update(
+        status=Submission.Status.COLLECTED, comparisons_scheduled_at=None
+    )
+    # Only the newly answered prompts are paired; the first answer already has its two.
+    assert comparisons_schedule(submission_id=submission.pk) == 2 * len(rest)
+    for response in Response.objects.filter(model_version=newcomer):
+        paired = ComparisonTask.objects.filter(
+            Q(response_a=response) | Q(response_b=response), is_gold=False
+        ).count()
+        assert paired == 2, response.prompt_id

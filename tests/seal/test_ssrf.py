@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import socket
 
@@ -187,3 +188,17 @@ def test_proxy_settings_from_the_environment_are_ignored(monkeypatch):
             policy=POLICY, allow=AllowList.parse(["127.0.0.1"]), max_connections=1
         ) as client:
             assert client.complete(call_to(f"http://127.0.0.1:{port}/v1/chat/completions")).ok
+
+
+def test_a_refused_connection_is_retried_then_reported():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe closes
+    policy = dataclasses.replace(POLICY, max_attempts=3)
+    with EndpointClient(
+        policy=policy, allow=AllowList.parse(["127.0.0.1"]), max_connections=1
+    ) as client:
+        result = client.complete(call_to(f"http://127.0.0.1:{port}/v1/chat/completions"))
+    assert not result.ok
+    assert result.error_kind == "connect_error"
+    assert result.attempts == 3
