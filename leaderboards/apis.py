@@ -41,7 +41,7 @@ from leaderboards.selectors import (
     published_version_cached,
 )
 from seal.apis import LabApi
-from seal.rest import error_responses
+from seal.rest import error_responses, list_error_responses
 
 PUBLIC_ERRORS = error_responses(404)
 # Bump when the JSON shape changes, so cached bodies of an unchanged snapshot are rebuilt.
@@ -387,7 +387,7 @@ class LabResultsApi(LabApi):
             OpenApiParameter("domain", str, description="Only this domain (slug)"),
             OpenApiParameter("model_version", int, description="Only this model version"),
         ],
-        responses={200: LabResultSerializer(many=True), **error_responses(401, 429)},
+        responses={200: LabResultSerializer(many=True), **list_error_responses(401, 429)},
         tags=["results"],
     )
     def get(self, request: Request) -> Response:

@@ -27,6 +27,7 @@ from seal.rest import (
     LabPagination,
     LimitedJSONParser,
     error_responses,
+    list_error_responses,
 )
 from seal.selectors import (
     SubmissionProgress,
@@ -38,6 +39,7 @@ from seal.selectors import (
 from seal.services import model_version_create, submission_cancel, submission_create
 
 READ_ERRORS = error_responses(401, 429)
+LIST_ERRORS = list_error_responses(400, 401, 429)
 DETAIL_ERRORS = error_responses(401, 404, 429)
 WRITE_ERRORS = error_responses(400, 401, 413, 415, 429)
 
@@ -117,7 +119,7 @@ class DomainListApi(LabApi):
     @extend_schema(
         operation_id="domains_list",
         summary="Domains a model can be submitted for",
-        responses={200: OutputSerializer(many=True), **READ_ERRORS},
+        responses={200: OutputSerializer(many=True), **list_error_responses(401, 429)},
         tags=["domains"],
     )
     def get(self, request: Request) -> Response:
@@ -195,7 +197,7 @@ class ModelVersionListCreateApi(LabApi):
     @extend_schema(
         operation_id="model_versions_list",
         summary="The lab's model versions",
-        responses={200: ModelVersionOutputSerializer(many=True), **error_responses(400, 401, 429)},
+        responses={200: ModelVersionOutputSerializer(many=True), **LIST_ERRORS},
         tags=["model versions"],
     )
     def get(self, request: Request) -> Response:
@@ -315,7 +317,17 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
         return super().filter(qs, value)
 
 
+def _own_model_versions(request: Request | None) -> QuerySet[ModelVersion]:
+    """The choices of the model_version filter: the key's lab's only, so another lab's id is
+    refused like a missing one instead of telling that it exists."""
+    auth = getattr(request, "auth", None)
+    if not isinstance(auth, LabAPIKey):
+        return ModelVersion.objects.none()
+    return model_version_list(lab=auth.lab)
+
+
 class SubmissionFilter(django_filters.FilterSet):
+    model_version = django_filters.ModelChoiceFilter(queryset=_own_model_versions)
     domain = django_filters.CharFilter(field_name="domains__slug", label="Domain slug")
     created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -348,7 +360,7 @@ class SubmissionListCreateApi(LabApi):
     @extend_schema(
         operation_id="submissions_list",
         summary="The lab's submissions with their progress",
-        responses={200: SubmissionOutputSerializer(many=True), **error_responses(400, 401, 429)},
+        responses={200: SubmissionOutputSerializer(many=True), **LIST_ERRORS},
         tags=["submissions"],
     )
     def get(self, request: Request) -> Response:

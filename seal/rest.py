@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import exceptions, serializers
@@ -182,6 +183,15 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     }
 
 
+def list_error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The documented error responses of a paged list: those given, and 404 for a `page` that
+    does not exist (below 1 or past the last page)."""
+    return {
+        **error_responses(*statuses),
+        404: OpenApiResponse(response=ErrorSerializer, description="No such page"),
+    }
+
+
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
@@ -258,6 +268,7 @@ def _log_refusal(exc: exceptions.APIException, context: dict[str, Any], status: 
         security_event("not_found", request=request, status=status)
 
 
+@csrf_exempt  # whatever the method: otherwise a POST gets the CSRF failure page, not this 404
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown paths under /api/ answer in the API's error shape, not with an HTML page."""
     return JsonResponse(

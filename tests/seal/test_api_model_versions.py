@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from seal.models import ModelVersion
@@ -165,3 +166,14 @@ def test_unknown_api_paths_and_methods_answer_in_the_error_shape(lab_client):
     response = lab_client.client.delete(URL)
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_unknown_api_paths_answer_404_to_writes_too_not_the_csrf_page(method, lab_client):
+    # Schemathesis found POST /api/v1/submissions/-1/cancel/ answering 403 with an HTML page.
+    client = Client(enforce_csrf_checks=True)
+    headers = {"Authorization": f"Api-Key {lab_client.raw_key}"}
+    response = getattr(client, method)("/api/v1/submissions/-1/cancel/", headers=headers)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"

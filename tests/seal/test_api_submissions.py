@@ -140,6 +140,16 @@ def test_list_filters_by_status_domain_and_model(lab_client):
     assert ids(created_before="2000-01-01T00:00:00-23:59") == set()
 
 
+def test_filtering_by_another_labs_model_version_reads_like_a_missing_one(lab_client):
+    theirs = ModelVersionFactory.create()
+    missing = theirs.pk + 1000
+    answers = [lab_client.client.get(URL, {"model_version": pk}) for pk in (theirs.pk, missing)]
+    # It was 200 (empty) for another lab's id and 400 for a missing one: ids could be probed.
+    assert [a.status_code for a in answers] == [400, 400]
+    assert answers[0].json() == answers[1].json()
+    assert list(answers[0].json()["error"]["fields"]) == ["model_version"]
+
+
 def test_cancel_stops_a_pending_submission_and_is_idempotent(lab_client):
     domain, _ = domain_with_prompts(2)
     model_version = ModelVersionFactory.create(lab=lab_client.lab)
