@@ -280,47 +280,13 @@ def labs_submit(
 
 def chaos_world(*, domains: int, prompts: int) -> list[Any]:
     """Domains whose prompts two established models answered, each pair open for comparison."""
-    from annotation.models import ComparisonTask
-    from seal.models import Lab, ModelVersion, Prompt, PromptSet, Response
-    from seal.prompt_import import content_hash
-    from seal.services import domain_upsert
-    from tests.factories import DEFAULT_RUBRIC
+    from bench.support import domain_with_open_comparisons, two_models_of_two_labs
 
-    made = []
-    established = [
-        ModelVersion.objects.create(
-            lab=Lab.objects.create(name=f"Established lab {i}", slug=f"established-{i}"),
-            name=f"Established {i}",
-            version="1",
-            base_url="https://x.example/v1",
-            model_id=f"established-{i}",
-        )
-        for i in range(2)
+    established = two_models_of_two_labs("established")
+    return [
+        domain_with_open_comparisons(slug=f"domain-{d}", models=established, prompts=prompts)
+        for d in range(domains)
     ]
-    for d in range(domains):
-        slug = f"domain-{d}"
-        domain = domain_upsert(slug=slug, name=f"Domain {d}", rubric=DEFAULT_RUBRIC)
-        prompt_set = PromptSet.objects.create(domain=domain, version="v1", status="active")
-        texts = [f"Private prompt {i} of {slug}: explain it" for i in range(prompts)]
-        made_prompts = Prompt.objects.bulk_create(
-            Prompt(prompt_set=prompt_set, text=t, content_hash=content_hash(t)) for t in texts
-        )
-        responses = Response.objects.bulk_create(
-            Response(model_version=m, prompt=p, status="ok", text=f"{m.name} on {p.pk}")
-            for p in made_prompts
-            for m in established
-        )
-        ComparisonTask.objects.bulk_create(
-            ComparisonTask(
-                domain=domain,
-                prompt=p,
-                response_a=responses[2 * i],
-                response_b=responses[2 * i + 1],
-            )
-            for i, p in enumerate(made_prompts)
-        )
-        made.append(domain)
-    return made
 
 
 def settled(domain_ids: list[int], submissions: int) -> bool:

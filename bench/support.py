@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def postgres_database_ensure(url: str) -> None:
     """Create the database named at the end of `url` if it does not exist yet."""
@@ -15,6 +17,51 @@ def postgres_database_ensure(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def domain_with_open_comparisons(*, slug: str, models: list[Any], prompts: int) -> Any:
+    """A domain (active prompt set) whose prompts the two models answered, one open comparison
+    of the two per prompt."""
+    from annotation.models import ComparisonTask
+    from seal.models import Prompt, PromptSet, Response
+    from seal.prompt_import import content_hash
+    from seal.services import domain_upsert
+    from tests.factories import DEFAULT_RUBRIC
+
+    first, second = models
+    domain = domain_upsert(slug=slug, name=slug.replace("-", " ").title(), rubric=DEFAULT_RUBRIC)
+    prompt_set = PromptSet.objects.create(domain=domain, version=slug, status="active")
+    texts = [f"{slug.title()} prompt {i}: explain it" for i in range(prompts)]
+    made = Prompt.objects.bulk_create(
+        Prompt(prompt_set=prompt_set, text=text, content_hash=content_hash(text)) for text in texts
+    )
+    responses = Response.objects.bulk_create(
+        Response(model_version=m, prompt=p, status="ok", text=f"Answer of {m.name} to {p.pk}")
+        for p in made
+        for m in (first, second)
+    )
+    ComparisonTask.objects.bulk_create(
+        ComparisonTask(
+            domain=domain, prompt=p, response_a=responses[2 * i], response_b=responses[2 * i + 1]
+        )
+        for i, p in enumerate(made)
+    )
+    return domain
+
+
+def two_models_of_two_labs(prefix: str) -> list[Any]:
+    from seal.models import Lab, ModelVersion
+
+    return [
+        ModelVersion.objects.create(
+            lab=Lab.objects.create(name=f"{prefix} lab {i}", slug=f"{prefix}-lab-{i}"),
+            name=f"M{i}",
+            version="1",
+            base_url="https://x.example/v1",
+            model_id=f"m{i}",
+        )
+        for i in range(2)
+    ]
+
+
 def comparison_world_build(
     *, slug: str, tasks: int, annotators: int, username_prefix: str, password_hash: str
 ) -> list[int]:
@@ -23,41 +70,13 @@ def comparison_world_build(
     from django.core.management import call_command
     from django.db import connection
 
-    from annotation.models import ComparisonTask
     from annotation.services import annotator_profile_upsert, annotator_vet
-    from seal.models import Lab, ModelVersion, Prompt, PromptSet, Response
-    from seal.prompt_import import content_hash
-    from seal.services import demo_user_upsert, domain_upsert
-    from tests.factories import DEFAULT_RUBRIC
+    from seal.services import demo_user_upsert
 
     call_command("migrate", verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
-    domain = domain_upsert(slug=slug, name=slug.title(), rubric=DEFAULT_RUBRIC)
-    prompt_set = PromptSet.objects.create(domain=domain, version=slug, status="active")
-    models = [
-        ModelVersion.objects.create(
-            lab=Lab.objects.create(name=f"{slug} lab {i}", slug=f"{slug}-lab-{i}"),
-            name=f"M{i}",
-            version="1",
-            base_url="https://x.example/v1",
-            model_id=f"m{i}",
-        )
-        for i in range(2)
-    ]
-    texts = [f"{slug.title()} prompt {i}: explain it" for i in range(tasks)]
-    prompts = Prompt.objects.bulk_create(
-        Prompt(prompt_set=prompt_set, text=text, content_hash=content_hash(text)) for text in texts
-    )
-    responses = Response.objects.bulk_create(
-        Response(model_version=m, prompt=p, status="ok", text=f"Answer of {m.name} to {p.pk}")
-        for p in prompts
-        for m in models
-    )
-    ComparisonTask.objects.bulk_create(
-        ComparisonTask(
-            domain=domain, prompt=p, response_a=responses[2 * i], response_b=responses[2 * i + 1]
-        )
-        for i, p in enumerate(prompts)
+    domain = domain_with_open_comparisons(
+        slug=slug, models=two_models_of_two_labs(slug), prompts=tasks
     )
     profile_ids = []
     for i in range(annotators):

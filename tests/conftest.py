@@ -11,7 +11,12 @@ import pytest
 from pytest_django.fixtures import Settings
 
 from seal.celery import app as celery_app
-from tests.support import WorkerProcess, require_broker, require_postgres
+from tests.support import (
+    WorkerProcess,
+    celery_connections_forget,
+    require_broker,
+    require_postgres,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -40,14 +45,14 @@ def celery_worker_process(tmp_path: Path) -> Iterator[WorkerProcess]:
     saved = {key: celery_app.conf[key] for key in ("task_default_queue", "task_always_eager")}
     celery_app.conf.update(task_default_queue=queue, task_always_eager=False)
     # The producer pool caches connections to the old broker URL; start from a fresh one.
-    celery_app.close()
+    celery_connections_forget()
     worker.start()
     try:
         yield worker
     finally:
         worker.stop()
         celery_app.conf.update(saved)
-        celery_app.close()
+        celery_connections_forget()
 
 
 @pytest.fixture

@@ -67,6 +67,17 @@ def require_chromium() -> str:
     return CHROMIUM
 
 
+def celery_connections_forget() -> None:
+    """Drop the Celery app's pooled broker connections and producers, after its broker changed.
+
+    `app.close()` drops only the connection pool; the producer pool (which keeps connections of
+    its own, to the broker of its day) is reset here too, as Celery does after a fork."""
+    from seal.celery import app
+
+    app.close()
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
+
+
 def _database_url_for_worker() -> str:
     db = connection.settings_dict
     user = db.get("USER") or "postgres"

@@ -15,6 +15,7 @@ from seal.celery import collection_queue, route_task
 from seal.models import Submission
 from seal.services import collections_resume
 from tests.seal.conftest import domain_with_prompts, model_on
+from tests.support import celery_connections_forget
 
 pytestmark = pytest.mark.django_db
 
@@ -33,12 +34,12 @@ def broker_down(monkeypatch) -> Iterator[None]:
     dead = f"redis://127.0.0.1:{closed_port()}/0"
     monkeypatch.setenv("CELERY_BROKER_URL", dead)  # Celery prefers it to the setting
     celery_app.conf.update(broker_url=dead, task_always_eager=False)
-    celery_app.close()  # forget pooled connections to the old broker
+    celery_connections_forget()
     try:
         yield
     finally:
         celery_app.conf.update(saved)
-        celery_app.close()
+        celery_connections_forget()
 
 
 def test_a_submission_made_while_the_broker_is_down_succeeds_and_is_collected_later(
