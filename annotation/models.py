@@ -279,7 +279,11 @@ class ApprovedRating(models.Model):
                 condition=~Q(model_a=F("model_b")), name="approved_distinct_models"
             ),
         ]
-        indexes = [models.Index(fields=["domain", "prompt"], name="approved_by_domain_prompt")]
+        indexes = [
+            models.Index(fields=["domain", "prompt"], name="approved_by_domain_prompt"),
+            # The latest approval per domain: recompute inputs and the lost-request sweep.
+            models.Index(fields=["domain", "-approved_at"], name="approved_by_domain_latest"),
+        ]
 
     def __str__(self) -> str:
         return f"Approved rating #{self.pk}"
