@@ -50,6 +50,19 @@ def annotator_profile_for(user: AbstractBaseUser | AnonymousUser) -> AnnotatorPr
     )
 
 
+def lab_conflict(*, profile: AnnotatorProfile, task_path: str = "") -> Q | None:
+    """The conflict rule, one for rating and both review layers: a comparison is off limits when
+    either answer comes from a lab this person is tied to. A filter on comparison tasks (or, with
+    `task_path`, on rows that reach one through it); None when the person has no ties."""
+    labs = [lab.pk for lab in profile.affiliated_labs.all()]
+    if not labs:
+        return None
+    prefix = f"{task_path}__" if task_path else ""
+    return Q(**{f"{prefix}response_a__model_version__lab__in": labs}) | Q(
+        **{f"{prefix}response_b__model_version__lab__in": labs}
+    )
+
+
 def eligible_tasks(*, profile: AnnotatorProfile) -> QuerySet[ComparisonTask]:
     """Open real comparisons this annotator may rate: their domains and expertise, no lab ties,
     never a task they already held."""
@@ -59,11 +72,9 @@ def eligible_tasks(*, profile: AnnotatorProfile) -> QuerySet[ComparisonTask]:
         active_slots__lt=RATINGS_PER_COMPARISON,
         domain__in=profile.domains.all(),
     ).exclude(Exists(Assignment.objects.filter(task=OuterRef("pk"), annotator=profile)))
-    labs = list(profile.affiliated_labs.values_list("pk", flat=True))
-    if labs:
-        tasks = tasks.exclude(
-            Q(response_a__model_version__lab__in=labs) | Q(response_b__model_version__lab__in=labs)
-        )
+    conflict = lab_conflict(profile=profile)
+    if conflict is not None:
+        tasks = tasks.exclude(conflict)
     through = Prompt.categories.through
     for facet, attribute in EXPERTISE_FACETS.items():
         allowed = list(getattr(profile, attribute) or [])
@@ -195,7 +206,8 @@ def annotator_history(*, profile: AnnotatorProfile, limit: int = 200) -> list[Hi
 
 
 def review_queue(*, reviewer: AnnotatorProfile, layer: int) -> QuerySet[Assignment]:
-    """Ratings waiting for this reviewer at this layer: their domains, never their own work."""
+    """Ratings waiting for this reviewer at this layer: their domains, never their own work, never
+    a comparison of a lab they are tied to."""
     status = Assignment.Status.SUBMITTED if layer == 1 else Assignment.Status.LAYER1_APPROVED
     allowed = reviewer.is_layer1_reviewer if layer == 1 else reviewer.is_layer2_reviewer
     if not allowed or not reviewer.is_vetted:
@@ -205,6 +217,9 @@ def review_queue(*, reviewer: AnnotatorProfile, layer: int) -> QuerySet[Assignme
     ).exclude(annotator=reviewer)
     if layer == 2:
         queue = queue.exclude(layer1_reviewer=reviewer)
+    conflict = lab_conflict(profile=reviewer, task_path="task")
+    if conflict is not None:
+        queue = queue.exclude(conflict)
     return queue.select_related("task__domain").order_by("submitted_at", "pk")
 
 

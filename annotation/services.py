@@ -26,7 +26,7 @@ from annotation.models import (
     Assignment,
     ComparisonTask,
 )
-from annotation.selectors import eligible_tasks
+from annotation.selectors import eligible_tasks, lab_conflict
 from seal.errors import ApplicationError
 from seal.models import Domain, Lab, ModelVersion, PromptSet, Response, Submission
 from seal.rubrics import Rubric
@@ -614,6 +614,13 @@ def _review_locked(*, assignment_id: int, reviewer: AnnotatorProfile, layer: int
     if layer == 2 and assignment.layer1_reviewer_id == reviewer.pk:
         raise ApplicationError(
             "The final review must be by someone other than the layer-1 reviewer"
+        )
+    conflict = lab_conflict(profile=reviewer)
+    if conflict is not None and (
+        ComparisonTask.objects.filter(conflict, pk=assignment.task_id).exists()
+    ):
+        raise ApplicationError(
+            "You are tied to a lab whose model is in this comparison; someone else reviews it"
         )
     return assignment
 

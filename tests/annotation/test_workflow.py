@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, ComparisonTask
-from annotation.selectors import eligible_tasks
+from annotation.selectors import eligible_tasks, review_queue
 from annotation.services import (
     RatingInput,
     assignment_draft_save,
@@ -269,6 +269,35 @@ def test_only_vetted_annotators_get_work_in_their_domain_without_lab_ties(world:
     assert assignment_next(profile=tied) is None
     tied.affiliated_labs.set([LabFactory.create()])
     assert assignment_next(profile=tied) is not None
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+def test_a_reviewer_tied_to_a_lab_never_reviews_its_models(world: World, layer: int):
+    annotator = world.annotator("ann")
+    l1 = world.reviewer("rev1", 1)
+    tied = world.reviewer("tied", layer)
+    # Layer 1 is tied to the lab of answer A, layer 2 to that of answer B: both sides count.
+    tied.affiliated_labs.add(world.models[layer - 1].lab)
+    assignment = lease(annotator)
+    rating_submit(assignment_id=assignment.pk, profile=annotator, rating=good_rating())
+    if layer == 2:
+        review_approve(assignment_id=assignment.pk, reviewer=l1, layer=1)
+    waiting = Assignment.objects.get(pk=assignment.pk).status
+
+    assert not review_queue(reviewer=tied, layer=layer).filter(pk=assignment.pk).exists()
+    with pytest.raises(ApplicationError, match="tied to a lab"):
+        review_approve(assignment_id=assignment.pk, reviewer=tied, layer=layer)
+    with pytest.raises(ApplicationError, match="tied to a lab"):
+        review_reject(assignment_id=assignment.pk, reviewer=tied, layer=layer, reason="Biased")
+    assignment.refresh_from_db()
+    assert assignment.status == waiting
+    assert getattr(assignment, f"layer{layer}_reviewer_id") is None
+    assert not ApprovedRating.objects.exists()
+
+    # The same reviewer with a tie to an unrelated lab reviews it as usual.
+    tied.affiliated_labs.set([LabFactory.create()])
+    assert review_queue(reviewer=tied, layer=layer).filter(pk=assignment.pk).exists()
+    review_approve(assignment_id=assignment.pk, reviewer=tied, layer=layer)
 
 
 def test_expertise_must_match_the_prompt_categories(world: World):

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation.models import Assignment
-from annotation.services import assignment_next, rating_submit
+from annotation.services import assignment_next, rating_submit, review_approve
 from tests.annotation.conftest import LAB_NAMES, MODEL_NAMES, World, build_world, good_rating
 from tests.factories import UserFactory
 
@@ -182,3 +182,41 @@ def test_a_reviewer_cannot_open_their_own_rating(world: World, settings):
     # Not yet approved at layer 1, so it is in no layer-2 queue either.
     other_l2 = world.reviewer("l2", 2)
     assert logged_in(other_l2).get(url.replace("layer-1", "layer-2")).status_code == 404
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+def test_a_reviewer_tied_to_a_lab_neither_sees_nor_reviews_it_in_the_pages(
+    world: World, settings, layer: int
+):
+    settings.SEAL_GOLD_RATE = 0.0
+    annotator = world.annotator("ann")
+    tied = world.reviewer("tied", layer)
+    tied.affiliated_labs.add(world.models[1].lab)
+    assignment = assignment_next(profile=annotator)
+    assert assignment is not None
+    rating_submit(assignment_id=assignment.pk, profile=annotator, rating=good_rating())
+    if layer == 2:
+        review_approve(assignment_id=assignment.pk, reviewer=world.reviewer("l1", 1), layer=1)
+    waiting = Assignment.objects.get(pk=assignment.pk).status
+    client = logged_in(tied)
+    item = reverse(
+        "annotation:review_item", kwargs={"layer": layer, "assignment_id": assignment.pk}
+    )
+
+    queue = client.get(reverse("annotation:review_list", kwargs={"layer": layer}))
+    assert queue.status_code == 200
+    assert item not in queue.content.decode()
+    assert "Nothing waiting." in queue.content.decode()
+    assert client.get(item).status_code == 404
+    assert client.post(item, {"decision": "approve"}).status_code == 404
+    assert client.post(item, {"decision": "reject", "reason": "Biased"}).status_code == 404
+    assert Assignment.objects.get(pk=assignment.pk).status == waiting
+
+    # An untied reviewer of the same layer gets it.
+    untied = logged_in(world.reviewer("untied", layer))
+    assert (
+        item
+        in untied.get(reverse("annotation:review_list", kwargs={"layer": layer})).content.decode()
+    )
+    assert untied.post(item, {"decision": "approve"}).status_code == 302
+    assert Assignment.objects.get(pk=assignment.pk).status != waiting
