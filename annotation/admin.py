@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -15,6 +16,8 @@ from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, Comp
 from annotation.selectors import annotator_quality_table
 from annotation.services import annotator_suspend, annotator_vet, qualification_start
 from seal.errors import ApplicationError
+
+QUALITY_PERMISSION = "annotation.view_annotator_quality"
 
 
 @admin.register(AnnotatorProfile)
@@ -41,8 +44,27 @@ class AnnotatorProfileAdmin(SimpleHistoryAdmin):
             *super().get_urls(),
         ]
 
+    def has_quality_permission(self, request: HttpRequest) -> bool:
+        """May see the quality table (superusers have every permission)."""
+        return request.user.has_perm(QUALITY_PERMISSION)
+
+    def has_suspend_permission(self, request: HttpRequest) -> bool:
+        """May suspend annotators: a change to their profile."""
+        return self.has_change_permission(request)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra = {**(extra_context or {}), "can_view_quality": self.has_quality_permission(request)}
+        return super().changelist_view(request, extra_context=extra)
+
     def quality_view(self, request: HttpRequest) -> HttpResponse:
-        if request.method == "POST" and self.has_change_permission(request):
+        # admin_view lets in every active staff account; the table names people, so ask for more.
+        if not self.has_quality_permission(request):
+            raise PermissionDenied("The annotator quality view needs its own permission")
+        if request.method == "POST":
+            if not self.has_suspend_permission(request):
+                raise PermissionDenied("Suspending needs permission to change annotator profiles")
             profile = AnnotatorProfile.objects.filter(pk=request.POST.get("profile_id", "")).first()
             if profile is not None:
                 try:
@@ -60,21 +82,22 @@ class AnnotatorProfileAdmin(SimpleHistoryAdmin):
             "opts": self.model._meta,
             "title": "Annotator quality",
             "rows": annotator_quality_table(),
-            "can_suspend": self.has_change_permission(request),
+            "can_suspend": self.has_suspend_permission(request),
         }
         return TemplateResponse(request, "admin/annotation/annotatorprofile/quality.html", context)
 
-    @admin.action(description="Start qualification (gold comparisons)")
+    # Without `permissions` an action is offered to anyone who may merely view the list.
+    @admin.action(description="Start qualification (gold comparisons)", permissions=["change"])
     def start_qualification(
         self, request: HttpRequest, queryset: QuerySet[AnnotatorProfile]
     ) -> None:
         self._each(request, queryset, lambda p: qualification_start(profile=p))
 
-    @admin.action(description="Vet the selected annotators")
+    @admin.action(description="Vet the selected annotators", permissions=["change"])
     def vet(self, request: HttpRequest, queryset: QuerySet[AnnotatorProfile]) -> None:
         self._each(request, queryset, lambda p: annotator_vet(profile=p))
 
-    @admin.action(description="Suspend the selected annotators")
+    @admin.action(description="Suspend the selected annotators", permissions=["suspend"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[AnnotatorProfile]) -> None:
         user = request.user if request.user.is_authenticated else None
         self._each(

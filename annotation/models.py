@@ -63,6 +63,11 @@ class AnnotatorProfile(TimeStamped):
 
     class Meta:
         ordering = ["user__username"]
+        permissions = [
+            # Apart from view_annotatorprofile: these figures judge people by name, so only the
+            # staff who manage annotators get them, not every account that can open the admin.
+            ("view_annotator_quality", "Can view annotator quality (agreement, gold accuracy)"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user.get_username()} ({self.status})"

@@ -112,7 +112,7 @@ class PromptSetAdmin(admin.ModelAdmin):
     def prompt_total(self, obj: Any) -> int:
         return int(obj.prompt_total)
 
-    @admin.action(description="Activate the selected draft sets")
+    @admin.action(description="Activate the selected draft sets", permissions=["change"])
     def activate_sets(self, request: HttpRequest, queryset: QuerySet[PromptSet]) -> None:
         for prompt_set in queryset:
             try:
@@ -264,7 +264,7 @@ class ResponseAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "finish_reason", "latency_ms", "attempts", "updated_at"]
     actions = ["retry_failed"]
 
-    @admin.action(description="Retry the selected failed responses")
+    @admin.action(description="Retry the selected failed responses", permissions=["change"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Response]) -> None:
         outcome = responses_retry_failed(responses=queryset.filter(status=Response.Status.FAILED))
         self.message_user(
@@ -354,7 +354,7 @@ class LabAPIKeyAdmin(admin.ModelAdmin):
             "hashed and will not be shown again.",
         )
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[LabAPIKey]) -> None:
         for key in queryset:
             lab_api_key_revoke(key=key)
@@ -366,7 +366,7 @@ class SealUserAdmin(UserAdmin):
 
     actions = ["deactivate_and_end_sessions"]
 
-    @admin.action(description="Deactivate and end sessions")
+    @admin.action(description="Deactivate and end sessions", permissions=["change"])
     def deactivate_and_end_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         ended = sum(user_deactivate(user=user) for user in queryset)
         self.message_user(

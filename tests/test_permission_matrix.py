@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -272,6 +273,36 @@ def test_every_role_gets_exactly_what_it_may(matrix: Matrix):
                     f"expected {expected[role]}, got {response.status_code}"
                 )
     assert not failures, "\n".join(failures)
+
+
+def test_staff_without_permissions_open_the_admin_index_and_nothing_else(matrix: Matrix):
+    """Being staff only lets a person log in to the admin; every page of it needs a permission."""
+    bare = Client()
+    bare.force_login(UserFactory.create(is_staff=True))
+    failures = []
+    for name, method, path, _ in rows(matrix.ids):
+        if name != "admin":
+            continue
+        expected = 200 if path == "/admin/" else 403
+        response = getattr(bare, method)(path)
+        if response.status_code != expected:
+            failures.append(
+                f"{method.upper()} {path}: expected {expected}, got {response.status_code}"
+            )
+    assert not failures, "\n".join(failures)
+
+
+def test_every_admin_action_asks_for_a_permission():
+    """An action without `permissions` is offered to staff who may only view the list."""
+    missing = []
+    for model, model_admin in admin.site._registry.items():
+        if type(model_admin).__module__.split(".")[0] not in ("seal", "annotation", "leaderboards"):
+            continue  # third-party admins (axes) are theirs to keep
+        for action in model_admin.actions or ():
+            function = getattr(model_admin, action) if isinstance(action, str) else action
+            if not getattr(function, "allowed_permissions", None):
+                missing.append(f"{model._meta.label}: {getattr(function, '__name__', action)}")
+    assert not missing, f"Admin actions open to view-only staff: {missing}"
 
 
 def test_the_lab_never_sees_the_other_labs_objects_in_lists(matrix: Matrix):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
@@ -175,6 +176,80 @@ def test_staff_see_the_quality_view_and_can_suspend(world: World):
     annotator_client = Client()
     annotator_client.force_login(world.annotator("nosy").user)
     assert annotator_client.get(url).status_code == 302  # to the admin login
+
+
+def staff_client(*codenames: str) -> Client:
+    """A logged-in staff account (not a superuser) holding exactly these annotation permissions."""
+    user = UserFactory.create(is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="annotation", codename__in=codenames)
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_quality_view_and_its_suspend_need_the_quality_permission(world: World):
+    target = world.annotator("target")
+    url = reverse("admin:annotation_annotatorprofile_quality")
+    changelist = reverse("admin:annotation_annotatorprofile_changelist")
+    suspend = {"profile_id": target.pk, "reason": "Copy-pasted justifications"}
+
+    # Staff with no permissions at all, and staff who may view and even change profiles.
+    for codenames in ((), ("view_annotatorprofile", "change_annotatorprofile")):
+        client = staff_client(*codenames)
+        page = client.get(url)
+        assert page.status_code == 403
+        assert "target" not in page.content.decode()
+        assert client.post(url, suspend).status_code == 403
+    assert "Quality view" not in client.get(changelist).content.decode()
+    target.refresh_from_db()
+    assert target.status == AnnotatorProfile.Status.VETTED
+
+    # The quality permission shows the table; suspending from it also needs to change profiles.
+    reader = staff_client("view_annotator_quality", "view_annotatorprofile")
+    page = reader.get(url)
+    assert page.status_code == 200
+    assert "target" in page.content.decode()
+    assert 'value="Suspend"' not in page.content.decode()
+    assert "Quality view" in reader.get(changelist).content.decode()
+    assert reader.post(url, suspend).status_code == 403
+    target.refresh_from_db()
+    assert target.status == AnnotatorProfile.Status.VETTED
+
+    manager = staff_client("view_annotator_quality", "change_annotatorprofile")
+    assert 'value="Suspend"' in manager.get(url).content.decode()
+    assert manager.post(url, suspend).status_code == 302
+    target.refresh_from_db()
+    assert target.status == AnnotatorProfile.Status.SUSPENDED
+
+    # Not staff, or not logged in: the admin's login page, never the table.
+    not_staff = Client()
+    not_staff.force_login(world.annotator("nosy").user)
+    for client in (Client(), not_staff):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert "/admin/login/" in response["Location"]
+
+
+def test_changelist_actions_need_permission_to_change_profiles(world: World):
+    target = world.annotator("target")
+    changelist = reverse("admin:annotation_annotatorprofile_changelist")
+    viewer = staff_client("view_annotatorprofile", "view_annotator_quality")
+    page = viewer.get(changelist).content.decode()
+    assert 'value="suspend"' not in page
+    response = viewer.post(
+        changelist, {"action": "suspend", "_selected_action": [target.pk], "index": 0}
+    )
+    assert response.status_code in (200, 302)
+    target.refresh_from_db()
+    assert target.status == AnnotatorProfile.Status.VETTED
+
+    editor = staff_client("view_annotatorprofile", "change_annotatorprofile")
+    assert 'value="suspend"' in editor.get(changelist).content.decode()
+    editor.post(changelist, {"action": "suspend", "_selected_action": [target.pk], "index": 0})
+    target.refresh_from_db()
+    assert target.status == AnnotatorProfile.Status.SUSPENDED
 
 
 def test_suspending_returns_live_leases_to_the_pool(world: World, settings):

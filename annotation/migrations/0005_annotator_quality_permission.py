@@ -1,0 +1,22 @@
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("annotation", "0003_approved_rating_latest_index"),
+    ]
+
+    operations = [
+        migrations.AlterModelOptions(
+            name="annotatorprofile",
+            options={
+                "ordering": ["user__username"],
+                "permissions": [
+                    (
+                        "view_annotator_quality",
+                        "Can view annotator quality (agreement, gold accuracy)",
+                    )
+                ],
+            },
+        ),
+    ]
