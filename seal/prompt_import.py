@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from seal.jsonlimits import JSONLimitError, json_loads_limited
+
 ALLOWED_FIELDS = {"text", "external_id", "categories", "gold_answer", "public_sample"}
 MAX_TEXT_CHARS = 100_000
 MAX_EXTERNAL_ID_CHARS = 100
 MAX_GOLD_ANSWER_CHARS = 200
 MAX_REPORTED_ERRORS = 100
 _WHITESPACE = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,20 @@ class LineError:
         if self.line_number == 0:
             return self.message
         return f"line {self.line_number}: {self.message}"
+
+
+def text_problem(name: str, value: str) -> str | None:
+    """Why `value` cannot be stored as text, naming the field: PostgreSQL refuses NUL, and UTF-8
+    has no encoding for a lone UTF-16 surrogate (what "\\ud800" decodes to). None when it can."""
+    if "\x00" in value:
+        return f"'{name}' contains a NUL character"
+    found = _SURROGATE.search(value)
+    if found is not None:
+        return (
+            f"'{name}' contains a lone UTF-16 surrogate (\\u{ord(found.group()):04x} at "
+            f"character {found.start() + 1}); escaped surrogates must come in pairs"
+        )
+    return None
 
 
 def content_hash(text: str) -> str:
@@ -107,9 +124,13 @@ def _parse_line(
 ) -> tuple[ParsedPrompt | None, list[str]]:
     errors: list[str] = []
     try:
-        data = json.loads(raw_line)
+        data = json_loads_limited(raw_line)
     except json.JSONDecodeError as exc:
         return None, [f"invalid JSON ({exc.msg} at column {exc.colno})"]
+    except JSONLimitError as exc:
+        return None, [f"refused JSON: {exc}"]
+    except ValueError as exc:  # whatever else the decoder's conversions raise: one line's problem
+        return None, [f"invalid JSON ({exc})"]
     if not isinstance(data, dict):
         return None, ["each line must be a JSON object"]
 
@@ -122,8 +143,8 @@ def _parse_line(
         text = ""
     elif len(text) > MAX_TEXT_CHARS:
         errors.append(f"'text' is longer than {MAX_TEXT_CHARS} characters")
-    elif "\x00" in text:
-        errors.append("'text' contains a NUL character")
+    elif problem := text_problem("text", text):
+        errors.append(problem)
 
     external_id = data.get("external_id", "")
     if not isinstance(external_id, str) or len(external_id) > MAX_EXTERNAL_ID_CHARS:
@@ -131,13 +152,17 @@ def _parse_line(
             f"'external_id' must be a string of at most {MAX_EXTERNAL_ID_CHARS} characters"
         )
         external_id = ""
+    elif problem := text_problem("external_id", external_id):
+        errors.append(problem)
 
     gold = data.get("gold_answer", "")
     if isinstance(gold, bool) or not isinstance(gold, str | int | float):
         errors.append("'gold_answer' must be a string or a number")
         gold = ""
     gold = str(gold).strip()
-    if numeric_gold:
+    if problem := text_problem("gold_answer", gold):
+        errors.append(problem)
+    elif numeric_gold:
         if not gold:
             errors.append("'gold_answer' is required in this auto-graded domain")
         else:

@@ -7,13 +7,13 @@ One error shape everywhere, including for ApplicationError raised by services:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -31,6 +31,7 @@ from rest_framework.views import set_rollback
 from rest_framework_api_key.permissions import KeyParser
 
 from seal.errors import ApplicationError
+from seal.jsonlimits import JSONLimitError, json_loads_limited
 from seal.models import Lab, LabAPIKey
 from seal.security import security_event
 from seal.selectors import lab_api_key_check
@@ -114,7 +115,8 @@ class RequestTooLarge(exceptions.APIException):
 
 
 class LimitedJSONParser(JSONParser):
-    """JSON bodies up to SEAL_API_MAX_BODY_BYTES; larger ones are refused before being read."""
+    """JSON bodies up to SEAL_API_MAX_BODY_BYTES; larger ones are refused before being read, and
+    bodies nested too deep or holding absurdly long numbers before being decoded."""
 
     def parse(
         self,
@@ -122,7 +124,7 @@ class LimitedJSONParser(JSONParser):
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
-        limit = int(settings.SEAL_API_MAX_BODY_BYTES)
+        limit = _body_limit()
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
         try:
@@ -136,9 +138,18 @@ class LimitedJSONParser(JSONParser):
             raise RequestTooLarge(f"The request body is larger than {limit} bytes.")
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(body.decode(encoding), parse_constant=_refuse_constant)
+            return json_loads_limited(body.decode(encoding), parse_constant=_refuse_constant)
+        except JSONLimitError as exc:
+            raise exceptions.ParseError(f"The request body is refused: {exc}.") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError("The request body is not valid JSON.") from exc
+
+
+def _body_limit() -> int:
+    """The largest body the API takes: its own cap, or Django's if that is lower."""
+    django_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    api_limit = int(settings.SEAL_API_MAX_BODY_BYTES)
+    return api_limit if django_limit is None else min(api_limit, int(django_limit))
 
 
 def _refuse_constant(name: str) -> Any:
@@ -231,6 +242,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        # DRF reads request.body before any parser runs, so Django's own cap fires first.
+        exc = RequestTooLarge(f"The request body is larger than {_body_limit()} bytes.")
     response = drf_exception_handler(exc, context)
     if response is None:
         view = context.get("view")

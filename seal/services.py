@@ -48,7 +48,7 @@ from seal.models import (
     Submission,
     WorkerHeartbeat,
 )
-from seal.prompt_import import LineError, prompts_parse
+from seal.prompt_import import LineError, prompts_parse, text_problem
 from seal.rubrics import rubric_parse
 from seal.selectors import (
     lab_collecting_submission_ids,
@@ -169,6 +169,9 @@ def prompt_set_import(
         raise ApplicationError(
             "A prompt set version is required", field_errors={"version": ["required"]}
         )
+    for name, value in (("version", version), ("description", description)):
+        if problem := text_problem(name, value):
+            raise ApplicationError(problem, field_errors={name: [problem]})
     with transaction.atomic():
         prompt_set = (
             PromptSet.objects.select_for_update().filter(domain=domain, version=version).first()

@@ -146,6 +146,47 @@ def test_bodies_that_are_not_json_or_too_large_are_refused(lab_client, settings)
     assert not ModelVersion.objects.exists()
 
 
+def test_a_body_over_djangos_upload_limit_is_413_in_the_error_shape(lab_client, settings):
+    # DRF reads request.body before the parser, so Django's cap (RequestDataTooBig) fires first.
+    body = b'{"name": "' + b"x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + b'"}'
+    response = lab_client.client.generic("POST", URL, body, content_type="application/json")
+    assert response.status_code == 413
+    limit = min(settings.SEAL_API_MAX_BODY_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    assert response.json()["error"] == {
+        "code": "request_too_large",
+        "message": f"The request body is larger than {limit} bytes.",
+        "fields": {},
+    }
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[" * 20_000 + "]" * 20_000, "nested deeper than 32 levels"),
+        ('{"generation_params": ' + '{"a": ' * 5_000 + "1" + "}" * 5_001, "nested deeper"),
+        (
+            '{"name": "x", "generation_params": {"seed": ' + "9" * 5_000 + "}}",
+            "a number 5000 characters long",
+        ),
+    ],
+    ids=["deep array", "deep object", "5,000-digit number"],
+)
+def test_deep_json_or_huge_numbers_are_400_naming_the_problem(lab_client, body, message):
+    response = lab_client.client.generic("POST", URL, body, content_type="application/json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "parse_error"
+    assert message in error["message"]
+    assert not ModelVersion.objects.exists()
+
+
+def test_brackets_inside_json_strings_are_not_nesting(lab_client):
+    body = {**VALID, "name": "[{" * 20 + '\\"' + "[" * 20}
+    response = lab_client.client.post(URL, body, format="json")
+    assert response.status_code == 201, response.json()
+
+
 def test_each_key_is_rate_limited_with_retry_after(make_lab_client, settings):
     settings.SEAL_API_RATE_LIMIT = "3/minute"
     first, second = make_lab_client(), make_lab_client()

@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils.html import escape
 
 from seal.errors import ApplicationError
 from seal.models import Domain, Prompt, PromptSet
@@ -246,3 +247,96 @@ def test_non_staff_cannot_reach_the_admin_upload(client, coding):
     )
     assert response.status_code == 403
     assert not Prompt.objects.exists()
+
+
+# Each line would crash the old importer (RecursionError, UnicodeEncodeError, a database error on
+# PostgreSQL, ValueError from int()) or, on SQLite, store a NUL; each is now one numbered problem.
+HOSTILE_LINES = {
+    "deep JSON": (
+        '{"text": "deep", "categories": ' + "[" * 20_000 + "]" * 20_000 + "}",
+        "line 2: refused JSON: nested deeper than 32 levels",
+    ),
+    "lone surrogate in text": (
+        '{"text": "cut emoji \\ud83d here"}',
+        "line 2: 'text' contains a lone UTF-16 surrogate (\\ud83d at character 11)",
+    ),
+    "lone surrogate in external_id": (
+        '{"text": "fine", "external_id": "id-\\udc00"}',
+        "line 2: 'external_id' contains a lone UTF-16 surrogate",
+    ),
+    "NUL in external_id": (
+        '{"text": "fine", "external_id": "id\\u0000x"}',
+        "line 2: 'external_id' contains a NUL character",
+    ),
+    "NUL in gold_answer": (
+        '{"text": "fine", "gold_answer": "4\\u00002"}',
+        "line 2: 'gold_answer' contains a NUL character",
+    ),
+    "5,000-digit number": (
+        '{"text": "fine", "gold_answer": ' + "7" * 5_000 + "}",
+        "line 2: refused JSON: a number 5000 characters long (at most 100; write it as a string)",
+    ),
+}
+HOSTILE = pytest.mark.parametrize(
+    ("line", "expected"), list(HOSTILE_LINES.values()), ids=list(HOSTILE_LINES)
+)
+
+
+@HOSTILE
+def test_hostile_lines_are_numbered_problems_through_the_service(coding, line, expected):
+    before = database_snapshot()
+    with pytest.raises(PromptImportError) as excinfo:
+        prompt_set_import(domain=coding, version="v1", lines=['{"text": "good first line"}', line])
+    messages = [str(error) for error in excinfo.value.line_errors]
+    assert len(messages) == 1
+    assert messages[0].startswith(expected), messages
+    assert database_snapshot() == before
+
+
+@HOSTILE
+def test_hostile_lines_are_numbered_problems_in_the_command(coding, tmp_path, line, expected):
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b'{"text": "good first line"}\n' + line.encode("ascii") + b"\n")
+    before = database_snapshot()
+    with pytest.raises(CommandError) as excinfo:
+        call_command("import_prompts", str(path), domain="coding", set_version="v1")
+    assert expected in str(excinfo.value)
+    assert "nothing was written" in str(excinfo.value)
+    assert database_snapshot() == before
+
+
+@HOSTILE
+def test_hostile_lines_are_numbered_problems_in_the_admin_upload(client, coding, line, expected):
+    client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    upload = SimpleUploadedFile("p.jsonl", b'{"text": "good"}\n' + line.encode("ascii") + b"\n")
+    before = database_snapshot()
+    response = client.post(
+        reverse("admin:seal_promptset_import"),
+        {"domain": coding.pk, "version": "v1", "file": upload},
+    )
+    assert response.status_code == 200
+    assert escape(expected) in response.content.decode()
+    assert database_snapshot() == before
+
+
+def test_brackets_and_quotes_inside_strings_do_not_count_as_nesting(coding):
+    text = "Balance these: " + "[{" * 500 + ' and \\"quoted [[[\\" ' + "}]" * 500
+    result = prompt_set_import(
+        domain=coding,
+        version="v1",
+        lines=['{"text": "' + text + '", "gold_answer": 12345678901234567890}'],
+    )
+    assert result.created_count == 1
+    prompt = Prompt.objects.get()
+    assert prompt.text.startswith("Balance these: [{[{")
+    assert prompt.gold_answer == "12345678901234567890"
+
+
+def test_a_version_or_description_that_cannot_be_stored_is_refused(coding):
+    with pytest.raises(ApplicationError, match="'version' contains a lone UTF-16 surrogate"):
+        prompt_set_import(domain=coding, version="v\udcff", lines=jsonl({"text": "a"}))
+    with pytest.raises(ApplicationError, match="'description' contains a NUL character"):
+        prompt_set_import(
+            domain=coding, version="v1", description="a\x00b", lines=jsonl({"text": "a"})
+        )
+    assert not PromptSet.objects.exists()
