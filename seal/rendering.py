@@ -219,6 +219,7 @@ _CHILD_CODE = """
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("seal_rendering_child", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
 spec.loader.exec_module(module)
 module._child_serve(int(sys.argv[2]))
 """
