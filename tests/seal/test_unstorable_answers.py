@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from seal.models import Response, Submission
-from seal.services import lab_responses_collect
+from seal.services import lab_responses_collect, responses_retry_failed
 from tests.seal.conftest import domain_with_prompts, model_on
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +103,7 @@ def test_a_prompt_resent_by_every_collector_stops_at_the_send_limit(
     lab_client, fake_endpoint, settings
 ):
     settings.SEAL_COLLECTION_MAX_SENDS_PER_PROMPT = 3
-    settings.SEAL_COLLECTION_TIMEOUT_SECONDS = 0.5
+    settings.SEAL_COLLECTION_TIMEOUT_SECONDS = 1.5
     domain, _ = domain_with_prompts(1)
     # The endpoint never answers within a collector's time: each collector ends with the call
     # still open and leaves the prompt pending, as a collector killed mid-call does.
@@ -113,9 +113,11 @@ def test_a_prompt_resent_by_every_collector_stops_at_the_send_limit(
     other_id = submit_through_api(lab_client, answering, domain)
 
     runs = 0
-    while Submission.objects.get(pk=stuck_id).is_collecting and runs < 10:
+    while Submission.objects.get(pk=stuck_id).is_collecting and runs < 12:
         runs += 1
-        lab_responses_collect(lab=lab_client.lab, budget_seconds=0.2)
+        # The budget ends while the call is open (a run that only starts its HTTP client
+        # within the budget sends nothing, and the next one takes over).
+        lab_responses_collect(lab=lab_client.lab, budget_seconds=0.8)
 
     assert len(fake_endpoint.calls_for("hang")) == 3
     stuck = Response.objects.get(model_version=hanging)
@@ -132,3 +134,12 @@ def test_a_prompt_resent_by_every_collector_stops_at_the_send_limit(
     other = lab_client.client.get(f"{URL}{other_id}/").json()
     assert other["status"] == Submission.Status.COLLECTED
     assert len(fake_endpoint.calls_for("ok")) == 1
+
+    # The lab fixed its endpoint and staff retry: the count starts over.
+    hanging.model_id = "ok-fixed"
+    hanging.save()
+    assert responses_retry_failed(responses=[stuck]).retried == 1
+    lab_responses_collect(lab=lab_client.lab)
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.sends) == (Response.Status.OK, 1)
+    assert Submission.objects.get(pk=stuck_id).status == Submission.Status.COLLECTED
