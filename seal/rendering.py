@@ -7,7 +7,8 @@ markdown-it-py is pure Python: some inputs under the answer size cap (megabytes 
 of `[a](b)`) take tens of seconds, and a thread cannot be interrupted. So an answer is rendered
 once, when it is stored, by `AnswerRenderer`: inputs of a shape known to be slow, or too long,
 are refused before rendering; the rest are rendered in a child process that is killed when one
-answer takes longer than the time limit; HTML over the size limit is dropped. Each of these falls
+answer takes longer than the time limit (short text without any Markdown syntax, linear to
+render, is rendered in-process); HTML over the size limit is dropped. Each of these falls
 back to the escaped text in <pre>. Pages show the stored HTML and never render an answer again.
 
 This module imports nothing of the project (the child process loads it by path).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import select
 import struct
 import subprocess
@@ -81,6 +83,11 @@ SLOW_SHAPE = "slow_shape"
 TIMEOUT = "timeout"
 TOO_LARGE = "html_too_large"
 RENDERER_FAILED = "renderer_failed"
+
+# Short text with none of these renders as plain paragraphs (perhaps a list or indented code),
+# in time linear in its length: no child process is needed for it.
+_MARKUP_CHARACTERS = re.compile(r"[\\`*_\[\]<>#+\-=|~!&]")
+PLAIN_IN_PROCESS_MAX_CHARS = 4_000
 
 _LENGTH = struct.Struct(">I")
 _CHILD_OK = b"H"
@@ -263,6 +270,8 @@ class AnswerRenderer:
         refused = slow_shape(text, self.limits)
         if refused:
             return RenderedAnswer(plain_text_html(text), refused)
+        if len(text) <= PLAIN_IN_PROCESS_MAX_CHARS and not _MARKUP_CHARACTERS.search(text):
+            return self._checked_size(text, str(markdown_render(text)))
         with self._lock:
             if self._closed:  # a call that outlived its collector: nobody will store this
                 return RenderedAnswer(plain_text_html(text), RENDERER_FAILED)
@@ -275,6 +284,11 @@ class AnswerRenderer:
                 self._kill()
                 return RenderedAnswer(plain_text_html(text), RENDERER_FAILED)
         if status == _CHILD_TOO_LARGE:
+            return RenderedAnswer(plain_text_html(text), TOO_LARGE)
+        return RenderedAnswer(markup)
+
+    def _checked_size(self, text: str, markup: str) -> RenderedAnswer:
+        if len(markup) > self.limits.max_html_chars:
             return RenderedAnswer(plain_text_html(text), TOO_LARGE)
         return RenderedAnswer(markup)
 
