@@ -73,8 +73,7 @@ def main() -> None:
         "normal 20 KB answer": normal_answer(),
     }
     print(
-        "| answer | old, per view (s) | now, at collection (s) | now, per view (ms) | "
-        "stored as |"
+        "| answer | old, per view (s) | now, at collection (s) | now, per view (ms) | stored as |"
     )
     print("|---|---|---|---|---|")
     for name, text in inputs.items():
