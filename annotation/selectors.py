@@ -25,8 +25,8 @@ from annotation.models import (
     Assignment,
     ComparisonTask,
 )
-from annotation.rendering import markdown_render
 from seal.models import Prompt, Submission
+from seal.rendering import prompt_html, stored_html
 from seal.rubrics import Rubric
 
 # Prompt category facets that need matching expertise, and the profile field that lists it.
@@ -143,9 +143,10 @@ def _screen(assignment: Assignment, *, a_first: bool) -> ComparisonScreen:
         assignment_id=assignment.pk,
         domain_name=task.domain.name,
         categories=[f"{c.facet_label}: {c.value}" for c in task.prompt.categories.all()],
-        prompt_html=markdown_render(task.prompt.text),
-        answer_a_html=markdown_render(first.text),
-        answer_b_html=markdown_render(second.text),
+        prompt_html=prompt_html(task.prompt.text),
+        # Rendered once when the answer was stored; never per view.
+        answer_a_html=stored_html(first.html, first.text),
+        answer_b_html=stored_html(second.html, second.text),
         rubric=task.domain.parsed_rubric,
         status=assignment.status,
         status_label=assignment.get_status_display(),

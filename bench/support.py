@@ -34,7 +34,13 @@ def domain_with_open_comparisons(*, slug: str, models: list[Any], prompts: int) 
         Prompt(prompt_set=prompt_set, text=text, content_hash=content_hash(text)) for text in texts
     )
     responses = Response.objects.bulk_create(
-        Response(model_version=m, prompt=p, status="ok", text=f"Answer of {m.name} to {p.pk}")
+        Response(
+            model_version=m,
+            prompt=p,
+            status="ok",
+            text=f"Answer of {m.name} to {p.pk}",
+            html=f"<p>Answer of {m.name} to {p.pk}</p>\n",
+        )
         for p in made
         for m in (first, second)
     )

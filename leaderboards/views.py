@@ -19,7 +19,6 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from annotation.rendering import markdown_render
 from leaderboards.charts import HistorySeries, history_svg
 from leaderboards.models import OVERALL_KEY, SnapshotChart
 from leaderboards.selectors import (
@@ -34,6 +33,7 @@ from leaderboards.selectors import (
 )
 from leaderboards.services import snapshot_chart_ensure
 from seal.errors import ApplicationError
+from seal.rendering import prompt_html
 
 # Bump when the templates change, so cached pages of an unchanged snapshot are drawn anew.
 PAGE_VERSION = "1"
@@ -188,7 +188,7 @@ def board_chart(request: HttpRequest, board_id: int, kind: str) -> HttpResponse:
 def methodology(request: HttpRequest) -> HttpResponse:
     def render_page() -> HttpResponse:
         samples = [
-            {"prompt": sample, "html": markdown_render(sample.text)}
+            {"prompt": sample, "html": prompt_html(sample.text)}
             for sample in public_sample_prompts()
         ]
         return render(

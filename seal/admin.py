@@ -261,7 +261,18 @@ class SubmissionAdmin(admin.ModelAdmin):
 
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "finish_reason", "latency_ms", "attempts", "updated_at"]
+    list_display = [
+        "__str__",
+        "status",
+        "finish_reason",
+        "latency_ms",
+        "attempts",
+        "sends",
+        "updated_at",
+    ]
+    # The answer is what the lab's endpoint sent, and its HTML was rendered from it when stored:
+    # neither is edited by hand (an edited text would no longer match the HTML pages show).
+    readonly_fields = ["text", "html", "sends"]
     actions = ["retry_failed"]
 
     @admin.action(description="Retry the selected failed responses", permissions=["change"])

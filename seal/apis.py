@@ -33,6 +33,7 @@ from seal.selectors import (
     SubmissionProgress,
     domain_list_submittable,
     model_version_list,
+    response_failure_kinds_many,
     submission_list,
     submission_progress_many,
 )
@@ -243,7 +244,9 @@ class ModelVersionDetailApi(LabApi):
 class ProgressSerializer(serializers.Serializer):
     total = serializers.IntegerField(help_text="Prompts the model is asked to answer")
     collected = serializers.IntegerField(help_text="Answers received")
-    failed = serializers.IntegerField(help_text="Prompts whose calls failed for good")
+    failed = serializers.IntegerField(
+        help_text="Prompts whose calls failed for good; the submission's `failures` say why"
+    )
     pending = serializers.IntegerField(help_text="Prompts not sent or not answered yet")
     comparisons_created = serializers.IntegerField(
         help_text="Comparisons of this model's answers with other models' in the domains"
@@ -253,11 +256,25 @@ class ProgressSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(component_name="SubmissionFailure")
+class FailureSerializer(serializers.Serializer):
+    kind = serializers.CharField(
+        help_text="Why the calls failed for good: `http_<status>` (the endpoint answered with "
+        "that status), `timeout`, `connect_error`, `connection_dropped`, `redirect`, "
+        "`invalid_response` (not a chat completion), `response_too_large`, `blocked_address`, "
+        "`unstorable` (an answer came back but could not be stored), `send_limit` (the prompt "
+        "was sent SEAL_COLLECTION_MAX_SENDS_PER_PROMPT times, 5 by default, without an answer "
+        "that could be stored, and is not sent again), `internal_error`, `unknown`"
+    )
+    count = serializers.IntegerField(help_text="How many of the submission's prompts failed so")
+
+
 @extend_schema_serializer(component_name="Submission")
 class SubmissionOutputSerializer(serializers.ModelSerializer):
     model_version_name = serializers.SerializerMethodField()
     domains = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
+    failures = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
@@ -269,6 +286,7 @@ class SubmissionOutputSerializer(serializers.ModelSerializer):
             "status",
             "status_detail",
             "progress",
+            "failures",
             "created_at",
             "updated_at",
             "collection_started_at",
@@ -296,10 +314,16 @@ class SubmissionOutputSerializer(serializers.ModelSerializer):
             "ratings_approved": evaluation.ratings_approved,
         }
 
+    @extend_schema_field(FailureSerializer(many=True))
+    def get_failures(self, submission: Submission) -> list[dict[str, Any]]:
+        kinds: dict[str, int] = self.context["failures"][submission.pk]
+        return [{"kind": kind, "count": count} for kind, count in kinds.items()]
+
 
 def submissions_output(submissions: list[Submission], *, many: bool) -> Any:
     context = {
         "progress": submission_progress_many(submissions=submissions),
+        "failures": response_failure_kinds_many(submissions=submissions),
         "evaluation": submission_evaluation_many(submissions=submissions),
     }
     serializer = SubmissionOutputSerializer(

@@ -29,7 +29,9 @@ from seal.models import (
     Response,
     Submission,
 )
+from seal.rendering import answers_render
 from seal.services import (
+    answer_render_limits,
     domain_upsert,
     lab_create,
     model_version_create,
@@ -198,6 +200,12 @@ def demo_responses_seed(*, domains: list[Domain], models: list[DemoModel], versi
                             attempts=1,
                         )
                     )
+            # Rendered once, here, like every collected answer: pages only show the stored HTML.
+            rendered = answers_render(
+                [response.text for response in new_responses], limits=answer_render_limits()
+            )
+            for response, answer in zip(new_responses, rendered, strict=True):
+                response.html = answer.html
             Response.objects.bulk_create(new_responses)
             created += len(new_responses)
             PromptExposure.objects.bulk_create(

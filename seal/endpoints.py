@@ -33,6 +33,8 @@ METADATA_ADDRESSES = frozenset(
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 USER_AGENT = "SEAL-collector/1.0"
 INTERRUPTED = "interrupted"
+# PositiveIntegerField is a 32-bit integer on PostgreSQL; a larger token count is not kept.
+MAX_TOKEN_COUNT = 2**31 - 1
 
 
 class BlockedAddressError(Exception):
@@ -287,6 +289,23 @@ def backoff_delay(attempt: int, policy: CallPolicy, retry_after: float | None) -
     return delay
 
 
+def storable_text(value: str) -> str:
+    """Text any database can hold: lone UTF-16 surrogates become U+FFFD, NUL is removed.
+
+    JSON may escape half of a surrogate pair (an API that cut an emoji at max_tokens), which
+    Python decodes to a str no UTF-8 encoder accepts; PostgreSQL text cannot hold NUL at all.
+    Valid pairs are joined on the way through UTF-16."""
+    if not value.isascii():
+        value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value.replace("\x00", "")
+
+
+def _token_count(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    return None
+
+
 def _scrub(text: str, secret: str) -> str:
     return text.replace(secret, "[secret]") if secret else text
 
@@ -301,16 +320,12 @@ def _parse_completion(body: bytes) -> tuple[str, str, int | None, int | None]:
     if not isinstance(content, str):
         raise _Permanent("invalid_response", "the completion has no text content")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    prompt_tokens = usage.get("prompt_tokens")
-    completion_tokens = usage.get("completion_tokens")
     finish = choice.get("finish_reason")
     return (
-        content,
-        finish if isinstance(finish, str) else "",
-        prompt_tokens if isinstance(prompt_tokens, int) and prompt_tokens >= 0 else None,
-        completion_tokens
-        if isinstance(completion_tokens, int) and completion_tokens >= 0
-        else None,
+        storable_text(content),
+        storable_text(finish)[:50] if isinstance(finish, str) else "",
+        _token_count(usage.get("prompt_tokens")),
+        _token_count(usage.get("completion_tokens")),
     )
 
 
@@ -472,4 +487,5 @@ __all__ = [
     "completions_url",
     "endpoint_url_problems",
     "resolve_checked",
+    "storable_text",
 ]

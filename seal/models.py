@@ -232,12 +232,18 @@ class Response(TimeStamped):
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     text = models.TextField(blank=True)
+    # The answer rendered once, when it was stored: sanitised HTML, or the escaped text in <pre>
+    # when rendering was refused or ran over its bounds. Pages show this and never render again.
+    html = models.TextField(blank=True)
     finish_reason = models.CharField(max_length=50, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # How many times a collector claimed this prompt to send it, counted before sending, so a
+    # send whose collector died counts too; at SEAL_COLLECTION_MAX_SENDS_PER_PROMPT it is failed.
+    sends = models.PositiveIntegerField(default=0)
     # Set when the lab had been sent this prompt before this submission (possible contamination).
     lab_previously_exposed = models.BooleanField(default=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,9 @@ from seal.models import (
     Submission,
     WorkerHeartbeat,
 )
+
+# A failure kind as the collector writes it: a short code such as http_503 or send_limit.
+FAILURE_KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 def domain_list_public() -> QuerySet[Domain]:
@@ -235,13 +239,26 @@ def lab_ids_needing_collection(*, now: Any = None) -> list[int]:
     return sorted(waiting - busy)
 
 
+def response_failure_kinds_many(*, submissions: Sequence[Submission]) -> dict[int, dict[str, int]]:
+    """How often each kind of failure ended each submission's calls, most frequent first.
+
+    The kind is the code before the colon of the stored error (http_500, timeout, send_limit,
+    ...); anything that is not such a code counts as "unknown", so no error text leaks out."""
+    counts: dict[int, dict[str, int]] = {submission.pk: {} for submission in submissions}
+    errors: Iterable[tuple[int, str]] = Response.objects.filter(
+        submission__in=list(counts), status=Response.Status.FAILED
+    ).values_list("submission_id", "error")
+    for submission_id, error in errors:
+        kind = error.split(":", 1)[0].strip()
+        if not FAILURE_KIND.fullmatch(kind):
+            kind = "unknown"
+        counts[submission_id][kind] = counts[submission_id].get(kind, 0) + 1
+    return {
+        pk: dict(sorted(kinds.items(), key=lambda item: (-item[1], item[0])))
+        for pk, kinds in counts.items()
+    }
+
+
 def response_failure_kinds(*, submission: Submission) -> dict[str, int]:
     """How often each kind of failure (the code before the colon) ended this submission's calls."""
-    counts: dict[str, int] = {}
-    errors: Iterable[str] = Response.objects.filter(
-        submission=submission, status=Response.Status.FAILED
-    ).values_list("error", flat=True)
-    for error in errors:
-        kind = error.split(":", 1)[0].strip() or "unknown"
-        counts[kind] = counts.get(kind, 0) + 1
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return response_failure_kinds_many(submissions=[submission])[submission.pk]

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -32,6 +32,7 @@ from seal.endpoints import (
     EndpointClient,
     completions_url,
     endpoint_url_problems,
+    storable_text,
 )
 from seal.errors import ApplicationError
 from seal.models import (
@@ -49,6 +50,7 @@ from seal.models import (
     WorkerHeartbeat,
 )
 from seal.prompt_import import LineError, prompts_parse, text_problem
+from seal.rendering import AnswerRenderer, RenderLimits, answers_render
 from seal.rubrics import rubric_parse
 from seal.selectors import (
     lab_collecting_submission_ids,
@@ -353,6 +355,16 @@ def endpoint_allow_list() -> AllowList:
     return AllowList.parse(settings.SEAL_ENDPOINT_ALLOWED_HOSTS)
 
 
+def answer_render_limits() -> RenderLimits:
+    """Bounds on rendering one answer to HTML (SEAL_RENDER_*)."""
+    return RenderLimits(
+        timeout_seconds=float(settings.SEAL_RENDER_TIMEOUT_SECONDS),
+        max_markdown_chars=settings.SEAL_RENDER_MAX_MARKDOWN_CHARS,
+        max_brackets=settings.SEAL_RENDER_MAX_BRACKETS,
+        max_html_chars=settings.SEAL_RENDER_MAX_HTML_CHARS,
+    )
+
+
 def prompt_exposure_record(
     *,
     model_version: ModelVersion,
@@ -385,6 +397,9 @@ def response_store(
     submission: Submission | None = None,
 ) -> Response:
     """Keep a model's answer to a prompt; a second answer for the same pair is never stored."""
+    text = _clean_text(text)
+    # Rendered before the row is locked: a slow render must not hold the lock.
+    (rendered,) = answers_render([text], limits=answer_render_limits())
     with transaction.atomic():
         response, created = Response.objects.select_for_update().get_or_create(
             model_version=model_version,
@@ -395,7 +410,8 @@ def response_store(
             return response
         response.status = Response.Status.OK
         response.text = text
-        response.finish_reason = finish_reason
+        response.html = _clean_text(rendered.html)
+        response.finish_reason = _clean_text(finish_reason)[:50]
         response.latency_ms = latency_ms
         response.prompt_tokens = prompt_tokens
         response.completion_tokens = completion_tokens
@@ -617,12 +633,32 @@ def prompt_exposures_record(
     return seen
 
 
+SEND_LIMIT = "send_limit"
+UNSTORABLE = "unstorable"
+# What the database (or its driver) raises for a row it cannot take; a lost connection is a
+# DatabaseError too, but then writing the row alone fails as well and the error goes up.
+_UNSTORABLE_ERRORS = (DatabaseError, ValueError, OverflowError)
+
+
+@dataclass(frozen=True)
+class _CallOutcome:
+    """A finished call of one model version, with its answer already rendered to HTML."""
+
+    model_version_id: int
+    result: ChatResult
+    html: str = ""
+
+
 def _responses_claim(*, submission: Submission, prompt_ids: Sequence[int]) -> list[ChatCall]:
-    """Record the exposures and a pending response for each prompt; return the calls to make."""
+    """Record the exposures and a pending response for each prompt, counting one more send of
+    each; return the calls to make. A prompt already sent the maximum number of times is failed
+    with "send_limit" instead."""
     # Exposures are written before anything is sent: once a request leaves, the prompt has left
-    # the platform, whether or not an answer comes back.
+    # the platform, whether or not an answer comes back. Sends are counted here for the same
+    # reason: a collector that dies mid-call never gets to count them afterwards.
     model_version = submission.model_version
     now = timezone.now()
+    max_sends = max(1, settings.SEAL_COLLECTION_MAX_SENDS_PER_PROMPT)
     with transaction.atomic():
         texts = dict(Prompt.objects.filter(pk__in=prompt_ids).values_list("pk", "text"))
         first_seen = prompt_exposures_record(
@@ -642,6 +678,7 @@ def _responses_claim(*, submission: Submission, prompt_ids: Sequence[int]) -> li
                     submission=submission,
                     status=Response.Status.PENDING,
                     lab_previously_exposed=pk in flagged,
+                    sends=1,
                 )
                 for pk in texts
                 if pk not in existing
@@ -649,26 +686,14 @@ def _responses_claim(*, submission: Submission, prompt_ids: Sequence[int]) -> li
             ignore_conflicts=True,
         )
         if existing:
-            # A row left pending by a collector that died, or failed in an earlier submission.
-            reclaimed = Response.objects.filter(
-                model_version=model_version, prompt_id__in=existing
-            ).exclude(status=Response.Status.OK)
-            for is_flagged, ids in ((True, flagged), (False, set(texts) - flagged)):
-                reclaimed.filter(prompt_id__in=ids).update(
-                    submission=submission,
-                    status=Response.Status.PENDING,
-                    lab_previously_exposed=is_flagged,
-                    error="",
-                    updated_at=now,
-                )
-            answered = set(
-                Response.objects.filter(
-                    model_version=model_version,
-                    prompt_id__in=existing,
-                    status=Response.Status.OK,
-                ).values_list("prompt_id", flat=True)
+            not_to_send = _responses_reclaim(
+                submission=submission,
+                prompt_ids=existing,
+                flagged=flagged,
+                max_sends=max_sends,
+                now=now,
             )
-            texts = {pk: text for pk, text in texts.items() if pk not in answered}
+            texts = {pk: text for pk, text in texts.items() if pk not in not_to_send}
     url = completions_url(model_version.base_url)
     return [
         ChatCall(
@@ -684,41 +709,141 @@ def _responses_claim(*, submission: Submission, prompt_ids: Sequence[int]) -> li
     ]
 
 
+def _responses_reclaim(
+    *,
+    submission: Submission,
+    prompt_ids: set[int],
+    flagged: set[int],
+    max_sends: int,
+    now: datetime,
+) -> set[int]:
+    """Put existing rows of these prompts back to pending for `submission`, one send more;
+    return the prompts not to send: already answered, or failed here at the send limit."""
+    # A row left pending by a collector that died, or failed in an earlier submission.
+    model_version = submission.model_version
+    reclaimed = Response.objects.filter(
+        model_version=model_version, prompt_id__in=prompt_ids
+    ).exclude(status=Response.Status.OK)
+    given_up = _responses_fail_at_send_limit(
+        rows=reclaimed, submission=submission, max_sends=max_sends, now=now
+    )
+    for is_flagged, ids in ((True, flagged), (False, prompt_ids - flagged)):
+        reclaimed.filter(prompt_id__in=ids, sends__lt=max_sends).update(
+            submission=submission,
+            status=Response.Status.PENDING,
+            lab_previously_exposed=is_flagged,
+            error="",
+            sends=F("sends") + 1,
+            updated_at=now,
+        )
+    answered = set(
+        Response.objects.filter(
+            model_version=model_version, prompt_id__in=prompt_ids, status=Response.Status.OK
+        ).values_list("prompt_id", flat=True)
+    )
+    return answered | given_up
+
+
+def _responses_fail_at_send_limit(
+    *, rows: QuerySet[Response], submission: Submission, max_sends: int, now: datetime
+) -> set[int]:
+    """Fail the rows already sent `max_sends` times (for `submission`); return their prompts."""
+    at_limit = rows.filter(sends__gte=max_sends)
+    given_up = set(at_limit.values_list("prompt_id", flat=True))
+    if given_up:
+        at_limit.update(
+            submission=submission,
+            status=Response.Status.FAILED,
+            error=f"{SEND_LIMIT}: sent {max_sends} times without an answer that could be "
+            "stored; not sent again",
+            updated_at=now,
+        )
+        logger.warning(
+            "submission %s: %s prompts reached the limit of %s sends and were failed",
+            submission.pk,
+            len(given_up),
+            max_sends,
+        )
+    return given_up
+
+
 def _clean_text(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; an endpoint's answer or error body may.
-    return value.replace("\x00", "")
+    # The endpoint client already cleans what it returns; this holds for every other writer.
+    return storable_text(value)
 
 
-def _collection_results_store(*, results: Sequence[tuple[int, ChatResult]]) -> None:
-    """Keep each finished call's outcome on its response row; an answer already kept stays."""
+def _collection_results_store(*, outcomes: Sequence[_CallOutcome]) -> None:
+    """Keep each finished call's outcome on its response row; an answer already kept stays.
+
+    The batch is one transaction. Should the database refuse it, each row is written alone and a
+    row still refused is failed ("unstorable"), so one answer never holds the others back."""
     now = timezone.now()
-    with transaction.atomic():
-        for model_version_id, result in results:
-            row = Response.objects.filter(
-                model_version_id=model_version_id, prompt_id=result.key
-            ).exclude(status=Response.Status.OK)
-            if result.ok:
-                row.update(
-                    status=Response.Status.OK,
-                    text=_clean_text(result.text),
-                    finish_reason=result.finish_reason[:50],
-                    latency_ms=result.latency_ms,
-                    prompt_tokens=result.prompt_tokens,
-                    completion_tokens=result.completion_tokens,
-                    error="",
-                    attempts=F("attempts") + result.attempts,
-                    updated_at=now,
-                )
-            elif result.error_kind == INTERRUPTED:
-                # Stopped mid-retry (budget, cancellation): left pending for the next collector.
-                row.update(attempts=F("attempts") + result.attempts, updated_at=now)
-            else:
-                row.update(
-                    status=Response.Status.FAILED,
-                    error=_clean_text(f"{result.error_kind}: {result.error}")[:2000],
-                    attempts=F("attempts") + result.attempts,
-                    updated_at=now,
-                )
+    try:
+        with transaction.atomic():
+            for outcome in outcomes:
+                _collection_result_write(outcome=outcome, now=now)
+    except _UNSTORABLE_ERRORS as exc:
+        logger.warning(
+            "a batch of %s results was refused (%s); writing them one by one",
+            len(outcomes),
+            type(exc).__name__,
+        )
+        for outcome in outcomes:
+            _collection_result_write_alone(outcome=outcome, now=now)
+
+
+def _collection_result_write_alone(*, outcome: _CallOutcome, now: datetime) -> None:
+    try:
+        with transaction.atomic():
+            _collection_result_write(outcome=outcome, now=now)
+    except _UNSTORABLE_ERRORS as exc:
+        logger.error(
+            "model version %s, prompt %s: the result could not be stored (%s: %s); failed",
+            outcome.model_version_id,
+            outcome.result.key,
+            type(exc).__name__,
+            str(exc)[:200],
+        )
+        _pending_response(outcome).update(
+            status=Response.Status.FAILED,
+            error=f"{UNSTORABLE}: the database refused the result ({type(exc).__name__})",
+            attempts=F("attempts") + outcome.result.attempts,
+            updated_at=now,
+        )
+
+
+def _pending_response(outcome: _CallOutcome) -> QuerySet[Response]:
+    return Response.objects.filter(
+        model_version_id=outcome.model_version_id, prompt_id=outcome.result.key
+    ).exclude(status=Response.Status.OK)
+
+
+def _collection_result_write(*, outcome: _CallOutcome, now: datetime) -> None:
+    result = outcome.result
+    row = _pending_response(outcome)
+    if result.ok:
+        row.update(
+            status=Response.Status.OK,
+            text=_clean_text(result.text),
+            html=_clean_text(outcome.html),
+            finish_reason=_clean_text(result.finish_reason)[:50],
+            latency_ms=result.latency_ms,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            error="",
+            attempts=F("attempts") + result.attempts,
+            updated_at=now,
+        )
+    elif result.error_kind == INTERRUPTED:
+        # Stopped mid-retry (budget, cancellation): left pending for the next collector.
+        row.update(attempts=F("attempts") + result.attempts, updated_at=now)
+    else:
+        row.update(
+            status=Response.Status.FAILED,
+            error=_clean_text(f"{result.error_kind}: {result.error}")[:2000],
+            attempts=F("attempts") + result.attempts,
+            updated_at=now,
+        )
 
 
 def submission_collection_start(*, submission: Submission) -> Submission | None:
@@ -809,11 +934,12 @@ class _Collector:
             backoff_max=float(settings.SEAL_COLLECTION_BACKOFF_MAX_SECONDS),
             max_response_bytes=settings.SEAL_COLLECTION_MAX_RESPONSE_BYTES,
         )
+        self.renderer = AnswerRenderer(answer_render_limits())
         self.report = CollectionReport()
         self.runs: list[_SubmissionRun] = []
         self.ready: deque[tuple[_SubmissionRun, ChatCall]] = deque()
-        self.in_flight: dict[Future[ChatResult], _SubmissionRun] = {}
-        self.unstored: list[tuple[int, ChatResult]] = []
+        self.in_flight: dict[Future[_CallOutcome], _SubmissionRun] = {}
+        self.unstored: list[_CallOutcome] = []
         self.last_flush = time.monotonic()
         self.seen_submission_ids: set[int] = set()
 
@@ -873,19 +999,30 @@ class _Collector:
         while self.ready and len(self.in_flight) < self.concurrency:
             run, call = self.ready.popleft()
             run.ready -= 1
-            future = pool.submit(
-                client.complete, call, sleep=run.stop.wait, should_stop=run.stop.is_set
-            )
+            future = pool.submit(self._call, client, call, run)
             self.in_flight[future] = run
             run.outstanding += 1
             self.report.sent += 1
 
-    def _collect_done(self, done: Iterable[Future[ChatResult]]) -> None:
+    def _call(self, client: EndpointClient, call: ChatCall, run: _SubmissionRun) -> _CallOutcome:
+        # In a pool thread: the HTTP call, then the answer's HTML, rendered by the renderer's
+        # child process while this thread waits (the collecting thread never renders).
+        result = client.complete(call, sleep=run.stop.wait, should_stop=run.stop.is_set)
+        html = ""
+        if result.ok:
+            try:
+                html = self.renderer.render(result.text).html
+            except Exception:  # the answer is kept all the same; pages show it escaped
+                logger.exception("lab %s: rendering an answer failed", self.lab.pk)
+        return _CallOutcome(run.submission.model_version_id, result, html)
+
+    def _collect_done(self, done: Iterable[Future[_CallOutcome]]) -> None:
         for future in done:
             run = self.in_flight.pop(future)
             run.outstanding -= 1
-            result = future.result()
-            self.unstored.append((run.submission.model_version_id, result))
+            outcome = future.result()
+            self.unstored.append(outcome)
+            result = outcome.result
             if result.ok:
                 self.report.collected += 1
             elif result.error_kind != INTERRUPTED:
@@ -895,7 +1032,7 @@ class _Collector:
         now = time.monotonic()
         due = len(self.unstored) >= max(1, self.concurrency // 2) or now - self.last_flush >= 0.25
         if self.unstored and (force or due):
-            _collection_results_store(results=self.unstored)
+            _collection_results_store(outcomes=self.unstored)
             self.unstored = []
             self.last_flush = now
 
@@ -959,6 +1096,7 @@ class _Collector:
                 self._flush(force=True)
             finally:
                 pool.shutdown(wait=not self.in_flight, cancel_futures=True)
+                self.renderer.close()
         return self.report
 
 
@@ -1013,8 +1151,9 @@ def responses_retry_failed(*, responses: Iterable[Response]) -> RetryOutcome:
             .filter(pk__in=ids, status=Response.Status.FAILED, submission__status__in=retryable)
             .values_list("pk", "submission_id", "model_version__lab_id")
         )
+        # Staff decided to try again: the send limit starts over for these prompts.
         Response.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
-            status=Response.Status.PENDING, error="", updated_at=timezone.now()
+            status=Response.Status.PENDING, error="", sends=0, updated_at=timezone.now()
         )
         Submission.objects.filter(
             pk__in={submission_id for _, submission_id, _ in rows},

@@ -345,8 +345,18 @@ SEAL_COLLECTION_MAX_RESPONSE_BYTES = env_int("SEAL_COLLECTION_MAX_RESPONSE_BYTES
 # A collector stops taking new prompts after this long and hands the rest to a new task, so
 # one task stays well inside the Celery time limits.
 SEAL_COLLECTION_TASK_BUDGET_SECONDS = env_float("SEAL_COLLECTION_TASK_BUDGET_SECONDS", 240.0)
+# A prompt claimed this many times without a stored answer (collectors that died, answers the
+# database refused) is failed with "send_limit" instead of being sent again.
+SEAL_COLLECTION_MAX_SENDS_PER_PROMPT = env_int("SEAL_COLLECTION_MAX_SENDS_PER_PROMPT", 5)
 # A collector renews its lab's lease while it runs; a dead one's lease lapses after this long.
 SEAL_COLLECTION_LEASE_SECONDS = env_float("SEAL_COLLECTION_LEASE_SECONDS", 90.0)
+# Answers are rendered to HTML once, when stored, in a child process killed after the timeout;
+# longer answers, answers with more `[` than the limit (shapes markdown-it is slow on) and HTML
+# over the size limit are shown as escaped plain text instead.
+SEAL_RENDER_TIMEOUT_SECONDS = env_float("SEAL_RENDER_TIMEOUT_SECONDS", 5.0)
+SEAL_RENDER_MAX_MARKDOWN_CHARS = env_int("SEAL_RENDER_MAX_MARKDOWN_CHARS", 200_000)
+SEAL_RENDER_MAX_BRACKETS = env_int("SEAL_RENDER_MAX_BRACKETS", 5_000)
+SEAL_RENDER_MAX_HTML_CHARS = env_int("SEAL_RENDER_MAX_HTML_CHARS", 2_000_000)
 # Lab endpoints may not resolve to private, loopback, link-local or metadata addresses. Hosts,
 # addresses or networks listed here are exempt (local testing only, e.g. 127.0.0.1).
 SEAL_ENDPOINT_ALLOWED_HOSTS = env_list("SEAL_ENDPOINT_ALLOWED_HOSTS", [])

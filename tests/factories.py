@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from annotation.models import AnnotatorProfile
 from seal.models import Category, Domain, Lab, ModelVersion, Prompt, PromptSet, Response
 from seal.prompt_import import content_hash
+from seal.rendering import markdown_render
 
 DEFAULT_RUBRIC: dict[str, Any] = {
     "dimensions": [
@@ -94,6 +95,8 @@ class ResponseFactory(factory.django.DjangoModelFactory[Response]):
     prompt = factory.SubFactory(PromptFactory)
     status = Response.Status.OK
     text = factory.Sequence(lambda n: f"An answer, number {n}.")
+    # As the collector stores it (test texts are small and trusted: rendered in-process).
+    html = factory.LazyAttribute(lambda response: str(markdown_render(response.text)))
 
 
 class AnnotatorProfileFactory(factory.django.DjangoModelFactory[AnnotatorProfile]):

@@ -10,6 +10,10 @@ How it answers depends on the `model` a request names, so one server plays many 
     hang              sends nothing until the server stops (or `hang_seconds` pass)
     redirect          307 to another URL
     garbage           200 with a body that is not a chat completion
+
+`answers` sets the answer to prompts containing a key (in the answering modes); it goes out
+JSON-escaped as json.dumps writes it, so "\ud800" reaches the client as the six characters of
+the escape, as from an API that cut an emoji in half.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class FakeEndpoint:
     flaky_failures: int = 1
     retry_after: str = "1"
     hang_seconds: float = 60.0
+    answers: dict[str, str] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
     in_flight: Counter[str] = field(default_factory=Counter)
     max_in_flight: Counter[str] = field(default_factory=Counter)
@@ -154,6 +159,10 @@ class FakeEndpoint:
                 return
         time.sleep(self.slow_seconds if mode == "slow" else self.latency)
         digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
+        content = next(
+            (answer for key, answer in self.answers.items() if key in prompt),
+            f"Answer {digest} from {model}",
+        )
         body = {
             "id": f"chatcmpl-{digest}",
             "object": "chat.completion",
@@ -161,7 +170,7 @@ class FakeEndpoint:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": f"Answer {digest} from {model}"},
+                    "message": {"role": "assistant", "content": content},
                     "finish_reason": "stop",
                 }
             ],
