@@ -41,7 +41,6 @@ from leaderboards.recompute import (
 from leaderboards.selectors import (
     domains_with_unrequested_approvals,
     model_labels,
-    published_version_forget,
 )
 from seal.errors import ApplicationError
 from seal.models import Domain
@@ -241,9 +240,6 @@ def _pointer_set(domain_id: int, snapshot: Snapshot | None) -> None:
             domain_id=domain_id,
             defaults={"snapshot": snapshot, "published_at": timezone.now()},
         )
-    # Forget now, and again once committed: a reader in between may have remembered the old one.
-    published_version_forget(domain_id=domain_id)
-    transaction.on_commit(lambda: published_version_forget(domain_id=domain_id))
 
 
 def _snapshot_publish(*, job_id: int, token: str, draft: SnapshotDraft) -> Snapshot:
