@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, Subquery
 
 from annotation.models import ApprovedRating
@@ -531,10 +529,13 @@ class IndexVersion:
     @property
     def key(self) -> str:
         """Changes whenever any domain's public snapshot does: the index's cache key and ETag."""
-        return "-".join(
-            f"{domain}.{snapshot}.{at.timestamp():.6f}"
-            for domain, (snapshot, at) in sorted(self.published.items())
-        ) or "none"
+        return (
+            "-".join(
+                f"{domain}.{snapshot}.{at.timestamp():.6f}"
+                for domain, (snapshot, at) in sorted(self.published.items())
+            )
+            or "none"
+        )
 
 
 def leaderboard_index_version() -> IndexVersion:

@@ -5,9 +5,9 @@ debounced to one queued-or-running job per domain by a partial unique index; a r
 job runs flags a rerun. A run claims its job with a fresh token, computes outside any
 transaction, then publishes in one transaction: the snapshot inserted unpublished, its boards
 and entries, the snapshot marked published, the public pointer moved, or nothing (the database
-triggers of migration 0004 allow no other shape). A worker killed mid-run leaves the previous snapshot public; the
-sweep puts its job back in the queue and the rerun, which reads the same data, publishes once
-(a snapshot is unique per domain and input fingerprint).
+triggers of migration 0004 allow no other shape). A worker killed mid-run leaves the previous
+snapshot public; the sweep puts its job back in the queue and the rerun, which reads the same
+data, publishes once (a snapshot is unique per domain and input fingerprint).
 """
 
 from __future__ import annotations

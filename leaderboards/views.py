@@ -114,9 +114,7 @@ def board(request: HttpRequest, domain_slug: str, board_key: str = OVERALL_KEY) 
             },
         )
 
-    return _public_page(
-        request, key=f"board:{version.key}:{board_key}", render_page=render_page
-    )
+    return _public_page(request, key=f"board:{version.key}:{board_key}", render_page=render_page)
 
 
 @require_GET

@@ -74,9 +74,7 @@ class LeaderboardWorld:
         """Three approved ratings per (prompt, pair), following the models' strengths."""
         # One transaction, as a final approval writes the rating and its copy together.
         with transaction.atomic():
-            return self._rate(
-                prompts=prompts, pairs=pairs, seed=seed, tags_a=tags_a, tags_b=tags_b
-            )
+            return self._rate(prompts=prompts, pairs=pairs, seed=seed, tags_a=tags_a, tags_b=tags_b)
 
     def _rate(
         self,
