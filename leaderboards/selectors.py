@@ -447,6 +447,7 @@ def published_version(*, domain_slug: str) -> PublishedVersion | None:
             snapshot__is_hidden=False,
             snapshot__is_published=True,
         )
+        .order_by()
         .values_list("snapshot_id", "snapshot__input_fingerprint", "published_at")
         .first()
     )
@@ -540,9 +541,13 @@ class IndexVersion:
 
 def leaderboard_index_version() -> IndexVersion:
     """What the index shows right now, read fresh (one query): the index is keyed by it."""
-    rows = PublishedLeaderboard.objects.filter(
-        domain__is_active=True, snapshot__is_hidden=False, snapshot__is_published=True
-    ).values_list("domain_id", "snapshot_id", "published_at")
+    rows = (
+        PublishedLeaderboard.objects.filter(
+            domain__is_active=True, snapshot__is_hidden=False, snapshot__is_published=True
+        )
+        .order_by()
+        .values_list("domain_id", "snapshot_id", "published_at")
+    )
     return IndexVersion({domain: (snapshot, at) for domain, snapshot, at in rows})
 
 
