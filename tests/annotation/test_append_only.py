@@ -6,6 +6,8 @@ and the admin. SQLite and PostgreSQL alike; TRUNCATE and the commit-time check a
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
@@ -35,12 +37,12 @@ FORGED_COPY = (
 )
 
 
-def sql(statement: str, *params: object) -> None:
+def sql(statement: str, *params: Any) -> None:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
 
 
-def refused(statement: str, *params: object) -> str:
+def refused(statement: str, *params: Any) -> str:
     with pytest.raises(DatabaseError) as excinfo, transaction.atomic():
         sql(statement, *params)
     return str(excinfo.value)

@@ -8,6 +8,7 @@ TRUNCATE and the commit-time checks are PostgreSQL's.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -28,12 +29,12 @@ from tests.support import require_postgres
 pytestmark = pytest.mark.django_db
 
 
-def sql(statement: str, *params: object) -> None:
+def sql(statement: str, *params: Any) -> None:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
 
 
-def refused(statement: str, *params: object) -> str:
+def refused(statement: str, *params: Any) -> str:
     with pytest.raises(DatabaseError) as excinfo, transaction.atomic():
         sql(statement, *params)
     return str(excinfo.value)
