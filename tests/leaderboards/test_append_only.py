@@ -218,3 +218,29 @@ def test_a_snapshot_left_unpublished_cannot_be_committed(two):
         sql(FORGED_SNAPSHOT, two[0].domain.pk, "later", timezone.now(), False, False)
         assert "in the transaction that writes it" in refused("SET CONSTRAINTS ALL IMMEDIATE")
         transaction.set_rollback(True)  # leave nothing behind
+
+
+def test_a_pointer_moved_by_sql_is_served_at_once(client, two):
+    """No remembered pointer: a move that bypasses the services is not served stale either."""
+    world, first, second = two
+    snapshot_hide(snapshot=second)
+    page = reverse("leaderboards:domain", args=["coding"])
+    api = reverse("api-leaderboard-domain", args=["coding"])
+    assert shown_ratings(client.get(page)) == first.n_ratings
+    assert client.get(api).json()["snapshot"]["id"] == first.pk
+    # An operator shows the newer snapshot again and moves the pointer forward, by SQL.
+    sql(
+        "UPDATE leaderboards_snapshot SET is_hidden = %s, hidden_at = NULL, hidden_by_id = NULL "
+        "WHERE id = %s",
+        False,
+        second.pk,
+    )
+    sql(
+        "UPDATE leaderboards_publishedleaderboard SET snapshot_id = %s, published_at = %s "
+        "WHERE domain_id = %s",
+        second.pk,
+        timezone.now(),
+        world.domain.pk,
+    )
+    assert shown_ratings(client.get(page)) == second.n_ratings
+    assert client.get(api).json()["snapshot"]["id"] == second.pk
