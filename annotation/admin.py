@@ -13,9 +13,19 @@ from django.urls import URLPattern, path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, ComparisonTask
-from annotation.selectors import annotator_quality_table
-from annotation.services import annotator_suspend, annotator_vet, qualification_start
+from annotation.selectors import annotator_quality_table, prompt_is_rated, response_is_rated
+from annotation.services import (
+    PROMPT_FROZEN_FIELDS,
+    RESPONSE_EDITABLE_FIELDS,
+    annotator_suspend,
+    annotator_vet,
+    prompt_edit,
+    qualification_start,
+    response_edit,
+)
+from seal.admin import PromptAdmin, ResponseAdmin
 from seal.errors import ApplicationError
+from seal.models import Prompt, Response
 
 QUALITY_PERMISSION = "annotation.view_annotator_quality"
 
@@ -189,3 +199,99 @@ class ApprovedRatingAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- The catalog's prompts and answers, frozen once a final rating cites them --------------------
+# Registered here, not in seal: the rule is the annotation workflow's (the catalog knows nothing of
+# ratings). The database refuses the same edits (migration 0004); the admin says so up front.
+
+FROZEN_NOTE = (
+    "A final rating cites this {noun}: {what} can no longer change, and it cannot be deleted."
+)
+
+
+def _edited(form: Any, obj: Any) -> dict[str, Any]:
+    concrete = {field.name for field in obj._meta.concrete_fields}
+    return {name: getattr(obj, name) for name in form.changed_data if name in concrete}
+
+
+class _FreezeNoteMixin:
+    noun = ""
+    what = ""
+
+    def _rated(self, object_id: Any) -> bool:
+        raise NotImplementedError
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "GET" and str(object_id).isdigit() and self._rated(int(object_id)):
+            messages.warning(request, FROZEN_NOTE.format(noun=self.noun, what=self.what))
+        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and self._rated(obj.pk):
+            return False
+        return super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
+admin.site.unregister(Prompt)
+admin.site.unregister(Response)
+
+
+@admin.register(Prompt)
+class RatedPromptAdmin(_FreezeNoteMixin, PromptAdmin):
+    noun = "prompt"
+    what = "its text and its prompt set"
+
+    def _rated(self, object_id: Any) -> bool:
+        return prompt_is_rated(prompt_id=object_id)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and self._rated(obj.pk):
+            fields += [name for name in PROMPT_FROZEN_FIELDS if name not in fields]
+        return fields
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        try:
+            prompt_edit(prompt=obj, changes=_edited(form, obj))
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+
+
+@admin.register(Response)
+class RatedResponseAdmin(_FreezeNoteMixin, ResponseAdmin):
+    noun = "answer"
+    what = "nothing but its submission link"
+
+    def _rated(self, object_id: Any) -> bool:
+        return response_is_rated(response_id=object_id)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and self._rated(obj.pk):
+            fields += [
+                field.name
+                for field in Response._meta.concrete_fields
+                if field.editable
+                and field.name not in RESPONSE_EDITABLE_FIELDS
+                and field.name not in fields
+            ]
+        return fields
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        try:
+            response_edit(response=obj, changes=_edited(form, obj))
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)

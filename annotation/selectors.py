@@ -390,3 +390,18 @@ def submission_evaluation_many(
             ratings_approved=sum(rating_counts[(d, key)] for d in domains),
         )
     return result
+
+
+# --- What final ratings cite (frozen by the triggers of migration 0004) -------------------------
+
+
+def prompt_is_rated(*, prompt_id: int) -> bool:
+    """A final rating cites this prompt: its text and prompt set may no longer change."""
+    return ApprovedRating.objects.filter(prompt_id=prompt_id).exists()
+
+
+def response_is_rated(*, response_id: int) -> bool:
+    """A final rating was given on this answer: it may no longer change."""
+    return ApprovedRating.objects.filter(
+        Q(task__response_a_id=response_id) | Q(task__response_b_id=response_id)
+    ).exists()

@@ -26,14 +26,25 @@ from annotation.models import (
     Assignment,
     ComparisonTask,
 )
-from annotation.selectors import eligible_tasks, lab_conflict
+from annotation.selectors import (
+    eligible_tasks,
+    lab_conflict,
+    prompt_is_rated,
+    response_is_rated,
+)
 from seal.errors import ApplicationError
-from seal.models import Domain, Lab, ModelVersion, PromptSet, Response, Submission
+from seal.models import Domain, Lab, ModelVersion, Prompt, PromptSet, Response, Submission
+from seal.prompt_import import content_hash
 from seal.rubrics import Rubric
 from seal.services import COMPARISONS_SCHEDULE_TASK
 from seal.tasking import task_send_on_commit
 
 LEADERBOARD_RECOMPUTE_TASK = "leaderboards.tasks.leaderboard_recompute_requested"
+# What a rater saw of a prompt (and where it counts): frozen once a final rating cites it. The
+# gold answer, categories, external id and public-sample flag classify or publish it; they stay.
+PROMPT_FROZEN_FIELDS = ("text", "content_hash", "prompt_set")
+# A rated answer is frozen whole but for the link to its submission (set null if one is deleted).
+RESPONSE_EDITABLE_FIELDS = ("submission",)
 PREFERENCE_VALUES = (-2, -1, 0, 1, 2)
 # SKIP LOCKED may find every eligible task held by a concurrent hand-out; ask again briefly.
 HANDOUT_ATTEMPTS = 20
@@ -716,3 +727,44 @@ def review_reject(
         assignment.save()
         _task_slots_recount(task_id=assignment.task_id)
     return assignment
+
+
+# --- Editing what final ratings cite ------------------------------------------------------------
+
+
+def _frozen_refusal(noun: str, fields: list[str]) -> ApplicationError:
+    names = ", ".join(name.replace("_", " ") for name in fields)
+    return ApplicationError(
+        f"A final rating cites this {noun}: its {names} can no longer change",
+        field_errors={name: [f"Frozen: a final rating cites this {noun}."] for name in fields},
+    )
+
+
+def prompt_edit(*, prompt: Prompt, changes: Mapping[str, Any]) -> Prompt:
+    """Change a prompt's fields; its text and set are refused once a final rating cites it."""
+    with transaction.atomic():
+        locked = Prompt.objects.select_for_update().get(pk=prompt.pk)
+        changed = {name: value for name, value in changes.items() if getattr(locked, name) != value}
+        if "text" in changed:
+            changed["content_hash"] = content_hash(changed["text"])
+        frozen = [name for name in PROMPT_FROZEN_FIELDS if name in changed]
+        if frozen and prompt_is_rated(prompt_id=locked.pk):
+            raise _frozen_refusal("prompt", frozen)
+        for name, value in changed.items():
+            setattr(locked, name, value)
+        locked.save()
+    return locked
+
+
+def response_edit(*, response: Response, changes: Mapping[str, Any]) -> Response:
+    """Change an answer's fields; refused (but its submission link) once a final rating cites it."""
+    with transaction.atomic():
+        locked = Response.objects.select_for_update().get(pk=response.pk)
+        changed = {name: value for name, value in changes.items() if getattr(locked, name) != value}
+        frozen = sorted(name for name in changed if name not in RESPONSE_EDITABLE_FIELDS)
+        if frozen and response_is_rated(response_id=locked.pk):
+            raise _frozen_refusal("answer", frozen)
+        for name, value in changed.items():
+            setattr(locked, name, value)
+        locked.save()
+    return locked

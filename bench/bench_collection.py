@@ -27,7 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import postgres_database_ensure  # noqa: E402 - after the path insert
+from bench.support import (  # noqa: E402 - after the path insert
+    bench_database_empty,
+    postgres_database_ensure,
+)
 
 
 def rss_mib() -> tuple[float, float]:
@@ -74,7 +77,7 @@ def main() -> None:
     from tests.seal.conftest import domain_with_prompts
 
     call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
+    bench_database_empty()
     # Timed directly below, not through the task the submission would enqueue; and the
     # annotation layer's hand-over is not part of collection.
     services._lab_collection_enqueue = lambda *, lab_id: None

@@ -44,7 +44,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import postgres_database_ensure  # noqa: E402 - after the path insert
+from bench.support import (  # noqa: E402 - after the path insert
+    bench_database_empty,
+    postgres_database_ensure,
+)
 
 QUEUE = "bench-faults"
 # Recovery inside the run: sweeps every 3 s, a lost message noticed after 10 s, a dead
@@ -475,7 +478,6 @@ def chaos(args: argparse.Namespace, deployment: Deployment, redis: RedisServer) 
 
 
 def endpoints(args: argparse.Namespace, deployment: Deployment) -> list[str]:
-    from django.core.management import call_command
     from django.db import connection
 
     from seal.models import Lab, Submission
@@ -483,7 +485,7 @@ def endpoints(args: argparse.Namespace, deployment: Deployment) -> list[str]:
     from tests.fake_endpoint import FakeEndpoint
     from tests.seal.conftest import domain_with_prompts
 
-    call_command("flush", interactive=False, verbosity=0)
+    bench_database_empty()
     domain, _ = domain_with_prompts(args.endpoint_prompts, slug="bench")
     endpoint = FakeEndpoint(latency=0.1, hang_seconds=600).start()
     deployment.start_workers()
@@ -611,7 +613,7 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
+    bench_database_empty()
 
     redis = RedisServer(args.redis_port)
     redis.start()

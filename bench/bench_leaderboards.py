@@ -38,7 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import postgres_database_ensure  # noqa: E402 - after the path insert
+from bench.support import (  # noqa: E402 - after the path insert
+    bench_database_empty,
+    postgres_database_ensure,
+)
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/seal_bench_leaderboards"
 
@@ -64,7 +67,7 @@ def build(*, ratings: int, models: int, categories: int, prompts_per_category: i
     from tests.factories import DEFAULT_RUBRIC
 
     call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
+    bench_database_empty()
     domain = domain_upsert(slug="bench", name="Bench", rubric=DEFAULT_RUBRIC)
     prompt_set = PromptSet.objects.create(domain=domain, version="bench", status="active")
     cats = Category.objects.bulk_create(
@@ -131,7 +134,7 @@ def build(*, ratings: int, models: int, categories: int, prompts_per_category: i
 
 
 def recompute(domain_id: int) -> dict[str, float]:
-    from django.db import connection
+    from django.db import connection, transaction
 
     from leaderboards.models import Snapshot
     from leaderboards.recompute import recompute_inputs_load, snapshot_draft_compute
@@ -139,7 +142,9 @@ def recompute(domain_id: int) -> dict[str, float]:
     from seal.models import Domain
 
     domain = Domain.objects.get(pk=domain_id)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Published snapshots are append-only; this throwaway database opts out for the reset.
+        cursor.execute("SET LOCAL seal.allow_truncate = 'on'")
         cursor.execute("TRUNCATE leaderboards_publishedleaderboard, leaderboards_snapshot CASCADE")
         cursor.execute("TRUNCATE leaderboards_recomputejob")
     timings: dict[str, float] = {}

@@ -17,6 +17,19 @@ def postgres_database_ensure(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def bench_database_empty() -> None:
+    """Empty the throwaway bench database (Django's flush). The append-only tables refuse
+    TRUNCATE unless the transaction opts in (leaderboards and annotation migrations 0004)."""
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL seal.allow_truncate = 'on'")
+        call_command("flush", interactive=False, verbosity=0)
+
+
 def domain_with_open_comparisons(*, slug: str, models: list[Any], prompts: int) -> Any:
     """A domain (active prompt set) whose prompts the two models answered, one open comparison
     of the two per prompt."""
@@ -80,7 +93,7 @@ def comparison_world_build(
     from seal.services import demo_user_upsert
 
     call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
+    bench_database_empty()
     domain = domain_with_open_comparisons(
         slug=slug, models=two_models_of_two_labs(slug), prompts=tasks
     )

@@ -38,7 +38,7 @@ from leaderboards.selectors import (
     leaderboard_index,
     leaderboard_index_version,
     model_view,
-    published_version_cached,
+    published_version,
 )
 from seal.apis import LabApi
 from seal.rest import error_responses, list_error_responses
@@ -253,8 +253,10 @@ class LeaderboardIndexApi(PublicLeaderboardApi):
         tags=["leaderboards"],
     )
     def get(self, request: Request) -> Response:
+        version = leaderboard_index_version()
+
         def build() -> Any:
-            summaries = leaderboard_index()
+            summaries = leaderboard_index(version=version)
             return {
                 "domains": [
                     SummarySerializer(
@@ -273,7 +275,7 @@ class LeaderboardIndexApi(PublicLeaderboardApi):
                 ]
             }
 
-        return self.cached(request, etag=f'"index-{leaderboard_index_version()}"', build=build)
+        return self.cached(request, etag=f'"index-{version.key}"', build=build)
 
 
 class LeaderboardBoardApi(PublicLeaderboardApi):
@@ -289,20 +291,18 @@ class LeaderboardBoardApi(PublicLeaderboardApi):
         tags=["leaderboards"],
     )
     def get(self, request: Request, domain_slug: str, board_key: str = OVERALL_KEY) -> Response:
-        version = published_version_cached(domain_slug=domain_slug)
+        version = published_version(domain_slug=domain_slug)
         if version is None:
             raise NotFound("No published leaderboard for this domain.")
 
         def build() -> Any:
-            view = board_view(domain_slug=domain_slug, board_key=board_key)
+            # Exactly the snapshot the ETag names, whatever the pointer says by now.
+            view = board_view(domain_slug=domain_slug, board_key=board_key, version=version)
             if view is None:
                 raise NotFound("No such board.")
             return _board_body(view)
 
-        snapshot_id, fingerprint = version
-        return self.cached(
-            request, etag=f'"{snapshot_id}-{fingerprint[:16]}-{board_key}"', build=build
-        )
+        return self.cached(request, etag=f'"{version.key}-{board_key}"', build=build)
 
 
 class LeaderboardDomainApi(LeaderboardBoardApi):

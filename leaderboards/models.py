@@ -2,9 +2,12 @@
 
 A snapshot holds everything one recompute produced for a domain: a board for the whole domain and
 one per category, each with its per-model lines (SnapshotEntry, for fast per-model history) and its
-charts. Snapshots never change once written (database triggers refuse it); only staff's `is_hidden`
-flag may flip. The public reads a domain through PublishedLeaderboard, which is switched to a new
-snapshot in the same transaction that writes it, so nobody sees a half-written one.
+charts. A snapshot is written unpublished, filled, then marked published and the public pointer
+(PublishedLeaderboard) switched to it, all in one transaction, so nobody sees a half-written one.
+Database triggers (migrations 0002 and 0004) make published snapshots append-only: nothing is
+added to, changed in or deleted from a published snapshot (only staff's `is_hidden` flag flips, and
+charts, drawn from the entries, may be added once per kind), no table is truncated, and the pointer
+only moves to a published, visible snapshot of its own domain.
 """
 
 from __future__ import annotations
@@ -104,6 +107,9 @@ class Snapshot(models.Model):
     ratings_through = models.DateTimeField(
         null=True, blank=True, help_text="Latest final approval included"
     )
+    # Set once, in the transaction that writes the snapshot, after its boards and entries: from
+    # then on the triggers refuse any row added to, changed in or deleted from it.
+    is_published = models.BooleanField(default=False)
     # The only fields that may change after insert (staff retract a snapshot).
     is_hidden = models.BooleanField(default=False)
     hidden_at = models.DateTimeField(null=True, blank=True)

@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, Subquery
 
 from annotation.models import ApprovedRating
@@ -414,70 +412,84 @@ def published_pointer(*, domain_slug: str) -> PublishedLeaderboard | None:
     """The public pointer of an active domain, with its snapshot (one query); None if none."""
     return (
         PublishedLeaderboard.objects.filter(
-            domain__slug=domain_slug, domain__is_active=True, snapshot__is_hidden=False
+            domain__slug=domain_slug,
+            domain__is_active=True,
+            snapshot__is_hidden=False,
+            snapshot__is_published=True,
         )
         .select_related("domain", "snapshot")
         .first()
     )
 
 
-def published_version(*, domain_slug: str) -> tuple[int, str] | None:
-    """(snapshot id, fingerprint) the public sees for a domain: the cheap check pages start with."""
+@dataclass(frozen=True)
+class PublishedVersion:
+    """What the public sees of a domain right now: the snapshot and when it was switched to."""
+
+    snapshot_id: int
+    fingerprint: str
+    published_at: datetime
+
+    @property
+    def key(self) -> str:
+        """Names this publication for good: a cache key and ETag part (a snapshot never changes)."""
+        return f"{self.snapshot_id}-{self.fingerprint[:16]}-{self.published_at.timestamp():.6f}"
+
+
+def published_version(*, domain_slug: str) -> PublishedVersion | None:
+    """The domain's public snapshot, read fresh (one indexed query): pages key their cache by it.
+
+    Never remembered: a pointer moved by any means is seen by the very next request."""
     row = (
         PublishedLeaderboard.objects.filter(
-            domain__slug=domain_slug, domain__is_active=True, snapshot__is_hidden=False
+            domain__slug=domain_slug,
+            domain__is_active=True,
+            snapshot__is_hidden=False,
+            snapshot__is_published=True,
         )
-        .values_list("snapshot_id", "snapshot__input_fingerprint")
+        .order_by()
+        .values_list("snapshot_id", "snapshot__input_fingerprint", "published_at")
         .first()
     )
-    return None if row is None else (row[0], row[1])
+    return None if row is None else PublishedVersion(*row)
 
 
-def _version_cache_key(domain_slug: str) -> str:
-    return f"lb:version:{domain_slug}"
+def board_view(
+    *, domain_slug: str, board_key: str = OVERALL_KEY, version: PublishedVersion | None = None
+) -> BoardView | None:
+    """A published board of a domain, or None if the domain or the board is not public.
 
-
-def published_version_cached(*, domain_slug: str) -> tuple[int, str] | None:
-    """`published_version`, remembered for a few seconds: a page view then needs no query.
-
-    Publishing and hiding forget it at once (in this process, and everywhere with a shared
-    cache); other processes with a local cache see the switch within the timeout."""
-    key = _version_cache_key(domain_slug)
-    cached = cache.get(key)
-    if cached is not None:
-        return None if cached == "none" else (int(cached[0]), str(cached[1]))
-    version = published_version(domain_slug=domain_slug)
-    cache.set(
-        key,
-        version if version is not None else "none",
-        timeout=int(settings.SEAL_LEADERBOARD_POINTER_CACHE_SECONDS),
-    )
-    return version
-
-
-def published_version_forget(*, domain_id: int) -> None:
-    """Drop the remembered public snapshot of a domain (after publishing or hiding)."""
-    slug = Domain.objects.filter(pk=domain_id).values_list("slug", flat=True).first()
-    if slug is not None:
-        cache.delete(_version_cache_key(slug))
-
-
-def board_view(*, domain_slug: str, board_key: str = OVERALL_KEY) -> BoardView | None:
-    """A published board of a domain, or None if the domain or the board is not public."""
-    pointer = published_pointer(domain_slug=domain_slug)
-    if pointer is None:
-        return None
+    With `version`, the board of exactly that snapshot (what a page keyed by it must show, even
+    if the pointer moved meanwhile); otherwise the one the pointer names now."""
+    if version is None:
+        pointer = published_pointer(domain_slug=domain_slug)
+        if pointer is None:
+            return None
+        snapshot, published_at = pointer.snapshot, pointer.published_at
+    else:
+        found = (
+            Snapshot.objects.filter(
+                pk=version.snapshot_id,
+                domain__slug=domain_slug,
+                domain__is_active=True,
+                is_published=True,
+                is_hidden=False,
+            )
+            .select_related("domain")
+            .first()
+        )
+        if found is None:
+            return None
+        snapshot, published_at = found, version.published_at
     boards = list(
-        SnapshotBoard.objects.filter(snapshot_id=pointer.snapshot_id)
-        .defer("data")
-        .order_by("position")
+        SnapshotBoard.objects.filter(snapshot_id=snapshot.pk).defer("data").order_by("position")
     )
     board = next((b for b in boards if b.key == board_key), None)
     if board is None:
         return None
     return BoardView(
-        domain=_domain_info(pointer.domain),
-        snapshot=_snapshot_info(pointer.snapshot, pointer.published_at),
+        domain=_domain_info(snapshot.domain),
+        snapshot=_snapshot_info(snapshot, published_at),
         board=_board_link(board),
         separability=board.separability,
         n_prompts=board.n_prompts,
@@ -509,14 +521,54 @@ class DomainSummary:
         return sum(1 for board in self.boards if board.is_ranked and not board.is_overall)
 
 
-def leaderboard_index() -> list[DomainSummary]:
-    """Every active domain with its published snapshot (if any), its leaders and its boards."""
+@dataclass(frozen=True)
+class IndexVersion:
+    """Every active domain's public snapshot and when it was switched to, read at once."""
+
+    published: dict[int, tuple[int, datetime]]
+
+    @property
+    def key(self) -> str:
+        """Changes whenever any domain's public snapshot does: the index's cache key and ETag."""
+        return (
+            "-".join(
+                f"{domain}.{snapshot}.{at.timestamp():.6f}"
+                for domain, (snapshot, at) in sorted(self.published.items())
+            )
+            or "none"
+        )
+
+
+def leaderboard_index_version() -> IndexVersion:
+    """What the index shows right now, read fresh (one query): the index is keyed by it."""
+    rows = (
+        PublishedLeaderboard.objects.filter(
+            domain__is_active=True, snapshot__is_hidden=False, snapshot__is_published=True
+        )
+        .order_by()
+        .values_list("domain_id", "snapshot_id", "published_at")
+    )
+    return IndexVersion({domain: (snapshot, at) for domain, snapshot, at in rows})
+
+
+@dataclass(frozen=True)
+class _Pointer:
+    snapshot_id: int
+    snapshot: Snapshot
+    published_at: datetime
+
+
+def leaderboard_index(*, version: IndexVersion | None = None) -> list[DomainSummary]:
+    """Every active domain with its published snapshot (if any), its leaders and its boards.
+
+    With `version`, exactly those snapshots (what an index keyed by it must show)."""
+    version = version or leaderboard_index_version()
     domains = list(Domain.objects.filter(is_active=True).order_by("name"))
+    snapshots = Snapshot.objects.in_bulk([snapshot for snapshot, _ in version.published.values()])
     pointers = {
-        pointer.domain_id: pointer
-        for pointer in PublishedLeaderboard.objects.filter(
-            domain__in=domains, snapshot__is_hidden=False
-        ).select_related("snapshot")
+        domain_id: _Pointer(snapshot_id, snapshots[snapshot_id], published_at)
+        for domain_id, (snapshot_id, published_at) in version.published.items()
+        if snapshot_id in snapshots
     }
     snapshot_ids = [pointer.snapshot_id for pointer in pointers.values()]
     boards: dict[int, list[BoardLink]] = defaultdict(list)
@@ -552,16 +604,6 @@ def leaderboard_index() -> list[DomainSummary]:
             )
         )
     return result
-
-
-def leaderboard_index_version() -> str:
-    """Changes whenever any domain's public snapshot does: the index's cache key and ETag."""
-    rows = list(
-        PublishedLeaderboard.objects.filter(domain__is_active=True, snapshot__is_hidden=False)
-        .order_by("domain_id")
-        .values_list("domain_id", "snapshot_id")
-    )
-    return "-".join(f"{domain}.{snapshot}" for domain, snapshot in rows) or "none"
 
 
 @dataclass(frozen=True)
@@ -609,7 +651,9 @@ def model_view(*, model_version_id: int) -> ModelView | None:
     None unless the model is on a published board: a registered model stays private until then.
     """
     pointers = list(
-        PublishedLeaderboard.objects.filter(domain__is_active=True, snapshot__is_hidden=False)
+        PublishedLeaderboard.objects.filter(
+            domain__is_active=True, snapshot__is_hidden=False, snapshot__is_published=True
+        )
         .select_related("domain")
         .order_by("domain__name")
     )
@@ -641,6 +685,7 @@ def model_view(*, model_version_id: int) -> ModelView | None:
             model_version_id=model_version_id,
             board_key=OVERALL_KEY,
             snapshot__is_hidden=False,
+            snapshot__is_published=True,
             snapshot__domain_id__in=domain_names,
             elo__isnull=False,
         )
@@ -677,6 +722,7 @@ def public_chart_board(*, board_id: int) -> SnapshotBoard | None:
             pk=board_id,
             status=SnapshotBoard.Status.RANKED,
             snapshot__is_hidden=False,
+            snapshot__is_published=True,
             snapshot__domain__is_active=True,
         )
         .defer("data")
@@ -691,6 +737,7 @@ def public_chart_svg(*, board_id: int, kind: str) -> str | None:
             board_id=board_id,
             kind=kind,
             board__snapshot__is_hidden=False,
+            board__snapshot__is_published=True,
             board__snapshot__domain__is_active=True,
         )
         .values_list("svg", flat=True)

@@ -3,10 +3,11 @@
 A recompute is a RecomputeJob row (the source of truth; the broker only signals). Requests are
 debounced to one queued-or-running job per domain by a partial unique index; a request while a
 job runs flags a rerun. A run claims its job with a fresh token, computes outside any
-transaction, then publishes in one transaction: snapshot, boards, entries and the public
-pointer together, or nothing. A worker killed mid-run leaves the previous snapshot public; the
-sweep puts its job back in the queue and the rerun, which reads the same data, publishes once
-(a snapshot is unique per domain and input fingerprint).
+transaction, then publishes in one transaction: the snapshot inserted unpublished, its boards
+and entries, the snapshot marked published, the public pointer moved, or nothing (the database
+triggers of migration 0004 allow no other shape). A worker killed mid-run leaves the previous
+snapshot public; the sweep puts its job back in the queue and the rerun, which reads the same
+data, publishes once (a snapshot is unique per domain and input fingerprint).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from leaderboards.recompute import (
 from leaderboards.selectors import (
     domains_with_unrequested_approvals,
     model_labels,
-    published_version_forget,
 )
 from seal.errors import ApplicationError
 from seal.models import Domain
@@ -240,9 +240,6 @@ def _pointer_set(domain_id: int, snapshot: Snapshot | None) -> None:
             domain_id=domain_id,
             defaults={"snapshot": snapshot, "published_at": timezone.now()},
         )
-    # Forget now, and again once committed: a reader in between may have remembered the old one.
-    published_version_forget(domain_id=domain_id)
-    transaction.on_commit(lambda: published_version_forget(domain_id=domain_id))
 
 
 def _snapshot_publish(*, job_id: int, token: str, draft: SnapshotDraft) -> Snapshot:
@@ -256,19 +253,37 @@ def _snapshot_publish(*, job_id: int, token: str, draft: SnapshotDraft) -> Snaps
             snapshot = Snapshot.objects.get(
                 domain_id=draft.domain_id, input_fingerprint=draft.fingerprint
             )
-        if not snapshot.is_hidden:
+        current = PublishedLeaderboard.objects.filter(domain_id=draft.domain_id).first()
+        if _pointer_may_move(snapshot, current):
             _pointer_set(draft.domain_id, snapshot)
         job.snapshot = snapshot
         _job_close(job, status=RecomputeJob.Status.SUCCEEDED)
     return snapshot
 
 
+def _pointer_may_move(snapshot: Snapshot, current: PublishedLeaderboard | None) -> bool:
+    """The pointer's rule, as the database trigger holds it: forward, or to the latest visible."""
+    if snapshot.is_hidden or not snapshot.is_published:
+        return False
+    if current is None or snapshot.pk > current.snapshot_id:
+        return True
+    latest = _latest_visible(snapshot.domain_id)
+    return current.snapshot_id != snapshot.pk and latest is not None and latest.pk == snapshot.pk
+
+
 def _snapshot_republish(*, job_id: int, token: str, snapshot: Snapshot) -> None:
     with transaction.atomic():
         job = _job_locked(job_id, token)
         current = PublishedLeaderboard.objects.filter(domain_id=snapshot.domain_id).first()
-        if not snapshot.is_hidden and (current is None or current.snapshot_id != snapshot.pk):
+        if _pointer_may_move(snapshot, current):
             _pointer_set(snapshot.domain_id, snapshot)
+        elif current is not None and current.snapshot_id != snapshot.pk:
+            logger.warning(
+                "snapshot %s matches the input again but is older than the public one (%s); "
+                "the public board does not roll back (hide the newer one to show it)",
+                snapshot.pk,
+                current.snapshot_id,
+            )
         job.snapshot = snapshot
         _job_close(job, status=RecomputeJob.Status.SUCCEEDED)
 
@@ -333,6 +348,9 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
         ),
         batch_size=1000,
     )
+    # From here on the triggers refuse any row added to, changed in or deleted from it.
+    Snapshot.objects.filter(pk=snapshot.pk).update(is_published=True)
+    snapshot.is_published = True
     return snapshot
 
 
@@ -403,7 +421,7 @@ def leaderboards_publish_now(
 
 def _latest_visible(domain_id: int) -> Snapshot | None:
     return (
-        Snapshot.objects.filter(domain_id=domain_id, is_hidden=False)
+        Snapshot.objects.filter(domain_id=domain_id, is_hidden=False, is_published=True)
         .order_by("-created_at", "-pk")
         .first()
     )

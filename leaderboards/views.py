@@ -1,7 +1,8 @@
 """The public leaderboard pages: no login, server-rendered, served from the published snapshot.
 
-A published snapshot never changes, so an anonymous visitor's page is rendered once per snapshot
-and kept in the cache; a request then costs one indexed lookup of the domain's public snapshot.
+A published snapshot never changes (database triggers hold it), so an anonymous visitor's page is
+rendered once per publication and cached under the snapshot id and publication time read fresh
+from the pointer; a request costs that one indexed lookup, and a moved pointer is seen at once.
 Signed-in users get the page rendered for them (the header names them). Charts are matplotlib SVG
 served as images with their own content type and a locked-down CSP.
 """
@@ -29,7 +30,7 @@ from leaderboards.selectors import (
     public_chart_board,
     public_chart_svg,
     public_sample_prompts,
-    published_version_cached,
+    published_version,
 )
 from leaderboards.services import snapshot_chart_ensure
 from seal.errors import ApplicationError
@@ -81,23 +82,25 @@ def _public_page(
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
+    version = leaderboard_index_version()
     return _public_page(
         request,
-        key=f"index:{leaderboard_index_version()}",
+        key=f"index:{version.key}",
         render_page=lambda: render(
-            request, "leaderboards/index.html", {"summaries": leaderboard_index()}
+            request, "leaderboards/index.html", {"summaries": leaderboard_index(version=version)}
         ),
     )
 
 
 @require_GET
 def board(request: HttpRequest, domain_slug: str, board_key: str = OVERALL_KEY) -> HttpResponse:
-    version = published_version_cached(domain_slug=domain_slug)
+    version = published_version(domain_slug=domain_slug)
     if version is None:
         raise Http404("No published leaderboard for this domain")
 
     def render_page() -> HttpResponse:
-        view = board_view(domain_slug=domain_slug, board_key=board_key)
+        # Exactly the snapshot the key names, whatever the pointer says by now.
+        view = board_view(domain_slug=domain_slug, board_key=board_key, version=version)
         if view is None:
             raise Http404("No such leaderboard")
         return render(
@@ -111,10 +114,7 @@ def board(request: HttpRequest, domain_slug: str, board_key: str = OVERALL_KEY) 
             },
         )
 
-    snapshot_id, fingerprint = version
-    return _public_page(
-        request, key=f"board:{snapshot_id}:{fingerprint}:{board_key}", render_page=render_page
-    )
+    return _public_page(request, key=f"board:{version.key}:{board_key}", render_page=render_page)
 
 
 @require_GET

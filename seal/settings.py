@@ -424,6 +424,3 @@ SEAL_LEADERBOARD_QUEUED_STALE_SECONDS = env_int("SEAL_LEADERBOARD_QUEUED_STALE_S
 SEAL_LEADERBOARD_JOB_MAX_ATTEMPTS = env_int("SEAL_LEADERBOARD_JOB_MAX_ATTEMPTS", 3)
 # Cache-Control max-age of the public leaderboard pages and JSON.
 SEAL_LEADERBOARD_CACHE_SECONDS = env_int("SEAL_LEADERBOARD_CACHE_SECONDS", 60)
-# How long a web process may reuse its lookup of a domain's public snapshot (publishing and
-# hiding clear it at once where the cache is shared).
-SEAL_LEADERBOARD_POINTER_CACHE_SECONDS = env_int("SEAL_LEADERBOARD_POINTER_CACHE_SECONDS", 5)

@@ -19,6 +19,26 @@ from tests.support import (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_may_truncate() -> Iterator[None]:
+    """Transactional tests empty the database with TRUNCATE between tests, which the append-only
+    tables refuse (leaderboards 0004, annotation 0004) unless the transaction opts in: the flush,
+    and only the flush, does (SET LOCAL ends with the flush's own transaction)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        statements = original(
+            self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+        )
+        return ["SET LOCAL seal.allow_truncate = 'on';", *statements] if statements else []
+
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.sql_flush = original  # type: ignore[method-assign]
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Settings) -> None:
     """Tests create hundreds of users; production-strength hashing would dominate their time."""

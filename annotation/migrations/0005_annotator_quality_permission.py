@@ -3,7 +3,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0003_approved_rating_latest_index"),
+        ("annotation", "0004_append_only_final_ratings"),
     ]
 
     operations = [

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, ComparisonTask
@@ -71,6 +72,19 @@ class LeaderboardWorld:
         tags_b: list[str] | None = None,
     ) -> int:
         """Three approved ratings per (prompt, pair), following the models' strengths."""
+        # One transaction, as a final approval writes the rating and its copy together.
+        with transaction.atomic():
+            return self._rate(prompts=prompts, pairs=pairs, seed=seed, tags_a=tags_a, tags_b=tags_b)
+
+    def _rate(
+        self,
+        *,
+        prompts: list[Prompt] | None,
+        pairs: list[tuple[ModelVersion, ModelVersion]] | None,
+        seed: int,
+        tags_a: list[str] | None,
+        tags_b: list[str] | None,
+    ) -> int:
         rng = random.Random(seed)
         now = timezone.now()
         pairs = pairs or list(itertools.combinations(self.models, 2))
@@ -111,6 +125,7 @@ class LeaderboardWorld:
                             leased_at=now - timedelta(hours=1),
                             lease_expires_at=now,
                             preference=preference,
+                            issue_tags={"a": tags_a or [], "b": tags_b or []},
                             submitted_at=now - timedelta(minutes=30),
                             status=Assignment.Status.APPROVED,
                             layer1_decision=Assignment.Decision.APPROVED,

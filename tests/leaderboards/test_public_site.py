@@ -110,7 +110,8 @@ def test_an_anonymous_page_is_served_from_cache_with_one_query(client, published
     with CaptureQueriesContext(connection) as queries:
         second = client.get(url)
     assert second.content == first.content
-    assert len(queries) == 0  # the public snapshot's id and the page are both remembered
+    # The pointer is read fresh (a moved pointer is served at once); the page is remembered.
+    assert len(queries) == 1
     assert second["Cache-Control"] == "public, max-age=60"
     assert client.get(url, HTTP_IF_NONE_MATCH=second["ETag"]).status_code == 304
 
@@ -133,7 +134,8 @@ def test_the_json_api_caches_by_snapshot_and_answers_304(client, published):
     url = reverse("api-leaderboard-board", args=["coding", "python"])
     response = client.get(url)
     assert response.status_code == 200
-    assert response["ETag"] == f'"{snapshot.pk}-{snapshot.input_fingerprint[:16]}-python"'
+    assert response["ETag"].startswith(f'"{snapshot.pk}-{snapshot.input_fingerprint[:16]}-')
+    assert response["ETag"].endswith('-python"')
     assert response["Cache-Control"] == "public, max-age=60"
     data = response.json()
     assert data["board"]["key"] == "python" and len(data["entries"]) == 3
