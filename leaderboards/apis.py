@@ -113,6 +113,9 @@ class EntrySerializer(serializers.Serializer):
         help_text="The lab had been sent some of this board's prompts before"
     )
     few_ratings = serializers.BooleanField()
+    not_ranked_reason = serializers.CharField(
+        allow_null=True, help_text='Why the model has no rank, e.g. "no losses yet"; null if ranked'
+    )
 
 
 @extend_schema_serializer(component_name="LeaderboardWinRates")

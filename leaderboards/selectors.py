@@ -257,6 +257,7 @@ class EntryRow:
     accuracy_n: int | None
     contaminated: bool
     few_ratings: bool
+    not_ranked_reason: str | None = None
 
     @property
     def is_ranked(self) -> bool:
@@ -392,6 +393,7 @@ def _entry_row(entry: SnapshotEntry) -> EntryRow:
         accuracy_n=entry.accuracy_n,
         contaminated=entry.contaminated,
         few_ratings=entry.few_ratings,
+        not_ranked_reason=entry.not_ranked_reason,
     )
 
 
@@ -408,6 +410,23 @@ def _entries(board_id: int) -> list[EntryRow]:
         .order_by("position")
     )
     return [_entry_row(entry) for entry in entries]
+
+
+def published_board_elo(*, domain_id: int) -> tuple[int | None, dict[str, dict[int, float]]]:
+    """The published snapshot of a domain and the Elo of each ranked model on each of its boards.
+
+    A recompute anchors its scale on these, so that models ranked in both keep their numbers.
+    """
+    pointer = PublishedLeaderboard.objects.filter(domain_id=domain_id).first()
+    if pointer is None:
+        return None, {}
+    boards: dict[str, dict[int, float]] = defaultdict(dict)
+    rows = SnapshotEntry.objects.filter(
+        snapshot_id=pointer.snapshot_id, rank__isnull=False, elo__isnull=False
+    ).values_list("board_key", "model_version_id", "elo")
+    for board_key, model_id, elo in rows:
+        boards[board_key][model_id] = elo
+    return pointer.snapshot_id, dict(boards)
 
 
 def published_pointer(*, domain_slug: str) -> PublishedLeaderboard | None:
