@@ -22,9 +22,9 @@ from .bradley_terry import (
     prior_ridge,
     to_elo,
 )
-from .data import BoolArray, Comparisons, FloatArray, ModelId, sum_by
+from .data import BoolArray, Comparisons, FloatArray, IntArray, ModelId, sum_by
 from .errors import InsufficientDataError, StatsInputError
-from .graph import connected_components
+from .graph import connected_components, reachability
 from .intervals import (
     BOOTSTRAP_INTERVALS,
     RESAMPLE_UNITS,
@@ -421,11 +421,14 @@ def rankable_models(
     """Models that get a rank, and why each other model (by code) does not.
 
     A model is ranked when, counting only ratings against other ranked models, it has at
-    least `min_ratings` ratings and (if required) at least one win and one loss, and it is in
-    the largest group of such models connected by comparisons. Without a loss (or a win) the
-    likelihood would place a model infinitely high (low) and only the prior would hold it, so
-    it is listed as "no losses yet" instead. Dropping a model also drops its ratings, which
-    can push an opponent below a rule, so the rules are applied until nothing changes.
+    least `min_ratings` ratings and it belongs to the largest group of such models linked by
+    comparisons. With `require_wins_and_losses` (the default) it must also have at least one
+    win and one loss, and the group must be linked by wins both ways: every ranked model has
+    beaten, directly or through others, every other one (a tie links both ways). That is
+    exactly when the likelihood alone has a finite maximum (Zermelo, Ford); without it a
+    model or a group that never lost to the rest would be placed as high as the prior lets
+    it, so it is listed as "no losses yet" instead. Dropping a model also drops its
+    ratings, which can push an opponent below a rule, so the rules apply until nothing changes.
     """
     m = comparisons.n_models
     keep = np.ones(m, dtype=np.bool_)
@@ -435,12 +438,9 @@ def rankable_models(
         cell_i, cell_j = comparisons.model_i[cells], comparisons.model_j[cells]
         count, outcome = comparisons.count[cells], comparisons.outcome[cells]
         ratings = sum_by(cell_i, count, m) + sum_by(cell_j, count, m)
-        wins = sum_by(cell_i, count * (outcome == 1.0), m) + sum_by(
-            cell_j, count * (outcome == 0.0), m
-        )
-        losses = sum_by(cell_i, count * (outcome == 0.0), m) + sum_by(
-            cell_j, count * (outcome == 1.0), m
-        )
+        won_i, lost_i = count * (outcome == 1.0), count * (outcome == 0.0)
+        wins = sum_by(cell_i, won_i, m) + sum_by(cell_j, lost_i, m)
+        losses = sum_by(cell_i, lost_i, m) + sum_by(cell_j, won_i, m)
         dropped = False
         for code in np.flatnonzero(keep).tolist():
             n = int(ratings[code])
@@ -457,17 +457,64 @@ def rankable_models(
             dropped = True
         if dropped:
             continue
+        used = cells & (comparisons.weight > 0)
+        pair_i, pair_j = comparisons.model_i[used], comparisons.model_j[used]
+        groups = [g for g in connected_components(m, pair_i, pair_j) if keep[g].all()]
+        if not groups:
+            return keep, reasons
         # Strengths of groups never compared with each other share no scale: rank the
         # largest group (most models, then the one holding the first model code).
-        used = cells & (comparisons.weight > 0)
-        groups = connected_components(m, comparisons.model_i[used], comparisons.model_j[used])
-        groups = [group for group in groups if keep[group].all()]
+        main = groups[0]
         for group in groups[1:]:
             for code in group.tolist():
                 keep[code] = False
                 reasons[code] = "not connected to the main group"
-        if len(groups) <= 1:
+        if require_wins_and_losses:
+            _drop_one_way_groups(comparisons, used, main, keep, reasons)
+        if len(groups) == 1 and keep[main].all():
             return keep, reasons
+
+
+def _drop_one_way_groups(
+    comparisons: Comparisons,
+    used: BoolArray,
+    main: IntArray,
+    keep: BoolArray,
+    reasons: dict[int, str],
+) -> None:
+    """Keep only the largest group of `main` whose models all beat each other, directly or not."""
+    outcome = comparisons.outcome[used]
+    first, second = comparisons.model_i[used], comparisons.model_j[used]
+    # An edge runs from winner to loser; a tie runs both ways.
+    source = np.concatenate([first[outcome > 0.0], second[outcome < 1.0]])
+    target = np.concatenate([second[outcome > 0.0], first[outcome < 1.0]])
+    reach = reachability(comparisons.n_models, source, target)
+    mutual = reach & reach.T
+    members = [int(code) for code in main]
+    strong: list[list[int]] = []
+    seen: set[int] = set()
+    for code in members:
+        if code not in seen:
+            component = [other for other in members if mutual[code, other]]
+            seen.update(component)
+            strong.append(component)
+    if len(strong) == 1:
+        return
+    core = max(strong, key=lambda component: (len(component), -component[0]))
+    for component in strong:
+        if component is core:
+            continue
+        beat_core = bool(reach[component[0], core[0]])
+        lost_to_core = bool(reach[core[0], component[0]])
+        if beat_core and not lost_to_core:
+            reason = "no losses against the main group yet"
+        elif lost_to_core and not beat_core:
+            reason = "no wins against the main group yet"
+        else:
+            reason = "no wins or losses against the main group yet"
+        for code in component:
+            keep[code] = False
+            reasons[code] = reason
 
 
 def qualifying_models(comparisons: Comparisons, min_ratings: int) -> BoolArray:
