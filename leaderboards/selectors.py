@@ -505,15 +505,16 @@ def board_view(*, domain_slug: str, board_key: str = OVERALL_KEY) -> BoardView |
     )
 
 
-def board_win_rates(*, board_id: int) -> dict[str, Any]:
-    """The win-rate matrices of a board (model version ids index rows and columns)."""
+def board_stored(*, board_id: int) -> dict[str, Any]:
+    """A board's win-rate matrices (model version ids index rows and columns) and the anchor
+    of its Elo scale (None if not ranked)."""
     data = SnapshotBoard.objects.filter(pk=board_id).values_list("data", flat=True).first() or {}
     win_rates: dict[str, Any] = data.get("win_rates") or {
         "models": [],
         "empirical": [],
         "predicted": [],
     }
-    return win_rates
+    return {"win_rates": win_rates, "anchor": data.get("anchor")}
 
 
 @dataclass(frozen=True)
