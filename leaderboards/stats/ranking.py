@@ -423,12 +423,13 @@ def rankable_models(
     A model is ranked when, counting only ratings against other ranked models, it has at
     least `min_ratings` ratings and it belongs to the largest group of such models linked by
     comparisons. With `require_wins_and_losses` (the default) it must also have at least one
-    win and one loss, and the group must be linked by wins both ways: every ranked model has
-    beaten, directly or through others, every other one (a tie links both ways). That is
-    exactly when the likelihood alone has a finite maximum (Zermelo, Ford); without it a
-    model or a group that never lost to the rest would be placed as high as the prior lets
-    it, so it is listed as "no losses yet" instead. Dropping a model also drops its
-    ratings, which can push an opponent below a rule, so the rules apply until nothing changes.
+    win and one loss (a tie counts as half of each), and the group must be linked by wins
+    both ways: every ranked model has beaten, directly or through others, every other one (a
+    tie links both ways). That is exactly when the likelihood alone has a finite maximum
+    (Zermelo, Ford); without it a model or a group that never lost to the rest would be
+    placed as high as the prior lets it, so it is listed as "no losses yet" instead. Dropping
+    a model also drops its ratings, which can push an opponent below a rule, so the rules
+    apply until nothing changes.
     """
     m = comparisons.n_models
     keep = np.ones(m, dtype=np.bool_)
@@ -438,7 +439,8 @@ def rankable_models(
         cell_i, cell_j = comparisons.model_i[cells], comparisons.model_j[cells]
         count, outcome = comparisons.count[cells], comparisons.outcome[cells]
         ratings = sum_by(cell_i, count, m) + sum_by(cell_j, count, m)
-        won_i, lost_i = count * (outcome == 1.0), count * (outcome == 0.0)
+        # A tie is half a win and half a loss in the likelihood, so it counts for both here.
+        won_i, lost_i = count * (outcome > 0.0), count * (outcome < 1.0)
         wins = sum_by(cell_i, won_i, m) + sum_by(cell_j, lost_i, m)
         losses = sum_by(cell_i, lost_i, m) + sum_by(cell_j, won_i, m)
         dropped = False
