@@ -59,14 +59,18 @@ def run(scenario: Scenario, boards: int, replicas: int, seed: int) -> tuple[dict
     rng = np.random.default_rng(seed)
     hits = dict.fromkeys(KINDS, 0)
     total = 0
-    rules_off = {"min_ratings": 1, "require_wins_and_losses": False}
     for number in range(boards):
         ratings, strengths, judged = scenario(rng)
         board = rank_models(
             ratings,
-            RankingConfig(replicas=replicas, seed=number, **rules_off),  # type: ignore[arg-type]
+            RankingConfig(
+                replicas=replicas, seed=number, min_ratings=1, require_wins_and_losses=False
+            ),
         )
-        sandwich = rank_models(ratings, RankingConfig(interval="sandwich", **rules_off))  # type: ignore[arg-type]
+        sandwich = rank_models(
+            ratings,
+            RankingConfig(interval="sandwich", min_ratings=1, require_wins_and_losses=False),
+        )
         ranked = [line.model for line in board.ranked]
         truth = dict(zip(ranked, true_elo(strengths[np.array(ranked)]), strict=True))
         assert board.elo_replicas is not None

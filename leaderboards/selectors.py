@@ -425,7 +425,8 @@ def published_board_elo(*, domain_id: int) -> tuple[int | None, dict[str, dict[i
         snapshot_id=pointer.snapshot_id, rank__isnull=False, elo__isnull=False
     ).values_list("board_key", "model_version_id", "elo")
     for board_key, model_id, elo in rows:
-        boards[board_key][model_id] = elo
+        if elo is not None:
+            boards[board_key][model_id] = elo
     return pointer.snapshot_id, dict(boards)
 
 

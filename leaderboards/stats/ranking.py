@@ -256,7 +256,7 @@ def rank_models(
     config: RankingConfig | None = None,
     *,
     models: Iterable[ModelId] | None = None,
-    anchor: Mapping[ModelId, float] | None = None,
+    anchor: Mapping[Any, float] | None = None,
 ) -> Leaderboard:
     """Build a leaderboard: Elo, 95% intervals, ranks, vote counts and win-rate matrices.
 
@@ -396,7 +396,7 @@ def rank_models(
 
 
 def _anchor(
-    models: tuple[ModelId, ...], elo: FloatArray, previous: Mapping[ModelId, float] | None
+    models: tuple[ModelId, ...], elo: FloatArray, previous: Mapping[Any, float] | None
 ) -> Anchor:
     """The shift that gives the models shared with `previous` their mean Elo there."""
     shared = [

@@ -34,7 +34,10 @@ def coverage(scenario: Scenario, boards: int, *, seed: int) -> dict[str, float]:
             replicas=200, seed=number, min_ratings=1, require_wins_and_losses=False
         )
         board = rank_models(ratings, config)
-        sandwich = rank_models(ratings, RankingConfig(interval="sandwich", **_rules_off()))
+        sandwich = rank_models(
+            ratings,
+            RankingConfig(interval="sandwich", min_ratings=1, require_wins_and_losses=False),
+        )
         ranked = [line.model for line in board.ranked]
         truth = dict(zip(ranked, true_elo(strengths[np.array(ranked)]), strict=True))
         assert board.elo_replicas is not None
@@ -44,15 +47,11 @@ def coverage(scenario: Scenario, boards: int, *, seed: int) -> dict[str, float]:
                 continue
             line, column = board.get(model), board.win_rate_models.index(model)
             cross = sandwich.get(model)
-            hits["basic"] += int(line.lower <= truth[model] <= line.upper)  # type: ignore[operator]
+            hits["basic"] += int(line.lower <= truth[model] <= line.upper)
             hits["percentile"] += int(low[column] <= truth[model] <= high[column])
-            hits["sandwich"] += int(cross.lower <= truth[model] <= cross.upper)  # type: ignore[operator]
+            hits["sandwich"] += int(cross.lower <= truth[model] <= cross.upper)
             total += 1
     return {kind: count / total for kind, count in hits.items()}
-
-
-def _rules_off() -> dict[str, object]:
-    return {"min_ratings": 1, "require_wins_and_losses": False}
 
 
 def test_a_new_model_with_15_ratings_is_covered_by_the_basic_interval() -> None:

@@ -60,7 +60,9 @@ def test_the_prior_keeps_a_three_wins_newcomer_modest_with_a_wide_interval(estab
 
 
 def test_one_bridging_rating_does_not_put_two_outsiders_first_and_second(established) -> None:
-    rows = [(20_000 + k, "P", "Q", 1.0 if k % 3 else 0.0) for k in range(30)]
+    rows: list[tuple[int, str, object, float]] = [
+        (20_000 + k, "P", "Q", 1.0 if k % 3 else 0.0) for k in range(30)
+    ]
     rows.append((30_000, "P", 5, 1.0))  # the only rating linking P and Q to the board
     outsiders = pd.DataFrame(rows, columns=["prompt", "model_a", "model_b", "outcome"])
     board = rank_models(pd.concat([established, outsiders]), RankingConfig(replicas=200))
@@ -88,8 +90,8 @@ def test_two_disconnected_groups_rank_the_larger_and_list_the_other(established)
     )
     board = rank_models(pd.concat([established, other]), RankingConfig(replicas=100))
     assert {line.model for line in board.ranked} == set(range(len(ESTABLISHED)))
-    for model in ("g0", "g1", "g2"):
-        line = board.get(model)
+    for name in ("g0", "g1", "g2"):
+        line = board.get(name)
         assert line.rank is None and line.n_ratings > 20
         assert line.not_ranked_reason == "not connected to the main group"
     alone = rank_models(established, RankingConfig(replicas=100))
@@ -103,10 +105,10 @@ def test_a_weak_newcomer_does_not_move_established_models_once_anchored(establis
     # A weak model whose record against each established model is what the first board's
     # strengths predict (ties make the shares exact to 1/80), on prompts of its own: it adds
     # nothing about the gaps between the established models.
-    weak_elo = min(previous.values()) - 150.0  # type: ignore[type-var]
+    weak_elo = min(previous.values()) - 150.0
     outcomes, opponents = [], []
     for model, elo in previous.items():
-        share = 1.0 / (1.0 + 10 ** ((elo - weak_elo) / 400.0))  # type: ignore[operator]
+        share = 1.0 / (1.0 + 10 ** ((elo - weak_elo) / 400.0))
         points = round(share * 80)  # of 40 ratings, in half points
         wins, ties = divmod(points, 2)
         outcomes += [1.0] * wins + [0.5] * ties + [0.0] * (40 - wins - ties)
