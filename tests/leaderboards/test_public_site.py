@@ -236,3 +236,12 @@ def test_the_board_and_its_json_say_why_a_model_is_not_ranked(client, db):
     }
     assert data["board"]["status"] == "ranked"
     assert data["anchor"] == {"shift": 0.0, "models": [], "reference_mean": None, "snapshot": None}
+
+
+def test_the_methodology_states_the_prior_the_interval_the_rules_and_the_anchor(client, db):
+    text = re.sub(r"\s+", " ", client.get("/methodology/").content.decode())
+    assert "standard deviation of 500 Elo points" in text
+    assert "<em>basic</em> (pivotal) bootstrap interval" in text
+    assert "not ranked yet" in text and "no losses yet" in text
+    assert "not connected to the main group" in text
+    assert "<strong>anchored</strong> on the previously published snapshot" in text
