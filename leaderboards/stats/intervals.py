@@ -10,7 +10,7 @@ Nothing is refitted on copied raw data.
 Intervals are basic (pivotal) bootstrap intervals: [2 e - q(0.975), 2 e - q(0.025)] for the
 estimate e and replica quantiles q. Percentile intervals [q(0.025), q(0.975)] repeat the
 small-sample bias of the estimate instead of correcting it, and under-cover a model with few
-prompts (87.5% for a new model with 15 ratings, against 94.8% for the basic interval from the
+prompts (88.0% for a new model with 15 ratings, against 95.0% for the basic interval from the
 same replicas); the cluster sandwich under-covers there too. Per-scenario coverage of each is in
 bench/bench_coverage.py and tests/leaderboards/stats/test_coverage.py. Replicas of a model
 that lost rarely no longer run off to the ridge limit: the N(0, sd^2) prior holds them, and
