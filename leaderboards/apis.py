@@ -32,8 +32,8 @@ from leaderboards.selectors import (
     BoardLink,
     BoardView,
     LabResult,
+    board_stored,
     board_view,
-    board_win_rates,
     lab_results,
     leaderboard_index,
     leaderboard_index_version,
@@ -113,6 +113,9 @@ class EntrySerializer(serializers.Serializer):
         help_text="The lab had been sent some of this board's prompts before"
     )
     few_ratings = serializers.BooleanField()
+    not_ranked_reason = serializers.CharField(
+        allow_null=True, help_text='Why the model has no rank, e.g. "no losses yet"; null if ranked'
+    )
 
 
 @extend_schema_serializer(component_name="LeaderboardWinRates")
@@ -127,6 +130,21 @@ class WinRatesSerializer(serializers.Serializer):
     predicted = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
         help_text="[row][column]: fitted probability that the row model wins",
+    )
+
+
+@extend_schema_serializer(component_name="LeaderboardAnchor")
+class AnchorSerializer(serializers.Serializer):
+    shift = serializers.FloatField(help_text="Elo points added to every value of the board")
+    models = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Model version ids ranked both here and in the anchoring snapshot",
+    )
+    reference_mean = serializers.FloatField(
+        allow_null=True, help_text="Their mean Elo there, which they keep here"
+    )
+    snapshot = serializers.IntegerField(
+        allow_null=True, help_text="The snapshot anchored to; null: centred at 1000"
     )
 
 
@@ -149,6 +167,7 @@ class BoardSerializer(serializers.Serializer):
     n_prompts = serializers.IntegerField()
     entries = EntrySerializer(many=True)
     win_rates = WinRatesSerializer()
+    anchor = AnchorSerializer(allow_null=True)
     boards = BoardLinkSerializer(many=True)
 
 
@@ -229,6 +248,7 @@ class PublicLeaderboardApi(APIView):
 
 def _board_body(view: BoardView) -> Any:
     context = {"domain_slug": view.domain.slug}
+    stored = board_stored(board_id=view.board.id)
     return BoardSerializer(
         {
             "domain": view.domain,
@@ -237,7 +257,8 @@ def _board_body(view: BoardView) -> Any:
             "separability": view.separability,
             "n_prompts": view.n_prompts,
             "entries": view.entries,
-            "win_rates": board_win_rates(board_id=view.board.id),
+            "win_rates": stored["win_rates"],
+            "anchor": stored["anchor"],
             "boards": view.boards,
         },
         context=context,

@@ -208,6 +208,14 @@ class SnapshotEntry(models.Model):
         default=False, help_text="The lab had been sent some of this board's prompts before"
     )
     few_ratings = models.BooleanField(default=False)
+    # Nullable so that adding it is a plain ADD COLUMN on SQLite too: a table rebuild there
+    # would drop the append-only triggers of this table.
+    not_ranked_reason = models.CharField(  # noqa: DJ001
+        max_length=200,
+        null=True,
+        blank=True,
+        help_text='Why an unranked model has no rank, e.g. "3 ratings; needs 20"',
+    )
 
     class Meta:
         ordering = ["board", "position"]

@@ -29,11 +29,11 @@ from leaderboards.selectors import (
     exposed_answers,
     graded_answers,
     prompt_category_pairs,
+    published_board_elo,
 )
 from leaderboards.stats import (
     ENGINE_VERSION,
     Comparisons,
-    DisconnectedComparisonGraphError,
     InsufficientDataError,
     Leaderboard,
     RankingConfig,
@@ -106,6 +106,10 @@ class RecomputeInputs:
     config: RankingConfig
     fingerprint: str
     ratings_through: datetime | None
+    # The published snapshot whose ranked Elo anchors the scale, per board key. Not part of
+    # the fingerprint: the same ratings re-published must not make a new snapshot each time.
+    anchor_snapshot_id: int | None = None
+    anchors: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def config_record(self) -> dict[str, Any]:
         """The parameters a snapshot stores: enough to reproduce it."""
@@ -141,6 +145,7 @@ class EntryDraft:
     accuracy_n: int | None = None
     contaminated: bool = False
     few_ratings: bool = False
+    not_ranked_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,7 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         replicas=thresholds.replicas, seed=seed, min_ratings=thresholds.min_ratings_per_model
     )
     summary = approved_summary(domain_id=domain.pk)
+    anchor_snapshot_id, anchors = published_board_elo(domain_id=domain.pk)
     inputs = RecomputeInputs(
         domain_id=domain.pk,
         numeric=numeric,
@@ -240,6 +246,8 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         config=config,
         fingerprint="",
         ratings_through=summary,
+        anchor_snapshot_id=anchor_snapshot_id,
+        anchors=anchors,
     )
     record = json.dumps(inputs.config_record(), sort_keys=True, default=str)
     fingerprint = hashlib.sha256(f"{data_digest}|{record}".encode()).hexdigest()
@@ -347,6 +355,7 @@ def _board_compute(
     detail = ""
     leaderboard: Leaderboard | None = None
     comparisons: Comparisons | None = None
+    not_ranked: dict[Any, str] = {}
     if n_ratings:
         comparisons = Comparisons.from_count_arrays(
             prompt=rows.prompt,
@@ -364,16 +373,14 @@ def _board_compute(
         )
     else:
         try:
-            leaderboard = rank_models(comparisons, inputs.config)
-        except InsufficientDataError:
+            leaderboard = rank_models(comparisons, inputs.config, anchor=inputs.anchors.get(key))
+        except InsufficientDataError as exc:
             status = SnapshotBoard.Status.INSUFFICIENT
             detail = (
                 f"Fewer than two models have {thresholds.min_ratings_per_model} ratings "
-                "against each other."
+                "against each other, with a win and a loss, in one connected group."
             )
-        except DisconnectedComparisonGraphError as exc:
-            status = SnapshotBoard.Status.DISCONNECTED
-            detail = f"{len(exc.components)} groups of models were never compared."
+            not_ranked = exc.not_ranked
 
     accuracy = _accuracy(inputs, board_models, graded_prompts)
     contaminated = _contaminated(inputs, rows)
@@ -383,6 +390,9 @@ def _board_compute(
     if leaderboard is not None:
         data = leaderboard.to_dict()
         data.pop("models", None)
+        data["anchor"]["snapshot"] = (
+            inputs.anchor_snapshot_id if leaderboard.anchor.models else None
+        )
         separability = leaderboard.separability
         for index, line in enumerate(leaderboard.models):
             model_id = int(line.model)  # type: ignore[call-overload]
@@ -402,6 +412,7 @@ def _board_compute(
                     losses=line.losses,
                     few_ratings=line.n_ratings < thresholds.few_ratings,
                     contaminated=model_id in contaminated,
+                    not_ranked_reason=line.not_ranked_reason,
                     **accuracy.get(model_id, {}),
                 )
             )
@@ -426,6 +437,7 @@ def _board_compute(
                     losses=int(tallies.losses[code]),
                     few_ratings=True,
                     contaminated=model_id in contaminated,
+                    not_ranked_reason=not_ranked.get(comparisons.models[int(code)]),
                     **accuracy.get(model_id, {}),
                 )
             )

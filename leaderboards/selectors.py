@@ -255,6 +255,7 @@ class EntryRow:
     accuracy_n: int | None
     contaminated: bool
     few_ratings: bool
+    not_ranked_reason: str | None = None
 
     @property
     def is_ranked(self) -> bool:
@@ -390,6 +391,7 @@ def _entry_row(entry: SnapshotEntry) -> EntryRow:
         accuracy_n=entry.accuracy_n,
         contaminated=entry.contaminated,
         few_ratings=entry.few_ratings,
+        not_ranked_reason=entry.not_ranked_reason,
     )
 
 
@@ -406,6 +408,24 @@ def _entries(board_id: int) -> list[EntryRow]:
         .order_by("position")
     )
     return [_entry_row(entry) for entry in entries]
+
+
+def published_board_elo(*, domain_id: int) -> tuple[int | None, dict[str, dict[int, float]]]:
+    """The published snapshot of a domain and the Elo of each ranked model on each of its boards.
+
+    A recompute anchors its scale on these, so that models ranked in both keep their numbers.
+    """
+    pointer = PublishedLeaderboard.objects.filter(domain_id=domain_id).first()
+    if pointer is None:
+        return None, {}
+    boards: dict[str, dict[int, float]] = defaultdict(dict)
+    rows = SnapshotEntry.objects.filter(
+        snapshot_id=pointer.snapshot_id, rank__isnull=False, elo__isnull=False
+    ).values_list("board_key", "model_version_id", "elo")
+    for board_key, model_id, elo in rows:
+        if elo is not None:
+            boards[board_key][model_id] = elo
+    return pointer.snapshot_id, dict(boards)
 
 
 def published_pointer(*, domain_slug: str) -> PublishedLeaderboard | None:
@@ -498,15 +518,16 @@ def board_view(
     )
 
 
-def board_win_rates(*, board_id: int) -> dict[str, Any]:
-    """The win-rate matrices of a board (model version ids index rows and columns)."""
+def board_stored(*, board_id: int) -> dict[str, Any]:
+    """A board's win-rate matrices (model version ids index rows and columns) and the anchor
+    of its Elo scale (None if not ranked)."""
     data = SnapshotBoard.objects.filter(pk=board_id).values_list("data", flat=True).first() or {}
     win_rates: dict[str, Any] = data.get("win_rates") or {
         "models": [],
         "empirical": [],
         "predicted": [],
     }
-    return win_rates
+    return {"win_rates": win_rates, "anchor": data.get("anchor")}
 
 
 @dataclass(frozen=True)

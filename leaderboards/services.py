@@ -342,6 +342,7 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
                 accuracy_n=entry.accuracy_n,
                 contaminated=entry.contaminated,
                 few_ratings=entry.few_ratings,
+                not_ranked_reason=entry.not_ranked_reason,
             )
             for board, board_draft in zip(boards, draft.boards, strict=True)
             for entry in board_draft.entries

@@ -33,6 +33,7 @@ from leaderboards.selectors import (
     published_version,
 )
 from leaderboards.services import snapshot_chart_ensure
+from leaderboards.stats import RankingConfig
 from seal.errors import ApplicationError
 from seal.rendering import prompt_html
 
@@ -200,6 +201,7 @@ def methodology(request: HttpRequest) -> HttpResponse:
                 "min_ratings_per_model": settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL,
                 "min_ratings_per_board": settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_BOARD,
                 "few_ratings": settings.SEAL_LEADERBOARD_FEW_RATINGS,
+                "prior_sd": round(RankingConfig().prior_sd),
             },
         )
 

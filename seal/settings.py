@@ -409,9 +409,10 @@ SEAL_LEADERBOARD_REPLICAS = env_int("SEAL_LEADERBOARD_REPLICAS", 1000)
 SEAL_LEADERBOARD_SEED: int | None = (
     env_int("SEAL_LEADERBOARD_SEED", 0) if os.environ.get("SEAL_LEADERBOARD_SEED") else None
 )
-# A model needs this many ratings (against other ranked models) on a board to be ranked; a board
-# (overall or category) with fewer approved ratings in all is shown as not ranked yet.
-SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL = env_int("SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL", 10)
+# A model needs this many ratings (against other ranked models) on a board, and at least one win
+# and one loss, to be ranked; the others are listed with the reason. A board (overall or
+# category) with fewer approved ratings in all is shown as not ranked yet.
+SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL = env_int("SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL", 20)
 SEAL_LEADERBOARD_MIN_RATINGS_PER_BOARD = env_int("SEAL_LEADERBOARD_MIN_RATINGS_PER_BOARD", 30)
 # Ranked models with fewer ratings than this get a footnote.
 SEAL_LEADERBOARD_FEW_RATINGS = env_int("SEAL_LEADERBOARD_FEW_RATINGS", 50)

@@ -62,10 +62,14 @@ def matrix(settings) -> Matrix:
     reviewer1, reviewer2 = world.reviewer("reviewer1", 1), world.reviewer("reviewer2", 2)
 
     # One comparison fully approved (so a snapshot exists), one rating waiting at each layer.
+    # One rater calls it a tie: a model that never lost (or never won) would not be ranked,
+    # and the board's charts exist only for a ranked board.
     for rater in raters:
         assignment = assignment_next(profile=rater)
         assert assignment is not None
-        rating_submit(assignment_id=assignment.pk, profile=rater, rating=good_rating())
+        preference = 0 if rater is raters[0] else 1
+        rating = good_rating(preference=preference)
+        rating_submit(assignment_id=assignment.pk, profile=rater, rating=rating)
         review_approve(assignment_id=assignment.pk, reviewer=reviewer1, layer=1)
         review_approve(assignment_id=assignment.pk, reviewer=reviewer2, layer=2)
     waiting_l1 = assignment_next(profile=raters[0])

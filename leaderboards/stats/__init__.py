@@ -16,6 +16,7 @@ from .bradley_terry import (
     ELO_SCALE,
     BradleyTerryFit,
     fit_bradley_terry,
+    prior_ridge,
     to_elo,
 )
 from .data import Comparisons, ModelTallies, preference_to_outcome
@@ -28,12 +29,14 @@ from .errors import (
 from .intervals import BootstrapDraws, bootstrap_strengths, sandwich_covariance
 from .ranking import (
     ENGINE_VERSION,
+    Anchor,
     Diagnostics,
     Leaderboard,
     ModelRanking,
     RankingConfig,
     qualifying_models,
     rank_models,
+    rankable_models,
     separability,
 )
 
@@ -43,6 +46,7 @@ __all__ = [
     "ENGINE_VERSION",
     "AccuracyResult",
     "AgreementResult",
+    "Anchor",
     "BootstrapDraws",
     "BradleyTerryFit",
     "Comparisons",
@@ -61,8 +65,10 @@ __all__ = [
     "krippendorff_alpha",
     "krippendorff_alpha_long",
     "preference_to_outcome",
+    "prior_ridge",
     "qualifying_models",
     "rank_models",
+    "rankable_models",
     "sandwich_covariance",
     "separability",
     "to_elo",

@@ -26,6 +26,10 @@ WEIGHTINGS: tuple[Weighting, ...] = ("none", "inverse_pair_frequency")
 ELO_BASE = 1000.0
 ELO_SCALE = 400.0 / math.log(10.0)
 DEFAULT_RIDGE = 1e-4
+# The leaderboard's prior: every centred strength ~ N(0, sd^2) with sd = 500 Elo points, about
+# 2.9 on the natural-log scale (Glicko starts an unknown player at 350; a looser prior keeps the
+# bias on established models negligible). As a penalty it is the ridge 1 / sd^2.
+DEFAULT_PRIOR_SD_ELO = 500.0
 DEFAULT_TOLERANCE = 1e-6
 DEFAULT_MAX_ITERATIONS = 100
 
@@ -35,6 +39,11 @@ _DENSE_INCIDENCE_LIMIT = 1 << 22
 # Backtracking accepts a step unless it lowers the objective by more than rounding noise.
 _RELATIVE_SLACK = 1e-12
 _MAX_HALVINGS = 60
+
+
+def prior_ridge(prior_sd_elo: float) -> float:
+    """The ridge (penalty 1 / sd^2 on natural-log strengths) of a N(0, sd^2) prior given in Elo."""
+    return float((ELO_SCALE / prior_sd_elo) ** 2)
 
 
 def to_elo(beta: FloatArray) -> FloatArray:

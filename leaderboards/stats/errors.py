@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 
 class StatsInputError(ValueError):
@@ -10,7 +10,14 @@ class StatsInputError(ValueError):
 
 
 class InsufficientDataError(StatsInputError):
-    """Fewer than two models have enough ratings to be put on a common scale."""
+    """Fewer than two models have enough ratings to be put on a common scale.
+
+    `not_ranked` gives each model that was left out the reason, as the leaderboard would.
+    """
+
+    def __init__(self, message: str, *, not_ranked: Mapping[Hashable, str] | None = None) -> None:
+        self.not_ranked: dict[Hashable, str] = dict(not_ranked or {})
+        super().__init__(message)
 
 
 class DisconnectedComparisonGraphError(StatsInputError):

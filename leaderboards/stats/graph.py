@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import IntArray
+from .data import BoolArray, IntArray
 
 
 def connected_components(n_models: int, pair_i: IntArray, pair_j: IntArray) -> list[IntArray]:
@@ -25,3 +25,17 @@ def connected_components(n_models: int, pair_i: IntArray, pair_j: IntArray) -> l
     groups = [np.flatnonzero(component == c) for c in range(int(component.max()) + 1)]
     groups.sort(key=lambda group: (-len(group), int(group[0])))
     return groups
+
+
+def reachability(n_models: int, source: IntArray, target: IntArray) -> BoolArray:
+    """reach[i, j]: a directed path leads from model i to model j (every model reaches itself)."""
+    reach = np.eye(n_models, dtype=np.float32)
+    reach[source, target] = 1.0
+    # Squaring doubles the path length covered; float32 products of 0/1 are exact enough to
+    # test for > 0, and BLAS makes this fast for the few hundred models a board holds.
+    for _ in range(max(1, int(np.ceil(np.log2(max(n_models, 2)))))):
+        squared = (reach @ reach) > 0
+        if np.array_equal(squared, reach > 0):
+            break
+        reach = squared.astype(np.float32)
+    return np.asarray(reach > 0, dtype=np.bool_)

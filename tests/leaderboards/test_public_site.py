@@ -214,3 +214,36 @@ def test_the_leaderboard_api_is_public_and_in_the_schema(client, published):
     assert not paths["/api/v1/leaderboards/"]["get"].get("security")  # no key needed
     assert paths["/api/v1/results/"]["get"]["security"] == [{"LabAPIKey": []}]
     assert Snapshot.objects.count() == 1
+
+
+def test_the_board_and_its_json_say_why_a_model_is_not_ranked(client, db):
+    world = leaderboard_world(n_models=5, categories={})
+    a, b, c, d, e = world.models
+    world.rate(pairs=[(a, b), (a, c), (b, c)])
+    world.rate(pairs=[(d, e)], seed=1)
+    leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+
+    page = client.get(reverse("leaderboards:domain", args=["coding"]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count("not ranked yet: not connected to the main group") == 2
+    data = client.get(reverse("api-leaderboard-domain", args=["coding"])).json()
+    reasons = {entry["model_version_id"]: entry["not_ranked_reason"] for entry in data["entries"]}
+    assert reasons == {
+        a.pk: None,
+        b.pk: None,
+        c.pk: None,
+        d.pk: "not connected to the main group",
+        e.pk: "not connected to the main group",
+    }
+    assert data["board"]["status"] == "ranked"
+    assert data["anchor"] == {"shift": 0.0, "models": [], "reference_mean": None, "snapshot": None}
+
+
+def test_the_methodology_states_the_prior_the_interval_the_rules_and_the_anchor(client, db):
+    text = re.sub(r"\s+", " ", client.get("/methodology/").content.decode())
+    assert "standard deviation of 500 Elo points" in text
+    assert "<em>basic</em> (pivotal) bootstrap interval" in text
+    assert "not ranked yet" in text and "no losses yet" in text
+    assert "not connected to the main group" in text
+    assert "<strong>anchored</strong> on the previously published snapshot" in text

@@ -338,3 +338,54 @@ def test_published_snapshots_are_immutable(lb_world):
     # Visibility is the one thing staff may change.
     snapshot_hide(snapshot=snapshot)
     assert Snapshot.objects.get(pk=snapshot.pk).is_hidden
+
+
+def test_two_groups_never_compared_rank_the_larger_and_list_the_other_with_the_reason(db):
+    world = leaderboard_world(n_models=5)
+    a, b, c, d, e = world.models
+    world.rate(pairs=[(a, b), (a, c), (b, c)])
+    world.rate(pairs=[(d, e)], seed=1)
+    snapshot = publish(world)
+    overall = snapshot.boards.get(key="overall")
+    assert overall.status == SnapshotBoard.Status.RANKED
+    lines = {entry.model_version_id: entry for entry in overall.entries.all()}
+    assert all(lines[m.pk].rank is not None for m in (a, b, c))
+    for model in (d, e):
+        assert lines[model.pk].rank is None and lines[model.pk].elo is None
+        assert lines[model.pk].not_ranked_reason == "not connected to the main group"
+    assert lines[a.pk].not_ranked_reason is None
+
+
+def test_a_weak_model_joining_leaves_the_established_models_elo_where_it_was(db):
+    world = leaderboard_world(n_models=4)
+    a, b, c, weak = world.models
+    world.rate(pairs=[(a, b), (a, c), (b, c)])
+    first = publish(world)
+    world.rate(pairs=[(a, weak), (b, weak), (c, weak)], seed=2)
+    second = publish(world)
+
+    def elo(snapshot, key):
+        return {
+            e.model_version_id: e.elo
+            for e in SnapshotEntry.objects.filter(snapshot=snapshot, board_key=key)
+        }
+
+    established = [a.pk, b.pk, c.pk]
+    for key in ("overall", "python", "sql"):
+        before, after = elo(first, key), elo(second, key)
+        assert after[weak.pk] is not None and after[weak.pk] < min(after[m] for m in established)
+        mean_before = sum(before[m] for m in established) / 3
+        # Centred at 1000 over all four, the established models would all move up by
+        # (1000 - weak) / 3: about 50 points here. Anchored, their mean stays put.
+        assert sum(after[m] for m in established) / 3 == pytest.approx(mean_before, abs=1e-6)
+        assert (1000 - after[weak.pk]) / 3 > 25
+        anchor = second.boards.get(key=key).data["anchor"]
+        assert anchor["snapshot"] == first.pk
+        assert sorted(anchor["models"]) == sorted(established)
+        assert anchor["reference_mean"] == pytest.approx(mean_before)
+    assert first.boards.get(key="overall").data["anchor"] == {
+        "shift": 0.0,
+        "models": [],
+        "reference_mean": None,
+        "snapshot": None,
+    }

@@ -58,3 +58,40 @@ def simulate_ratings(
             "outcome": outcome.ravel(),
         }
     )
+
+
+def dense_board(rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """10 models, 200 prompts x 4 comparisons x 3 annotators: ratings, strengths, models judged."""
+    strengths = rng.normal(0.0, 0.5, 10)
+    ratings = simulate_ratings(rng, strengths, n_prompts=200, comparisons_per_prompt=4, shared=0.6)
+    return ratings, strengths, list(range(10))
+
+
+def sparse_board(rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """10 models, 30 prompts x 2 comparisons x 3 annotators: about 36 ratings per model."""
+    strengths = rng.normal(0.0, 0.5, 10)
+    ratings = simulate_ratings(rng, strengths, n_prompts=30, comparisons_per_prompt=2, shared=0.6)
+    return ratings, strengths, list(range(10))
+
+
+def new_model_board(rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """8 established models (150 prompts x 4 comparisons) and model 8, new, with 15 ratings:
+    5 comparisons on prompts of its own, each judged by 3 annotators."""
+    strengths = rng.normal(0.0, 0.5, 9)
+    established = simulate_ratings(
+        rng, strengths[:8], n_prompts=150, comparisons_per_prompt=4, shared=0.6
+    )
+    opponents = rng.integers(0, 8, 5)
+    prob = 1.0 / (1.0 + np.exp(-(strengths[8] - strengths[opponents])))
+    shared = rng.random(5) < 0.6
+    uniform = np.where(shared[:, None], rng.random(5)[:, None], rng.random((5, 3)))
+    outcome = outcome_from_uniform(uniform, prob[:, None], 0.3)
+    new = pd.DataFrame(
+        {
+            "prompt": np.repeat(10_000 + np.arange(5), 3),
+            "model_a": 8,
+            "model_b": np.repeat(opponents, 3),
+            "outcome": outcome.ravel(),
+        }
+    )
+    return pd.concat([established, new], ignore_index=True), strengths, [8]

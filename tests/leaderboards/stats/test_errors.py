@@ -30,7 +30,8 @@ def good() -> pd.DataFrame:
 
 
 def test_the_good_frame_is_accepted() -> None:
-    assert len(rank_models(good(), RankingConfig(replicas=10)).ranked) == 3
+    config = RankingConfig(replicas=10, min_ratings=1, require_wins_and_losses=False)
+    assert len(rank_models(good(), config).ranked) == 3
 
 
 @pytest.mark.parametrize(
@@ -133,12 +134,16 @@ def test_disconnected_graph_reports_the_groups() -> None:
             "outcome": [1.0, 0.0, 0.5, 1.0, 1.0],
         }
     ).pipe(lambda f: pd.concat([f, f.assign(model_a=f.model_b, model_b=f.model_a)]))
+    # The fit itself refuses a disconnected graph; the leaderboard ranks the largest group.
     with pytest.raises(DisconnectedComparisonGraphError) as caught:
-        rank_models(ratings, RankingConfig(replicas=10))
+        fit_bradley_terry(Comparisons.from_ratings(ratings))
     assert caught.value.components == (("a", "b", "c"), ("x", "y", "z"))
     assert "2 disconnected groups" in str(caught.value)
-    with pytest.raises(DisconnectedComparisonGraphError):
-        fit_bradley_terry(Comparisons.from_ratings(ratings))
+    board = rank_models(ratings, RankingConfig(replicas=10, min_ratings=1))
+    assert [line.model for line in board.ranked] != []
+    assert {line.model for line in board.ranked} == {"a", "b", "c"}
+    for model in ("x", "y", "z"):
+        assert board.get(model).not_ranked_reason == "not connected to the main group"
 
 
 def test_ratings_with_zero_weight_do_not_connect_groups() -> None:
@@ -150,9 +155,10 @@ def test_ratings_with_zero_weight_do_not_connect_groups() -> None:
             ),
         ]
     )
-    with pytest.raises(DisconnectedComparisonGraphError) as caught:
-        rank_models(ratings, RankingConfig(replicas=10))
-    assert caught.value.components == (("a", "b", "c"), ("solo",))
+    config = RankingConfig(replicas=10, min_ratings=1, require_wins_and_losses=False)
+    board = rank_models(ratings, config)
+    assert {line.model for line in board.ranked} == {"a", "b", "c"}
+    assert board.get("solo").not_ranked_reason == "not connected to the main group"
 
 
 @pytest.mark.parametrize(
@@ -165,8 +171,10 @@ def test_ratings_with_zero_weight_do_not_connect_groups() -> None:
         ({"replicas": 10.5}, "replicas must be a whole number"),
         ({"seed": -1}, "seed must be a whole number >= 0"),
         ({"min_ratings": 0}, "min_ratings must be a whole number >= 1"),
-        ({"ridge": 0.0}, "ridge must be a positive finite number"),
-        ({"ridge": float("nan")}, "ridge must be a positive finite number"),
+        ({"prior_sd": 0.0}, "prior_sd must be a positive finite number"),
+        ({"prior_sd": float("nan")}, "prior_sd must be a positive finite number"),
+        ({"bootstrap_interval": "bca"}, "bootstrap_interval must be one of"),
+        ({"require_wins_and_losses": "yes"}, "require_wins_and_losses must be true or false"),
         ({"confidence": 1.0}, "confidence must be below 1"),
         ({"confidence": 0}, "confidence must be a positive"),
         ({"tolerance": -1e-6}, "tolerance must be a positive"),

@@ -11,7 +11,6 @@ import pytest
 
 from leaderboards.stats import (
     Comparisons,
-    DisconnectedComparisonGraphError,
     InsufficientDataError,
     RankingConfig,
     StatsInputError,
@@ -59,7 +58,11 @@ def test_elo_is_centred_on_1000_over_ranked_models(four_models: pd.DataFrame) ->
 
 
 def test_win_rate_matrices_and_tallies_on_the_hand_case() -> None:
-    board = rank_models(triangle(), RankingConfig(interval="sandwich"))
+    # A never lost here: rank it anyway, under a negligible prior, to check the arithmetic.
+    config = RankingConfig(
+        interval="sandwich", min_ratings=1, require_wins_and_losses=False, prior_sd=1e5
+    )
+    board = rank_models(triangle(), config)
     assert board.win_rate_models == ("A", "B", "C")
     expected = np.array([[np.nan, 2 / 3, 4 / 5], [1 / 3, np.nan, 2 / 3], [1 / 5, 1 / 3, np.nan]])
     np.testing.assert_allclose(board.empirical_win_rate, expected, atol=1e-12)
@@ -79,12 +82,14 @@ def test_to_dict_is_strict_json_and_config_reproduces_the_board(four_models: pd.
     stored = json.loads(text)
     assert stored["config"] == {
         "interval": "bootstrap",
+        "bootstrap_interval": "basic",
         "replicas": 120,
         "seed": 17,
         "resample": "prompt",
         "weighting": "inverse_pair_frequency",
-        "ridge": 1e-4,
-        "min_ratings": 1,
+        "prior_sd": 500.0,
+        "min_ratings": 20,
+        "require_wins_and_losses": True,
         "confidence": 0.95,
         "tolerance": 1e-6,
         "max_iterations": 100,
@@ -92,6 +97,8 @@ def test_to_dict_is_strict_json_and_config_reproduces_the_board(four_models: pd.
     assert stored["versions"]["numpy"] == np.__version__
     assert stored["models"][-1]["model"] == "never-rated"
     assert stored["models"][-1]["rank"] is None
+    assert stored["models"][-1]["not_ranked_reason"] == "no ratings yet"
+    assert stored["anchor"] == {"shift": 0.0, "models": [], "reference_mean": None}
     rebuilt = RankingConfig.from_dict(stored["config"])
     again = rank_models(four_models, rebuilt, models=[0, 1, 2, 3, "never-rated"])
     assert json.dumps(again.to_dict(), allow_nan=False) == text
@@ -107,6 +114,7 @@ def test_models_below_min_ratings_are_listed_but_not_ranked(four_models: pd.Data
     line = board.get("rare")
     assert (line.rank, line.elo, line.lower, line.rank_with_uncertainty) == (None, None, None, None)
     assert (line.n_ratings, line.wins, line.ties, line.losses) == (3, 1, 1, 1)
+    assert line.not_ranked_reason == "3 ratings; needs 4"
     assert board.models[-1].model == "rare"
     assert "rare" not in board.win_rate_models
     # Excluded from the fit: the others get exactly the numbers they get without its ratings.
@@ -116,10 +124,11 @@ def test_models_below_min_ratings_are_listed_but_not_ranked(four_models: pd.Data
     assert board.n_ratings == len(four_models) + 3
     assert board.n_ratings_used == len(four_models)
     # With a lower minimum it is ranked.
-    assert rank_models(pd.concat([four_models, rare]), RankingConfig(replicas=50)).get("rare").rank
+    lower = RankingConfig(replicas=50, min_ratings=3)
+    assert rank_models(pd.concat([four_models, rare]), lower).get("rare").rank
 
 
-def test_exclusion_that_splits_the_graph_is_reported() -> None:
+def test_exclusion_that_splits_the_graph_ranks_the_largest_group() -> None:
     rows = []
     for prompt in range(6):
         for a, b in (("A", "B"), ("B", "C"), ("A", "C"), ("D", "E")):
@@ -127,11 +136,15 @@ def test_exclusion_that_splits_the_graph_is_reported() -> None:
     # X is the only bridge between the groups and has two ratings.
     rows += [(0, "X", "A", 1.0), (1, "X", "D", 0.0)]
     ratings = frame(rows)
-    assert rank_models(ratings, RankingConfig(replicas=20, min_ratings=2)).get("X").ranked
-    with pytest.raises(DisconnectedComparisonGraphError) as caught:
-        rank_models(ratings, RankingConfig(replicas=20, min_ratings=3))
-    assert caught.value.components == (("A", "B", "C"), ("D", "E"))
-    assert "'D', 'E'" in str(caught.value)
+    # In this hand case A never loses and C never wins; only the other rules are under test.
+    config = RankingConfig(replicas=20, min_ratings=2, require_wins_and_losses=False)
+    assert rank_models(ratings, config).get("X").ranked
+    stricter = RankingConfig(replicas=20, min_ratings=3, require_wins_and_losses=False)
+    board = rank_models(ratings, stricter)
+    assert {line.model for line in board.ranked} == {"A", "B", "C"}
+    assert board.get("X").not_ranked_reason == "2 ratings; needs 3"
+    assert board.get("D").not_ranked_reason == "not connected to the main group"
+    assert board.get("E").not_ranked_reason == "not connected to the main group"
 
 
 def test_iterated_exclusion_drops_models_that_fall_below_the_minimum() -> None:
@@ -201,7 +214,8 @@ def test_preference_scale_maps_to_outcomes() -> None:
 
 def test_unrated_models_can_be_listed_with_prepared_comparisons() -> None:
     comparisons = Comparisons.from_ratings(triangle())
-    board = rank_models(comparisons, RankingConfig(replicas=20), models=["D", "A"])
+    config = RankingConfig(replicas=20, min_ratings=1, require_wins_and_losses=False)
+    board = rank_models(comparisons, config, models=["D", "A"])
     assert [line.model for line in board.models][-1] == "D"
     assert board.get("D").n_ratings == 0
     assert board.get("D").rank is None
