@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leaderboards", "0003_recompute_trigger_sweep"),
+        ("leaderboards", "0004_append_only_snapshots"),
     ]
 
     operations = [
