@@ -322,10 +322,21 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Rate limits count in the cache: set CACHE_URL=redis://... so every web process shares them.
+# The cache is optional: while Redis is unreachable the site serves without it (seal/cache.py),
+# trying Redis again every SEAL_CACHE_RETRY_SECONDS; short socket timeouts bound what a Redis that
+# does not answer at all costs a request.
 CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+SEAL_CACHE_RETRY_SECONDS = env_float("SEAL_CACHE_RETRY_SECONDS", 5.0)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        {
+            "BACKEND": "seal.cache.DegradingRedisCache",
+            "LOCATION": CACHE_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": env_float("CACHE_CONNECT_TIMEOUT_SECONDS", 0.5),
+                "socket_timeout": env_float("CACHE_TIMEOUT_SECONDS", 1.0),
+            },
+        }
         if CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
