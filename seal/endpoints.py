@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import httpcore
 import httpx
@@ -133,6 +133,18 @@ def endpoint_url_problems(url: str, *, allow: AllowList) -> list[str]:
         elif host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost"):
             problems.append("points to a private, loopback or reserved address")
     return problems
+
+
+def endpoint_secret_problems(secret: str) -> list[str]:
+    """What is wrong with a lab-supplied endpoint secret (it is sent as a header value)."""
+    # A bearer token is visible ASCII (RFC 6750); anything else either breaks the header (and the
+    # HTTP library quotes the whole header value, secret included, in its error) or injects one.
+    if any(not ("\x21" <= char <= "\x7e") for char in secret):
+        return [
+            "must be visible ASCII characters only (no spaces, line breaks or other control "
+            "characters): it is sent as `Authorization: Bearer <secret>`"
+        ]
+    return []
 
 
 def resolve_checked(
@@ -287,8 +299,37 @@ def backoff_delay(attempt: int, policy: CallPolicy, retry_after: float | None) -
     return delay
 
 
-def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "[secret]") if secret else text
+def secret_forms(secret: str) -> list[str]:
+    """Every spelling of `secret` an error message may carry, longest first: as is, escaped as
+    Python, JSON or bytes reprs escape it (how HTTP libraries quote a bad header value), and
+    URL-encoded."""
+    if not secret:
+        return []
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        ascii(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        secret.encode("unicode_escape").decode("ascii"),
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+    }
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            encoded = secret.encode(encoding)
+        except UnicodeEncodeError:
+            continue
+        forms.add(repr(encoded)[2:-1])
+    return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def scrub_secret(text: str, secret: str) -> str:
+    """`text` with every form of `secret` in it replaced by [secret]."""
+    for form in secret_forms(secret):
+        text = text.replace(form, "[secret]")
+    return text
 
 
 def _parse_completion(body: bytes) -> tuple[str, str, int | None, int | None]:
@@ -376,10 +417,11 @@ class EndpointClient:
                     chunks.append(chunk)
                 body = b"".join(chunks)
                 if response.status_code >= 400:
-                    excerpt = body[:300].decode("utf-8", "replace")
+                    # Scrubbed before it is cut short, so no cut can leave a piece of the secret.
+                    text = body.decode("utf-8", "replace")
+                    excerpt = scrub_secret(text, call.secret)[:300]
                     raise _Permanent(
-                        f"http_{response.status_code}",
-                        f"HTTP {response.status_code}: {_scrub(excerpt, call.secret)}",
+                        f"http_{response.status_code}", f"HTTP {response.status_code}: {excerpt}"
                     )
                 if response.status_code != 200:
                     raise _Permanent(
@@ -411,6 +453,16 @@ class EndpointClient:
         When `should_stop` turns true the retries end early with an INTERRUPTED result: the
         prompt was not given up on, only left for a later collector.
         """
+        if endpoint_secret_problems(call.secret):
+            # Stored before registration refused such secrets: never put it in a header.
+            return ChatResult(
+                call.key,
+                ok=False,
+                attempts=0,
+                error_kind="invalid_secret",
+                error="the stored api_secret has characters a header cannot carry; "
+                "register the endpoint secret again",
+            )
         attempt = 0
         while True:
             attempt += 1
@@ -424,7 +476,7 @@ class EndpointClient:
                         ok=False,
                         attempts=attempt,
                         error_kind=exc.kind,
-                        error=_scrub(f"{exc.detail} (after {attempt} attempts)", call.secret),
+                        error=scrub_secret(f"{exc.detail} (after {attempt} attempts)", call.secret),
                     )
                 if should_stop is not None and should_stop():
                     return ChatResult(call.key, ok=False, attempts=attempt, error_kind=INTERRUPTED)
@@ -438,7 +490,7 @@ class EndpointClient:
                     ok=False,
                     attempts=attempt,
                     error_kind=exc.kind,
-                    error=_scrub(exc.detail, call.secret),
+                    error=scrub_secret(exc.detail, call.secret),
                 )
             except Exception as exc:  # a result for every call, whatever went wrong
                 return ChatResult(
@@ -470,6 +522,9 @@ __all__ = [
     "EndpointClient",
     "address_is_blocked",
     "completions_url",
+    "endpoint_secret_problems",
     "endpoint_url_problems",
     "resolve_checked",
+    "scrub_secret",
+    "secret_forms",
 ]

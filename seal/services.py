@@ -31,6 +31,7 @@ from seal.endpoints import (
     ChatResult,
     EndpointClient,
     completions_url,
+    endpoint_secret_problems,
     endpoint_url_problems,
 )
 from seal.errors import ApplicationError
@@ -321,6 +322,10 @@ def model_version_create(
         problems = endpoint_url_problems(base_url, allow=endpoint_allow_list())
         if problems:
             field_errors["base_url"] = problems
+    if "api_secret" not in field_errors:
+        problems = endpoint_secret_problems(api_secret)
+        if problems:
+            field_errors["api_secret"] = problems
     if field_errors:
         raise ApplicationError("Invalid model version", field_errors=field_errors)
     params = _generation_params_check(generation_params or {})

@@ -10,6 +10,7 @@ How it answers depends on the `model` a request names, so one server plays many 
     hang              sends nothing until the server stops (or `hang_seconds` pass)
     redirect          307 to another URL
     garbage           200 with a body that is not a chat completion
+    denied            401 whose body echoes the Authorization header (JSON-escaped, URL-encoded)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 
 @dataclass
@@ -141,6 +143,11 @@ class FakeEndpoint:
             return
         if mode == "redirect":
             self._send(handler, 307, b"", Location="http://169.254.169.254/latest/meta-data/")
+            return
+        if mode == "denied":
+            authorization = handler.headers.get("Authorization", "")
+            echo = {"error": f"invalid credentials: {authorization}", "hint": quote(authorization)}
+            self._send(handler, 401, json.dumps(echo).encode())
             return
         if mode == "garbage":
             self._send(handler, 200, b'{"hello": "world"}')
