@@ -57,14 +57,14 @@ class TaskSend:
 
 def _registered_task(app: Celery, name: str) -> Task | None:
     """The task registered as `name`, importing the apps' task modules if it is not (yet)."""
-    task: Task | None = app.tasks.get(name)
-    if task is None:
-        # A web process has not imported the task modules: import them, and only them. The
-        # loader's import_default_modules() would do it by sending import_modules, on which
-        # Celery's Django fixup re-runs django.setup(); that re-applies LOGGING, and in a worker
-        # points the handlers at Celery's redirected stderr, so the worker logs nothing after.
+    if not app.finalized or name not in app.tasks:
+        # A web process has not imported the task modules: import them, and only them (before
+        # the registry is first read, so that finalizing it registers them). The loader's
+        # import_default_modules() would do it by sending import_modules, on which Celery's
+        # Django fixup re-runs django.setup(); that re-applies LOGGING, and in a worker points
+        # the handlers at Celery's redirected stderr, so the worker logs nothing after.
         app.autodiscover_tasks(force=True)
-        task = app.tasks.get(name)
+    task: Task | None = app.tasks.get(name)
     return task
 
 
