@@ -39,32 +39,87 @@ class BlockedAddressError(Exception):
     """The endpoint's host is, or resolves to, an address the platform never calls."""
 
 
+# The ports a bare allow-list entry covers: the scheme's default, or (when only the port is
+# known, at connect time) either default.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+ANY_PORT = -1
+
+
+def _ports_allowed(entry_port: int | None, port: int | None, scheme: str | None) -> bool:
+    if entry_port == ANY_PORT:
+        return True
+    if entry_port is not None:
+        return port == entry_port
+    if scheme is not None:
+        return port == DEFAULT_PORTS.get(scheme)
+    return port in DEFAULT_PORTS.values()
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """`host:port`, `[v6]:port`, `host:*` or a bare host/address/network (port None)."""
+    if entry.startswith("["):
+        host, bracket, rest = entry[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{entry!r} is not [address] or [address]:port")
+        return host, _port(entry, rest[1:]) if rest else None
+    if entry.count(":") == 1:  # more than one colon: a bare IPv6 address or network
+        host, _, port = entry.partition(":")
+        return host, _port(entry, port)
+    return entry, None
+
+
+def _port(entry: str, raw: str) -> int:
+    if raw == "*":
+        return ANY_PORT
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535, or *")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class AllowList:
-    """Hosts (by name), addresses and networks exempt from the address guard."""
+    """Hosts (by name), addresses and networks exempt from the address guard, each on a port.
 
-    names: frozenset[str] = frozenset()
-    networks: tuple[IPNetwork, ...] = ()
+    An entry is `host`, `host:port` or `host:*`; the host may be a name, an address ([v6] with a
+    port) or a network. A bare host is allowed on the default port only (443 for https, 80 for
+    http), so that allowing a test host does not open its database or admin ports too; `:*`
+    opens every port of it, for local testing."""
+
+    names: frozenset[tuple[str, int | None]] = frozenset()
+    networks: tuple[tuple[IPNetwork, int | None], ...] = ()
 
     @classmethod
     def parse(cls, entries: Iterable[str]) -> AllowList:
-        names: set[str] = set()
-        networks: list[IPNetwork] = []
+        """The allow list from SEAL_ENDPOINT_ALLOWED_HOSTS; ValueError names a malformed entry."""
+        names: set[tuple[str, int | None]] = set()
+        networks: list[tuple[IPNetwork, int | None]] = []
         for raw in entries:
-            entry = raw.strip().lower().strip("[]")
+            entry = raw.strip().lower()
             if not entry:
                 continue
+            host, port = _split_port(entry)
             try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
+                networks.append((ipaddress.ip_network(host, strict=False), port))
             except ValueError:
-                names.add(entry.rstrip("."))
+                if not host or "/" in host or ":" in host:
+                    raise ValueError(f"{raw!r} is not a host, address or network") from None
+                names.add((host.rstrip("."), port))
         return cls(frozenset(names), tuple(networks))
 
-    def allows_name(self, host: str) -> bool:
-        return host.lower().rstrip(".").strip("[]") in self.names
+    def allows_name(self, host: str, port: int | None, scheme: str | None = None) -> bool:
+        name = host.lower().rstrip(".").strip("[]")
+        return any(
+            listed == name and _ports_allowed(entry_port, port, scheme)
+            for listed, entry_port in self.names
+        )
 
-    def allows_address(self, address: IPAddress) -> bool:
-        return any(address in network for network in self.networks)
+    def allows_address(
+        self, address: IPAddress, port: int | None, scheme: str | None = None
+    ) -> bool:
+        return any(
+            address in network and _ports_allowed(entry_port, port, scheme)
+            for network, entry_port in self.networks
+        )
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -125,10 +180,14 @@ def endpoint_url_problems(url: str, *, allow: AllowList) -> list[str]:
         problems.append("must not use port 0")
     if parts.query or parts.fragment:
         problems.append("must not have a query string or fragment")
-    if host and not allow.allows_name(host):
+    scheme = parts.scheme
+    effective_port = port if port is not None else DEFAULT_PORTS.get(scheme)
+    if host and not allow.allows_name(host, effective_port, scheme):
         address = _literal_address(host)
         if address is not None:
-            if address_is_blocked(address) and not allow.allows_address(address):
+            if address_is_blocked(address) and not allow.allows_address(
+                address, effective_port, scheme
+            ):
                 problems.append("points to a private, loopback or reserved address")
         elif host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost"):
             problems.append("points to a private, loopback or reserved address")
@@ -159,11 +218,12 @@ def resolve_checked(
         infos = resolver(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from exc
-    if allow.allows_name(host):
+    # The scheme is not known here: a bare allow-list entry covers either default port.
+    if allow.allows_name(host, port):
         return list(infos)
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if address_is_blocked(address) and not allow.allows_address(address):
+        if address_is_blocked(address) and not allow.allows_address(address, port):
             # One bad address is enough: a host that mixes public and private answers is a
             # rebinding attempt as often as a mistake.
             raise BlockedAddressError(f"{host} resolves to a blocked address")

@@ -359,8 +359,15 @@ SEAL_COLLECTION_TASK_BUDGET_SECONDS = env_float("SEAL_COLLECTION_TASK_BUDGET_SEC
 # A collector renews its lab's lease while it runs; a dead one's lease lapses after this long.
 SEAL_COLLECTION_LEASE_SECONDS = env_float("SEAL_COLLECTION_LEASE_SECONDS", 90.0)
 # Lab endpoints may not resolve to private, loopback, link-local or metadata addresses. Hosts,
-# addresses or networks listed here are exempt (local testing only, e.g. 127.0.0.1).
+# addresses or networks listed here are exempt (local testing only), each on a port: `host:port`
+# (`[v6]:port`), `host:*` for every port; a bare host only on 443 (https) or 80 (http).
 SEAL_ENDPOINT_ALLOWED_HOSTS = env_list("SEAL_ENDPOINT_ALLOWED_HOSTS", [])
+try:
+    from seal.endpoints import AllowList
+
+    AllowList.parse(SEAL_ENDPOINT_ALLOWED_HOSTS)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"SEAL_ENDPOINT_ALLOWED_HOSTS: {exc}") from exc
 
 LOGGING = {
     "version": 1,

@@ -84,6 +84,15 @@ class FakeEndpoint:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def address(self) -> str:
+        """host:port, as SEAL_ENDPOINT_ALLOWED_HOSTS lets this server (and no other port) in."""
+        return f"127.0.0.1:{self.port}"
+
     def start(self) -> FakeEndpoint:
         self._thread.start()
         return self
