@@ -226,8 +226,13 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
-if PRODUCTION:
+# Whether a request came over https is the WSGI server's call: gunicorn believes X-Forwarded-Proto
+# only from the proxy addresses in FORWARDED_ALLOW_IPS (gunicorn.conf.py). Django reads the header
+# itself, from anyone, only when told to: for a server that cannot check the peer, reachable by
+# nothing but a proxy that always sets the header.
+if env_bool("SEAL_TRUST_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
@@ -380,6 +385,7 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
     },
+    "filters": {"no_query_strings": {"()": "seal.logfilters.QueryStringFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "security": {"class": "logging.StreamHandler", "formatter": "json"},
@@ -391,6 +397,15 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
         # Authentication and permission decisions, machine-readable for the log pipeline.
         "seal.security": {"handlers": ["security"], "level": "INFO", "propagate": False},
+        # Request lines (runserver) and request errors name the path without its query string:
+        # staff searches (?q=) carry private prompt text. gunicorn's access log: gunicorn.conf.py.
+        "django.server": {
+            "handlers": ["console"],
+            "filters": ["no_query_strings"],
+            "level": "INFO",
+            "propagate": False,
+        },
+        "django.request": {"filters": ["no_query_strings"]},
     },
 }
 
