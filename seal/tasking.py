@@ -57,7 +57,7 @@ class TaskSend:
 
 def _registered_task(app: Celery, name: str) -> Task | None:
     """The task registered as `name`, importing the apps' task modules if it is not (yet)."""
-    if not app.finalized or name not in app.tasks:
+    if not app.finalized or name not in app.tasks:  # type: ignore[attr-defined]  # not in the stubs
         # A web process has not imported the task modules: import them, and only them (before
         # the registry is first read, so that finalizing it registers them). The loader's
         # import_default_modules() would do it by sending import_modules, on which Celery's

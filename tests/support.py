@@ -72,7 +72,7 @@ def celery_connections_forget() -> None:
 
     `app.close()` drops only the connection pool; the producer pool (which keeps connections of
     its own, to the broker of its day) is reset here too, as Celery does after a fork."""
-    from celery._state import _register_app
+    from celery._state import _register_app  # type: ignore[attr-defined]  # not in the stubs
 
     from seal.celery import app
 
