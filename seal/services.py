@@ -33,6 +33,8 @@ from seal.endpoints import (
     completions_url,
     endpoint_secret_problems,
     endpoint_url_problems,
+    scrub_secret,
+    secret_forms,
 )
 from seal.errors import ApplicationError
 from seal.models import (
@@ -348,6 +350,26 @@ def model_version_create(
         raise ApplicationError(
             f"{name} {version} is already registered", field_errors={"version": ["taken"]}
         ) from exc
+
+
+def response_errors_scrub() -> int:
+    """Remove every spelling of each endpoint secret from the errors already stored; a count."""
+    scrubbed = 0
+    with_secret = ModelVersion.objects.exclude(api_secret="").only("pk", "api_secret")
+    for model_version in with_secret.iterator():
+        leaked = Q()
+        for form in secret_forms(model_version.api_secret):
+            leaked |= Q(error__contains=form)
+        with transaction.atomic():
+            rows = (
+                Response.objects.select_for_update()
+                .filter(leaked, model_version=model_version)
+                .only("pk", "error")
+            )
+            for row in rows:
+                clean = scrub_secret(row.error, model_version.api_secret)[:2000]
+                scrubbed += Response.objects.filter(pk=row.pk).update(error=clean)
+    return scrubbed
 
 
 def endpoint_allow_list() -> AllowList:

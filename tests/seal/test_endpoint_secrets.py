@@ -3,18 +3,20 @@ admin, one rule), and no spelling of a secret ever reaches a stored error or the
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from seal.endpoints import scrub_secret
 from seal.models import ModelVersion, Response, Submission
 from seal.services import submission_create
-from tests.factories import LabFactory, UserFactory
+from tests.factories import LabFactory, ModelVersionFactory, ResponseFactory, UserFactory
 from tests.seal.conftest import domain_with_prompts, model_on
 from tests.seal.test_api_model_versions import URL, VALID
 
@@ -138,3 +140,25 @@ def test_the_http_librarys_own_quoting_of_a_bad_header_is_scrubbed(fake_endpoint
     scrubbed = scrub_secret(message, CONTROL_SECRET)
     assert "[secret]" in scrubbed
     assert_nowhere(CONTROL_SECRET, scrubbed)
+
+
+def test_errors_stored_before_the_scrubbing_are_cleaned_by_the_command():
+    """What the old code stored: the header value quoted as bytes, a control character in it."""
+    model_version = ModelVersionFactory.create(api_secret=CONTROL_SECRET)
+    leaked = ResponseFactory.create(
+        model_version=model_version,
+        status=Response.Status.FAILED,
+        error="connect_error: LocalProtocolError: Illegal header value "
+        + repr(f"Bearer {CONTROL_SECRET}".encode()),
+    )
+    clean = ResponseFactory.create(model_version=model_version, status=Response.Status.FAILED)
+    clean.error = "http_500: HTTP 500"
+    clean.save(update_fields=["error"])
+    out = io.StringIO()
+    call_command("response_errors_scrub", stdout=out)
+    assert "1 stored error(s) scrubbed" in out.getvalue()
+    leaked.refresh_from_db()
+    assert "[secret]" in leaked.error
+    assert_nowhere(CONTROL_SECRET, leaked.error)
+    clean.refresh_from_db()
+    assert clean.error == "http_500: HTTP 500"
