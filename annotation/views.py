@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation.forms import RatingForm, ReviewForm
@@ -37,8 +38,12 @@ View = Callable[..., HttpResponse]
 
 
 def annotator_required(view: View) -> View:
-    """Logged in with a vetted (or qualifying) annotator profile; everyone else gets 403."""
+    """Logged in with a vetted (or qualifying) annotator profile; everyone else gets 403.
 
+    Never stored by a browser or proxy (Cache-Control: no-store): these pages show private
+    prompts and answers; so do the reviewers' (below) and the admin's (Django marks them)."""
+
+    @never_cache
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -54,8 +59,10 @@ def annotator_required(view: View) -> View:
 
 
 def reviewer_required(view: View) -> View:
-    """Logged in as a vetted reviewer of the layer in the URL; everyone else gets 403."""
+    """Logged in as a vetted reviewer of the layer in the URL; everyone else gets 403; never
+    stored (private prompts and answers)."""
 
+    @never_cache
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, layer: int = 0, **kwargs: Any) -> HttpResponse:

@@ -59,7 +59,7 @@ def main() -> None:
     else:
         os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
     os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ["SEAL_ENDPOINT_ALLOWED_HOSTS"] = "127.0.0.1"
+    os.environ["SEAL_ENDPOINT_ALLOWED_HOSTS"] = "127.0.0.1:*"
     os.environ["SEAL_COLLECTION_CONCURRENCY_PER_LAB"] = str(args.concurrency)
     os.environ["LOG_LEVEL"] = "WARNING"
     # As deployed: with DEBUG on, Django keeps every query in memory, which is not collection's.

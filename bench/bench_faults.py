@@ -592,7 +592,7 @@ def main() -> None:
         "DATABASE_URL": args.postgres_url,
         "CELERY_BROKER_URL": broker_url,
         "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
-        "SEAL_ENDPOINT_ALLOWED_HOSTS": "127.0.0.1",
+        "SEAL_ENDPOINT_ALLOWED_HOSTS": "127.0.0.1:*",
         "SEAL_GOLD_RATE": "0",
         "SEAL_LEADERBOARD_MIN_RATINGS_PER_BOARD": "1",
         "SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL": "1",

@@ -17,7 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
-from seal.endpoints import endpoint_url_problems
+from seal.endpoints import endpoint_secret_problems, endpoint_url_problems
 from seal.errors import ApplicationError
 from seal.models import (
     Category,
@@ -206,6 +206,8 @@ class ModelVersionForm(forms.ModelForm):
     )
     api_secret = forms.CharField(
         required=False,
+        # Refused, never trimmed: a secret is sent exactly as typed, or not at all.
+        strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Write-only. Leave blank to keep the stored secret.",
     )
@@ -234,6 +236,9 @@ class ModelVersionForm(forms.ModelForm):
         secret: str = self.cleaned_data.get("api_secret", "")
         if not secret and self.instance.pk:
             return self.instance.api_secret
+        problems = endpoint_secret_problems(secret)
+        if problems:
+            raise forms.ValidationError(problems)
         return secret
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import httpcore
 import httpx
@@ -41,32 +41,87 @@ class BlockedAddressError(Exception):
     """The endpoint's host is, or resolves to, an address the platform never calls."""
 
 
+# The ports a bare allow-list entry covers: the scheme's default, or (when only the port is
+# known, at connect time) either default.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+ANY_PORT = -1
+
+
+def _ports_allowed(entry_port: int | None, port: int | None, scheme: str | None) -> bool:
+    if entry_port == ANY_PORT:
+        return True
+    if entry_port is not None:
+        return port == entry_port
+    if scheme is not None:
+        return port == DEFAULT_PORTS.get(scheme)
+    return port in DEFAULT_PORTS.values()
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """`host:port`, `[v6]:port`, `host:*` or a bare host/address/network (port None)."""
+    if entry.startswith("["):
+        host, bracket, rest = entry[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{entry!r} is not [address] or [address]:port")
+        return host, _port(entry, rest[1:]) if rest else None
+    if entry.count(":") == 1:  # more than one colon: a bare IPv6 address or network
+        host, _, port = entry.partition(":")
+        return host, _port(entry, port)
+    return entry, None
+
+
+def _port(entry: str, raw: str) -> int:
+    if raw == "*":
+        return ANY_PORT
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535, or *")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class AllowList:
-    """Hosts (by name), addresses and networks exempt from the address guard."""
+    """Hosts (by name), addresses and networks exempt from the address guard, each on a port.
 
-    names: frozenset[str] = frozenset()
-    networks: tuple[IPNetwork, ...] = ()
+    An entry is `host`, `host:port` or `host:*`; the host may be a name, an address ([v6] with a
+    port) or a network. A bare host is allowed on the default port only (443 for https, 80 for
+    http), so that allowing a test host does not open its database or admin ports too; `:*`
+    opens every port of it, for local testing."""
+
+    names: frozenset[tuple[str, int | None]] = frozenset()
+    networks: tuple[tuple[IPNetwork, int | None], ...] = ()
 
     @classmethod
     def parse(cls, entries: Iterable[str]) -> AllowList:
-        names: set[str] = set()
-        networks: list[IPNetwork] = []
+        """The allow list from SEAL_ENDPOINT_ALLOWED_HOSTS; ValueError names a malformed entry."""
+        names: set[tuple[str, int | None]] = set()
+        networks: list[tuple[IPNetwork, int | None]] = []
         for raw in entries:
-            entry = raw.strip().lower().strip("[]")
+            entry = raw.strip().lower()
             if not entry:
                 continue
+            host, port = _split_port(entry)
             try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
+                networks.append((ipaddress.ip_network(host, strict=False), port))
             except ValueError:
-                names.add(entry.rstrip("."))
+                if not host or "/" in host or ":" in host:
+                    raise ValueError(f"{raw!r} is not a host, address or network") from None
+                names.add((host.rstrip("."), port))
         return cls(frozenset(names), tuple(networks))
 
-    def allows_name(self, host: str) -> bool:
-        return host.lower().rstrip(".").strip("[]") in self.names
+    def allows_name(self, host: str, port: int | None, scheme: str | None = None) -> bool:
+        name = host.lower().rstrip(".").strip("[]")
+        return any(
+            listed == name and _ports_allowed(entry_port, port, scheme)
+            for listed, entry_port in self.names
+        )
 
-    def allows_address(self, address: IPAddress) -> bool:
-        return any(address in network for network in self.networks)
+    def allows_address(
+        self, address: IPAddress, port: int | None, scheme: str | None = None
+    ) -> bool:
+        return any(
+            address in network and _ports_allowed(entry_port, port, scheme)
+            for network, entry_port in self.networks
+        )
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -127,14 +182,30 @@ def endpoint_url_problems(url: str, *, allow: AllowList) -> list[str]:
         problems.append("must not use port 0")
     if parts.query or parts.fragment:
         problems.append("must not have a query string or fragment")
-    if host and not allow.allows_name(host):
+    scheme = parts.scheme
+    effective_port = port if port is not None else DEFAULT_PORTS.get(scheme)
+    if host and not allow.allows_name(host, effective_port, scheme):
         address = _literal_address(host)
         if address is not None:
-            if address_is_blocked(address) and not allow.allows_address(address):
+            if address_is_blocked(address) and not allow.allows_address(
+                address, effective_port, scheme
+            ):
                 problems.append("points to a private, loopback or reserved address")
         elif host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost"):
             problems.append("points to a private, loopback or reserved address")
     return problems
+
+
+def endpoint_secret_problems(secret: str) -> list[str]:
+    """What is wrong with a lab-supplied endpoint secret (it is sent as a header value)."""
+    # A bearer token is visible ASCII (RFC 6750); anything else either breaks the header (and the
+    # HTTP library quotes the whole header value, secret included, in its error) or injects one.
+    if any(not ("\x21" <= char <= "\x7e") for char in secret):
+        return [
+            "must be visible ASCII characters only (no spaces, line breaks or other control "
+            "characters): it is sent as `Authorization: Bearer <secret>`"
+        ]
+    return []
 
 
 def resolve_checked(
@@ -149,11 +220,12 @@ def resolve_checked(
         infos = resolver(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from exc
-    if allow.allows_name(host):
+    # The scheme is not known here: a bare allow-list entry covers either default port.
+    if allow.allows_name(host, port):
         return list(infos)
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if address_is_blocked(address) and not allow.allows_address(address):
+        if address_is_blocked(address) and not allow.allows_address(address, port):
             # One bad address is enough: a host that mixes public and private answers is a
             # rebinding attempt as often as a mistake.
             raise BlockedAddressError(f"{host} resolves to a blocked address")
@@ -306,8 +378,37 @@ def _token_count(value: object) -> int | None:
     return None
 
 
-def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "[secret]") if secret else text
+def secret_forms(secret: str) -> list[str]:
+    """Every spelling of `secret` an error message may carry, longest first: as is, escaped as
+    Python, JSON or bytes reprs escape it (how HTTP libraries quote a bad header value), and
+    URL-encoded."""
+    if not secret:
+        return []
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        ascii(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        secret.encode("unicode_escape").decode("ascii"),
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+    }
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            encoded = secret.encode(encoding)
+        except UnicodeEncodeError:
+            continue
+        forms.add(repr(encoded)[2:-1])
+    return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def scrub_secret(text: str, secret: str) -> str:
+    """`text` with every form of `secret` in it replaced by [secret]."""
+    for form in secret_forms(secret):
+        text = text.replace(form, "[secret]")
+    return text
 
 
 def _parse_completion(body: bytes) -> tuple[str, str, int | None, int | None]:
@@ -391,10 +492,11 @@ class EndpointClient:
                     chunks.append(chunk)
                 body = b"".join(chunks)
                 if response.status_code >= 400:
-                    excerpt = body[:300].decode("utf-8", "replace")
+                    # Scrubbed before it is cut short, so no cut can leave a piece of the secret.
+                    text = body.decode("utf-8", "replace")
+                    excerpt = scrub_secret(text, call.secret)[:300]
                     raise _Permanent(
-                        f"http_{response.status_code}",
-                        f"HTTP {response.status_code}: {_scrub(excerpt, call.secret)}",
+                        f"http_{response.status_code}", f"HTTP {response.status_code}: {excerpt}"
                     )
                 if response.status_code != 200:
                     raise _Permanent(
@@ -426,6 +528,16 @@ class EndpointClient:
         When `should_stop` turns true the retries end early with an INTERRUPTED result: the
         prompt was not given up on, only left for a later collector.
         """
+        if endpoint_secret_problems(call.secret):
+            # Stored before registration refused such secrets: never put it in a header.
+            return ChatResult(
+                call.key,
+                ok=False,
+                attempts=0,
+                error_kind="invalid_secret",
+                error="the stored api_secret has characters a header cannot carry; "
+                "register the endpoint secret again",
+            )
         attempt = 0
         while True:
             attempt += 1
@@ -439,7 +551,7 @@ class EndpointClient:
                         ok=False,
                         attempts=attempt,
                         error_kind=exc.kind,
-                        error=_scrub(f"{exc.detail} (after {attempt} attempts)", call.secret),
+                        error=scrub_secret(f"{exc.detail} (after {attempt} attempts)", call.secret),
                     )
                 if should_stop is not None and should_stop():
                     return ChatResult(call.key, ok=False, attempts=attempt, error_kind=INTERRUPTED)
@@ -453,7 +565,7 @@ class EndpointClient:
                     ok=False,
                     attempts=attempt,
                     error_kind=exc.kind,
-                    error=_scrub(exc.detail, call.secret),
+                    error=scrub_secret(exc.detail, call.secret),
                 )
             except Exception as exc:  # a result for every call, whatever went wrong
                 return ChatResult(
@@ -485,7 +597,10 @@ __all__ = [
     "EndpointClient",
     "address_is_blocked",
     "completions_url",
+    "endpoint_secret_problems",
     "endpoint_url_problems",
     "resolve_checked",
+    "scrub_secret",
+    "secret_forms",
     "storable_text",
 ]

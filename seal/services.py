@@ -31,7 +31,10 @@ from seal.endpoints import (
     ChatResult,
     EndpointClient,
     completions_url,
+    endpoint_secret_problems,
     endpoint_url_problems,
+    scrub_secret,
+    secret_forms,
     storable_text,
 )
 from seal.errors import ApplicationError
@@ -326,6 +329,10 @@ def model_version_create(
         problems = endpoint_url_problems(base_url, allow=endpoint_allow_list())
         if problems:
             field_errors["base_url"] = problems
+    if "api_secret" not in field_errors:
+        problems = endpoint_secret_problems(api_secret)
+        if problems:
+            field_errors["api_secret"] = problems
     if field_errors:
         raise ApplicationError("Invalid model version", field_errors=field_errors)
     params = _generation_params_check(generation_params or {})
@@ -348,6 +355,26 @@ def model_version_create(
         raise ApplicationError(
             f"{name} {version} is already registered", field_errors={"version": ["taken"]}
         ) from exc
+
+
+def response_errors_scrub() -> int:
+    """Remove every spelling of each endpoint secret from the errors already stored; a count."""
+    scrubbed = 0
+    with_secret = ModelVersion.objects.exclude(api_secret="").only("pk", "api_secret")
+    for model_version in with_secret.iterator():
+        leaked = Q()
+        for form in secret_forms(model_version.api_secret):
+            leaked |= Q(error__contains=form)
+        with transaction.atomic():
+            rows = (
+                Response.objects.select_for_update()
+                .filter(leaked, model_version=model_version)
+                .only("pk", "error")
+            )
+            for row in rows:
+                clean = scrub_secret(row.error, model_version.api_secret)[:2000]
+                scrubbed += Response.objects.filter(pk=row.pk).update(error=clean)
+    return scrubbed
 
 
 def endpoint_allow_list() -> AllowList:

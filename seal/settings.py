@@ -226,8 +226,13 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
-if PRODUCTION:
+# Whether a request came over https is the WSGI server's call: gunicorn believes X-Forwarded-Proto
+# only from the proxy addresses in FORWARDED_ALLOW_IPS (gunicorn.conf.py). Django reads the header
+# itself, from anyone, only when told to: for a server that cannot check the peer, reachable by
+# nothing but a proxy that always sets the header.
+if env_bool("SEAL_TRUST_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
@@ -322,10 +327,21 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Rate limits count in the cache: set CACHE_URL=redis://... so every web process shares them.
+# The cache is optional: while Redis is unreachable the site serves without it (seal/cache.py),
+# trying Redis again every SEAL_CACHE_RETRY_SECONDS; short socket timeouts bound what a Redis that
+# does not answer at all costs a request.
 CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+SEAL_CACHE_RETRY_SECONDS = env_float("SEAL_CACHE_RETRY_SECONDS", 5.0)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        {
+            "BACKEND": "seal.cache.DegradingRedisCache",
+            "LOCATION": CACHE_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": env_float("CACHE_CONNECT_TIMEOUT_SECONDS", 0.5),
+                "socket_timeout": env_float("CACHE_TIMEOUT_SECONDS", 1.0),
+            },
+        }
         if CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -358,8 +374,15 @@ SEAL_RENDER_MAX_MARKDOWN_CHARS = env_int("SEAL_RENDER_MAX_MARKDOWN_CHARS", 200_0
 SEAL_RENDER_MAX_BRACKETS = env_int("SEAL_RENDER_MAX_BRACKETS", 5_000)
 SEAL_RENDER_MAX_HTML_CHARS = env_int("SEAL_RENDER_MAX_HTML_CHARS", 2_000_000)
 # Lab endpoints may not resolve to private, loopback, link-local or metadata addresses. Hosts,
-# addresses or networks listed here are exempt (local testing only, e.g. 127.0.0.1).
+# addresses or networks listed here are exempt (local testing only), each on a port: `host:port`
+# (`[v6]:port`), `host:*` for every port; a bare host only on 443 (https) or 80 (http).
 SEAL_ENDPOINT_ALLOWED_HOSTS = env_list("SEAL_ENDPOINT_ALLOWED_HOSTS", [])
+try:
+    from seal.endpoints import AllowList
+
+    AllowList.parse(SEAL_ENDPOINT_ALLOWED_HOSTS)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"SEAL_ENDPOINT_ALLOWED_HOSTS: {exc}") from exc
 
 LOGGING = {
     "version": 1,
@@ -372,6 +395,7 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
     },
+    "filters": {"no_query_strings": {"()": "seal.logfilters.QueryStringFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "security": {"class": "logging.StreamHandler", "formatter": "json"},
@@ -383,6 +407,15 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
         # Authentication and permission decisions, machine-readable for the log pipeline.
         "seal.security": {"handlers": ["security"], "level": "INFO", "propagate": False},
+        # Request lines (runserver) and request errors name the path without its query string:
+        # staff searches (?q=) carry private prompt text. gunicorn's access log: gunicorn.conf.py.
+        "django.server": {
+            "handlers": ["console"],
+            "filters": ["no_query_strings"],
+            "level": "INFO",
+            "propagate": False,
+        },
+        "django.request": {"filters": ["no_query_strings"]},
     },
 }
 

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from celery import Task, current_app
+from celery import Celery, Task, current_app
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -32,8 +32,7 @@ class TaskSend:
 
     def __call__(self) -> None:
         app = current_app
-        app.loader.import_default_modules()
-        task: Task | None = app.tasks.get(self.name)
+        task = _registered_task(app, self.name)
         if app.conf.task_always_eager:
             if task is None:
                 logger.error("task %s is not registered; nothing ran", self.name)
@@ -54,6 +53,19 @@ class TaskSend:
                 type(exc).__name__,
                 exc,
             )
+
+
+def _registered_task(app: Celery, name: str) -> Task | None:
+    """The task registered as `name`, importing the apps' task modules if it is not (yet)."""
+    if not app.finalized or name not in app.tasks:  # type: ignore[attr-defined]  # not in the stubs
+        # A web process has not imported the task modules: import them, and only them (before
+        # the registry is first read, so that finalizing it registers them). The loader's
+        # import_default_modules() would do it by sending import_modules, on which Celery's
+        # Django fixup re-runs django.setup(); that re-applies LOGGING, and in a worker points
+        # the handlers at Celery's redirected stderr, so the worker logs nothing after.
+        app.autodiscover_tasks(force=True)
+    task: Task | None = app.tasks.get(name)
+    return task
 
 
 def task_send_on_commit(name: str, *args: Any) -> None:

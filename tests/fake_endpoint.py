@@ -10,6 +10,7 @@ How it answers depends on the `model` a request names, so one server plays many 
     hang              sends nothing until the server stops (or `hang_seconds` pass)
     redirect          307 to another URL
     garbage           200 with a body that is not a chat completion
+    denied            401 whose body echoes the Authorization header (JSON-escaped, URL-encoded)
 
 `answers` sets the answer to prompts containing a key (in the answering modes); it goes out
 JSON-escaped as json.dumps writes it, so "\ud800" reaches the client as the six characters of
@@ -27,6 +28,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 
 @dataclass
@@ -87,6 +89,15 @@ class FakeEndpoint:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def address(self) -> str:
+        """host:port, as SEAL_ENDPOINT_ALLOWED_HOSTS lets this server (and no other port) in."""
+        return f"127.0.0.1:{self.port}"
+
     def start(self) -> FakeEndpoint:
         self._thread.start()
         return self
@@ -146,6 +157,11 @@ class FakeEndpoint:
             return
         if mode == "redirect":
             self._send(handler, 307, b"", Location="http://169.254.169.254/latest/meta-data/")
+            return
+        if mode == "denied":
+            authorization = handler.headers.get("Authorization", "")
+            echo = {"error": f"invalid credentials: {authorization}", "hint": quote(authorization)}
+            self._send(handler, 401, json.dumps(echo).encode())
             return
         if mode == "garbage":
             self._send(handler, 200, b'{"hello": "world"}')

@@ -72,10 +72,15 @@ def celery_connections_forget() -> None:
 
     `app.close()` drops only the connection pool; the producer pool (which keeps connections of
     its own, to the broker of its day) is reset here too, as Celery does after a fork."""
+    from celery._state import _register_app  # type: ignore[attr-defined]  # not in the stubs
+
     from seal.celery import app
 
     app.close()
     app.amqp._producer_pool = None  # type: ignore[attr-defined]
+    # close() also forgets the app as a live one, and task modules imported after that would
+    # register their shared tasks nowhere; the app lives on, so it stays registered.
+    _register_app(app)
 
 
 def _database_url_for_worker() -> str:

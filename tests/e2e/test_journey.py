@@ -76,7 +76,7 @@ def chromium() -> str:
 @pytest.fixture
 def worker_env(monkeypatch) -> None:
     """What the worker process reads from its environment when the fixture starts it."""
-    monkeypatch.setenv("SEAL_ENDPOINT_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("SEAL_ENDPOINT_ALLOWED_HOSTS", "127.0.0.1:*")
     monkeypatch.setenv("SEAL_GOLD_RATE", "0")
     monkeypatch.setenv("SEAL_COLLECTION_TIMEOUT_SECONDS", "5")
     monkeypatch.setenv("SEAL_COLLECTION_MAX_ATTEMPTS", "2")
@@ -90,7 +90,7 @@ def worker_env(monkeypatch) -> None:
 
 @pytest.fixture
 def endpoint(settings) -> Iterator[FakeEndpoint]:
-    settings.SEAL_ENDPOINT_ALLOWED_HOSTS = ["127.0.0.1"]  # the live server validates base_url
+    settings.SEAL_ENDPOINT_ALLOWED_HOSTS = ["127.0.0.1:*"]  # the live server validates base_url
     settings.SEAL_GOLD_RATE = 0.0  # the live server hands out work: real comparisons only
     with FakeEndpoint(latency=0.02) as fake:
         yield fake

@@ -21,9 +21,9 @@ WAITING = {Submission.Status.PENDING, Submission.Status.COLLECTING}
 
 
 @pytest.fixture
-def worker_env(monkeypatch) -> None:
+def worker_env(monkeypatch, endpoint) -> None:
     """Settings the worker process reads from its environment when the fixture starts it."""
-    monkeypatch.setenv("SEAL_ENDPOINT_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("SEAL_ENDPOINT_ALLOWED_HOSTS", endpoint.address)
     monkeypatch.setenv("SEAL_COLLECTION_TIMEOUT_SECONDS", "2")
     monkeypatch.setenv("SEAL_COLLECTION_MAX_ATTEMPTS", "1")
     monkeypatch.setenv("SEAL_COLLECTION_CONCURRENCY_PER_LAB", "4")
@@ -31,8 +31,8 @@ def worker_env(monkeypatch) -> None:
 
 @pytest.fixture
 def endpoint(settings) -> Iterator[FakeEndpoint]:
-    settings.SEAL_ENDPOINT_ALLOWED_HOSTS = ["127.0.0.1"]
     with FakeEndpoint(latency=0.05) as fake:
+        settings.SEAL_ENDPOINT_ALLOWED_HOSTS = [fake.address]
         yield fake
 
 

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,15 +39,19 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
         return error.code, dict(error.headers), error.read()
 
 
-@pytest.fixture
-def production_server(tmp_path: Path, settings_production_env) -> Iterator[str]:
-    """gunicorn serving production settings on an empty SQLite file, as the web container does."""
+@contextmanager
+def gunicorn_serving(
+    tmp_path: Path, env: dict[str, str], *, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """gunicorn serving production settings on an empty SQLite file, as the web container does:
+    started in the project folder, so it reads gunicorn.conf.py; its access log in tmp_path."""
     env = {
-        **settings_production_env,
+        **env,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
         "STATIC_ROOT": str(tmp_path / "static"),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
+        **(extra_env or {}),
     }
     env.pop("CELERY_BROKER_URL", None)
     for command in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
@@ -66,8 +71,8 @@ def production_server(tmp_path: Path, settings_production_env) -> Iterator[str]:
             f"127.0.0.1:{port}",
             "--workers",
             "1",
-            "--forwarded-allow-ips",
-            "*",
+            "--access-logfile",
+            str(tmp_path / "access.log"),
         ],
         cwd=PROJECT_DIR,
         env=env,
@@ -88,6 +93,13 @@ def production_server(tmp_path: Path, settings_production_env) -> Iterator[str]:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def production_server(tmp_path: Path, settings_production_env) -> Iterator[str]:
+    """The web container's gunicorn, with a TLS proxy on this host (gunicorn's default trust)."""
+    with gunicorn_serving(tmp_path, settings_production_env) as base:
+        yield base
 
 
 def test_gunicorn_serves_production_settings_with_hashed_static_files(production_server):
@@ -112,6 +124,47 @@ def test_gunicorn_serves_production_settings_with_hashed_static_files(production
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert re.search(rb'href="/static/seal/swagger\.[0-9a-f]{12}\.css"', body), body
     assert b'src="/api/v1/docs/?script=' in body
+
+
+def test_the_access_log_names_paths_never_query_strings_or_referrers(production_server, tmp_path):
+    search = "private-prompt-words"
+    # Anonymous: redirected to the login page (which urllib follows); both are logged.
+    fetch(
+        f"{production_server}/admin/seal/prompt/?q={search}",
+        {"Referer": f"{production_server}/admin/seal/response/?q={search}-referred"},
+    )
+    log = tmp_path / "access.log"
+    wait_for(lambda: log.exists() and "/admin/seal/prompt/" in log.read_text(), timeout=10)
+    text = log.read_text()
+    assert '"GET /admin/seal/prompt/ HTTP/1.1" 302' in text, text
+    assert search not in text
+    assert "?" not in text
+
+
+def test_x_forwarded_proto_counts_only_from_the_configured_proxy(tmp_path, settings_production_env):
+    # The TLS proxy is elsewhere; this client (127.0.0.1) claiming https must not be believed.
+    with gunicorn_serving(
+        tmp_path, settings_production_env, extra_env={"FORWARDED_ALLOW_IPS": "10.9.8.7"}
+    ) as base:
+        status, headers, _ = fetch(f"{base}/", {"X-Forwarded-Proto": "https"})
+    assert status == 200
+    # HSTS and secure cookies go only with requests Django believes came over https.
+    assert "Strict-Transport-Security" not in headers
+
+
+def test_gunicorn_refuses_to_trust_everyone(tmp_path):
+    env = {**os.environ, "FORWARDED_ALLOW_IPS": "*"}
+    result = subprocess.run(
+        [str(BIN / "gunicorn"), "--check-config", "seal.wsgi"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "name the TLS proxy's addresses" in result.stdout + result.stderr
 
 
 @pytest.mark.integration

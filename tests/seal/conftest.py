@@ -70,13 +70,13 @@ def domain_with_prompts(
 @pytest.fixture
 def fake_endpoint(settings) -> Iterator[FakeEndpoint]:
     """A local chat-completions server, allowed past the address guard, with short timeouts."""
-    settings.SEAL_ENDPOINT_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.SEAL_COLLECTION_TIMEOUT_SECONDS = 1.0
     settings.SEAL_COLLECTION_MAX_ATTEMPTS = 3
     settings.SEAL_COLLECTION_BACKOFF_BASE_SECONDS = 0.05
     settings.SEAL_COLLECTION_BACKOFF_MAX_SECONDS = 2.0
     settings.SEAL_COLLECTION_CONCURRENCY_PER_LAB = 4
     with FakeEndpoint() as endpoint:
+        settings.SEAL_ENDPOINT_ALLOWED_HOSTS = [endpoint.address]
         yield endpoint
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import socket
 
 import pytest
@@ -19,6 +20,7 @@ from seal.endpoints import (
     resolve_checked,
 )
 from tests.fake_endpoint import FakeEndpoint
+from tests.seal.test_settings import run_manage
 
 NOTHING_ALLOWED = AllowList.parse([])
 POLICY = CallPolicy(
@@ -131,10 +133,60 @@ def test_registration_checks_the_url_without_dns(url, problem):
         assert any(problem in p for p in problems), problems
 
 
-def test_registration_allows_listed_hosts():
-    allow = AllowList.parse(["127.0.0.1", "localhost"])
+def test_registration_allows_listed_hosts_on_their_ports():
+    allow = AllowList.parse(["127.0.0.1:9000", "localhost:9000"])
     assert endpoint_url_problems("http://127.0.0.1:9000/v1", allow=allow) == []
     assert endpoint_url_problems("http://localhost:9000/v1", allow=allow) == []
+
+
+@pytest.mark.parametrize(
+    ("entries", "url", "allowed"),
+    [
+        # A bare host: the scheme's default port only, never the host's other services.
+        (["127.0.0.1"], "http://127.0.0.1/v1", True),
+        (["127.0.0.1"], "http://127.0.0.1:80/v1", True),
+        (["127.0.0.1"], "https://127.0.0.1/v1", True),
+        (["127.0.0.1"], "http://127.0.0.1:5432/v1", False),
+        (["127.0.0.1"], "http://127.0.0.1:8000/v1", False),
+        (["127.0.0.1"], "https://127.0.0.1:80/v1", False),
+        (["127.0.0.1"], "http://127.0.0.1:443/v1", False),
+        (["localhost"], "http://localhost:6379/v1", False),
+        (["10.9.0.0/16"], "http://10.9.1.1:2375/v1", False),
+        (["[::1]"], "http://[::1]:8080/v1", False),
+        # host:port: that port only.
+        (["127.0.0.1:9000"], "http://127.0.0.1:9000/v1", True),
+        (["127.0.0.1:9000"], "http://127.0.0.1:9001/v1", False),
+        (["127.0.0.1:9000"], "http://127.0.0.1/v1", False),
+        (["localhost:8443"], "https://localhost:8443/v1", True),
+        (["[::1]:8080"], "http://[::1]:8080/v1", True),
+        (["10.9.0.0/16:8080"], "http://10.9.1.1:8080/v1", True),
+        # host:* opens every port, said explicitly.
+        (["127.0.0.1:*"], "http://127.0.0.1:5432/v1", True),
+    ],
+)
+def test_an_allowed_host_is_allowed_on_its_default_or_listed_port_only(entries, url, allowed):
+    problems = endpoint_url_problems(url, allow=AllowList.parse(entries))
+    assert (problems == []) is allowed, problems
+
+
+def test_at_connect_time_a_bare_host_is_allowed_on_the_default_ports_only():
+    allow = AllowList.parse(["127.0.0.1", "internal.test", "db.test:5432"])
+    loopback, private = fake_resolver("127.0.0.1"), fake_resolver("10.0.0.1")
+    for port in (80, 443):
+        assert resolve_checked("127.0.0.1", port, allow=allow, resolver=loopback)
+        assert resolve_checked("internal.test", port, allow=allow, resolver=private)
+    assert resolve_checked("db.test", 5432, allow=allow, resolver=private)
+    for host, port in (("127.0.0.1", 5432), ("internal.test", 6379), ("db.test", 80)):
+        with pytest.raises(BlockedAddressError):
+            resolve_checked(host, port, allow=allow, resolver=private)
+    with pytest.raises(BlockedAddressError):
+        resolve_checked("127.0.0.1", 5432, allow=allow, resolver=loopback)
+
+
+@pytest.mark.parametrize("entry", ["127.0.0.1:0", "host:99999", "host:http", "[::1", "a/b:80"])
+def test_a_malformed_allow_list_entry_is_named(entry):
+    with pytest.raises(ValueError, match=r"port|not"):
+        AllowList.parse([entry])
 
 
 def call_to(url: str) -> ChatCall:
@@ -154,17 +206,28 @@ def test_calls_to_a_hostname_resolving_to_loopback_are_refused_at_connect_time()
                 assert result.error_kind == "blocked_address"
         assert endpoint.requests == []  # nothing ever reached the server
 
-        allowed = AllowList.parse(["127.0.0.1"])
+        allowed = AllowList.parse([endpoint.address])
         with EndpointClient(policy=POLICY, allow=allowed, max_connections=1) as client:
             result = client.complete(call_to(f"http://127.0.0.1:{port}/v1/chat/completions"))
             assert result.ok, result
+
+
+def test_a_bare_allowed_host_does_not_open_its_other_ports_at_connect_time():
+    with FakeEndpoint() as endpoint:
+        url = f"{endpoint.base_url}/chat/completions"  # a port that is neither 80 nor 443
+        for entries in (["127.0.0.1"], ["127.0.0.0/8"], [f"127.0.0.1:{endpoint.port + 1}"]):
+            allow = AllowList.parse(entries)
+            with EndpointClient(policy=POLICY, allow=allow, max_connections=1) as client:
+                result = client.complete(call_to(url))
+            assert result.error_kind == "blocked_address", (entries, result)
+        assert endpoint.requests == []
 
 
 def test_redirects_are_never_followed():
     with FakeEndpoint() as endpoint:
         port = endpoint.server.server_address[1]
         with EndpointClient(
-            policy=POLICY, allow=AllowList.parse(["127.0.0.1"]), max_connections=1
+            policy=POLICY, allow=AllowList.parse([endpoint.address]), max_connections=1
         ) as client:
             call = ChatCall(
                 key=1,
@@ -185,7 +248,7 @@ def test_proxy_settings_from_the_environment_are_ignored(monkeypatch):
     with FakeEndpoint() as endpoint:
         port = endpoint.server.server_address[1]
         with EndpointClient(
-            policy=POLICY, allow=AllowList.parse(["127.0.0.1"]), max_connections=1
+            policy=POLICY, allow=AllowList.parse([endpoint.address]), max_connections=1
         ) as client:
             assert client.complete(call_to(f"http://127.0.0.1:{port}/v1/chat/completions")).ok
 
@@ -196,9 +259,15 @@ def test_a_refused_connection_is_retried_then_reported():
         port = probe.getsockname()[1]  # nothing listens here once the probe closes
     policy = dataclasses.replace(POLICY, max_attempts=3)
     with EndpointClient(
-        policy=policy, allow=AllowList.parse(["127.0.0.1"]), max_connections=1
+        policy=policy, allow=AllowList.parse([f"127.0.0.1:{port}"]), max_connections=1
     ) as client:
         result = client.complete(call_to(f"http://127.0.0.1:{port}/v1/chat/completions"))
     assert not result.ok
     assert result.error_kind == "connect_error"
     assert result.attempts == 3
+
+
+def test_a_malformed_allowed_hosts_setting_stops_the_start_naming_it():
+    result = run_manage({**os.environ, "SEAL_ENDPOINT_ALLOWED_HOSTS": "ok.test,bad:port"}, "check")
+    assert result.returncode != 0
+    assert "SEAL_ENDPOINT_ALLOWED_HOSTS: 'bad:port'" in result.stderr, result.stderr[-500:]

@@ -1,0 +1,20 @@
+"""gunicorn settings for SEAL. gunicorn reads ./gunicorn.conf.py from the folder it starts in, so
+every `gunicorn seal.wsgi` run from the project folder uses them: `make serve-gunicorn`, the
+docker image (WORKDIR /app), the tests and the benches.
+"""
+
+import os
+
+# The access log names the method, path, status, size, agent and duration: never the query
+# string (a staff search, /admin/seal/prompt/?q=..., carries private prompt text) and never the
+# referrer (the URL, query string included, of the page a request came from).
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" %(M)sms'
+
+# Only the TLS proxy in front may say that a request came over https (X-Forwarded-Proto): name
+# its addresses, as this server sees them, in FORWARDED_ALLOW_IPS (gunicorn's own variable). From
+# anyone else the header does not count. Unset: this host only; empty: nobody.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+if "*" in forwarded_allow_ips:
+    raise ValueError(
+        "FORWARDED_ALLOW_IPS='*' would let any client claim https; name the TLS proxy's addresses"
+    )
