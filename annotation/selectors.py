@@ -225,14 +225,25 @@ def review_queue(*, reviewer: AnnotatorProfile, layer: int) -> QuerySet[Assignme
 
 
 @dataclass(frozen=True)
+class ReviewSide:
+    """One answer of a rating under review, with the scores and issues given to it."""
+
+    label: str  # "A" or "B", as the annotator saw it
+    position: str  # "left" or "right" on the annotator's screen
+    answer_html: SafeString
+    scores: list[tuple[str, int | None]]  # (dimension label, score) in rubric order
+    tags: list[str]
+
+
+@dataclass(frozen=True)
 class ReviewScreen:
+    """A rating as its annotator gave it: the answers in their screen order, labelled A (left)
+    and B (right) as they saw them, so the justification's "A" and "B" mean what it says."""
+
     comparison: ComparisonScreen
     layer: int
-    preference_label: str
-    scores_a: dict[str, int]
-    scores_b: dict[str, int]
-    tags_a: list[str]
-    tags_b: list[str]
+    sides: tuple[ReviewSide, ReviewSide]
+    preference_label: str  # in the annotator's screen terms ("A better" as they chose it)
     justification: str
     layer1_decision: str
     layer1_reason: str
@@ -242,7 +253,7 @@ class ReviewScreen:
 def review_screen(
     *, reviewer: AnnotatorProfile, layer: int, assignment_id: int
 ) -> ReviewScreen | None:
-    """A rating in the reviewer's queue, shown in model terms as anonymous answers A and B."""
+    """A rating in the reviewer's queue, shown in the annotator's own screen order and terms."""
     assignment = _with_comparison(
         review_queue(reviewer=reviewer, layer=layer).filter(pk=assignment_id)
     ).first()
@@ -254,14 +265,31 @@ def review_screen(
         if assignment.submitted_at
         else None
     )
+    comparison = _screen(assignment, a_first=assignment.left_is_a)
+    rubric = comparison.rubric
+    # The rating is stored in model terms (rating_submit); this is the inverse translation, back
+    # to the annotator's screen: their left answer is model A only when left_is_a.
+    flip = 1 if assignment.left_is_a else -1
+    stored_keys = ("a", "b") if assignment.left_is_a else ("b", "a")
+
+    def side(label: str, position: str, answer_html: SafeString, key: str) -> ReviewSide:
+        scores = assignment.scores.get(key, {})
+        return ReviewSide(
+            label=label,
+            position=position,
+            answer_html=answer_html,
+            scores=[(d.label, scores.get(d.key)) for d in rubric.dimensions],
+            tags=list(assignment.issue_tags.get(key, [])),
+        )
+
     return ReviewScreen(
-        comparison=_screen(assignment, a_first=True),
+        comparison=comparison,
         layer=layer,
-        preference_label=PREFERENCE_LABELS[assignment.preference],
-        scores_a=dict(assignment.scores.get("a", {})),
-        scores_b=dict(assignment.scores.get("b", {})),
-        tags_a=list(assignment.issue_tags.get("a", [])),
-        tags_b=list(assignment.issue_tags.get("b", [])),
+        sides=(
+            side("A", "left", comparison.answer_a_html, stored_keys[0]),
+            side("B", "right", comparison.answer_b_html, stored_keys[1]),
+        ),
+        preference_label=PREFERENCE_LABELS[assignment.preference * flip],
         justification=assignment.justification,
         layer1_decision=assignment.layer1_decision if layer == 2 else "",
         layer1_reason=assignment.layer1_reason if layer == 2 else "",

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation.models import Assignment
-from annotation.services import assignment_next, rating_submit, review_approve
+from annotation.services import RatingInput, assignment_next, rating_submit, review_approve
 from tests.annotation.conftest import LAB_NAMES, MODEL_NAMES, World, build_world, good_rating
 from tests.factories import UserFactory
 
@@ -117,8 +117,8 @@ def test_reviewer_pages_are_blind_sanitised_and_show_the_rating(hostile_world: W
     html = client.get(url).content.decode()
     assert_blind(html, hostile_world)
     assert_sanitised(html)
-    shown = "A much better" if assignment.left_is_a else "B much better"
-    assert f'id="rated-preference">{shown}<' in html
+    # In the annotator's own terms, whichever way round the answers were stored.
+    assert 'id="rated-preference">A much better<' in html
 
     missing_reason = client.post(url, {"decision": "reject", "reason": ""})
     assert missing_reason.status_code == 200
@@ -220,3 +220,58 @@ def test_a_reviewer_tied_to_a_lab_neither_sees_nor_reviews_it_in_the_pages(
     )
     assert untied.post(item, {"decision": "approve"}).status_code == 302
     assert Assignment.objects.get(pk=assignment.pk).status != waiting
+
+
+def answer_sections(html: str) -> list[str]:
+    """The review page's answer panels, left to right."""
+    return re.findall(r'<section class="answer"[^>]*>(.*?)</section>', html, re.S)
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+@pytest.mark.parametrize("left_is_a", [False, True])
+def test_the_review_page_shows_the_rating_in_the_annotators_screen_order(
+    world: World, settings, layer: int, left_is_a: bool
+):
+    """The justification says "A" and "B" as the annotator saw them; so must the page."""
+    settings.SEAL_GOLD_RATE = 0.0
+    annotator = world.annotator("ann")
+    assignment = assignment_next(profile=annotator)
+    assert assignment is not None
+    Assignment.objects.filter(pk=assignment.pk).update(left_is_a=left_is_a)
+    task = assignment.task
+    seen_left, seen_right = (
+        (task.response_a, task.response_b) if left_is_a else (task.response_b, task.response_a)
+    )
+    rating = RatingInput(
+        preference=1,  # "A better": the left answer, as the annotator saw it
+        scores_left={"correctness": 5, "overall": 4},
+        scores_right={"correctness": 2, "overall": 1},
+        tags_left=[],
+        tags_right=["correctness"],
+        justification="A handles the empty list; B crashes on it.",
+    )
+    rating_submit(assignment_id=assignment.pk, profile=annotator, rating=rating)
+    if layer == 2:
+        review_approve(assignment_id=assignment.pk, reviewer=world.reviewer("l1", 1), layer=1)
+
+    reviewer = world.reviewer(f"rev{layer}", layer)
+    url = reverse("annotation:review_item", kwargs={"layer": layer, "assignment_id": assignment.pk})
+    page = logged_in(reviewer).get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert_blind(html, world)
+
+    left, right = answer_sections(html)
+    assert "Answer A" in left and seen_left.text in left and seen_right.text not in left
+    assert "Answer B" in right and seen_right.text in right and seen_left.text not in right
+    assert 'id="rated-preference">A better<' in html
+    assert "A handles the empty list; B crashes on it." in html
+    assert 'id="order-note"' in html and "the order the annotator saw" in html
+
+    def scores(section: str) -> list[tuple[str, str]]:
+        return re.findall(r'<td>([^<]+)</td><td class="score">([^<]+)</td>', section)
+
+    assert scores(left) == [("Correctness", "5"), ("Overall", "4")]
+    assert scores(right) == [("Correctness", "2"), ("Overall", "1")]
+    assert re.search(r'class="issues">none<', left)
+    assert not re.search(r'class="issues">none<', right)
