@@ -10,10 +10,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from seal.models import (
+    Category,
     CollectionLease,
     Domain,
     Lab,
@@ -30,13 +32,27 @@ from seal.models import (
 FAILURE_KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
+def _count_per_domain(rows: QuerySet[Any], domain_path: str) -> Coalesce:
+    """A correlated COUNT of rows for the outer domain: one join per count, so two counts never
+    multiply each other (two joins in one GROUP BY would count prompts x categories)."""
+    counted = (
+        rows.filter(**{domain_path: OuterRef("pk")})
+        .order_by()
+        .values(domain_path)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted), 0)
+
+
 def domain_list_public() -> QuerySet[Domain]:
     """Active domains with how many prompts their active set holds (a count, never the text)."""
     return Domain.objects.filter(is_active=True).annotate(
-        active_prompt_count=Count(
-            "prompt_sets__prompts", filter=Q(prompt_sets__status=PromptSet.Status.ACTIVE)
+        active_prompt_count=_count_per_domain(
+            Prompt.objects.filter(prompt_set__status=PromptSet.Status.ACTIVE),
+            "prompt_set__domain",
         ),
-        category_count=Count("categories", distinct=True),
+        category_count=_count_per_domain(Category.objects.all(), "domain"),
     )
 
 
