@@ -232,7 +232,7 @@ class ReviewSide:
     position: str  # "left" or "right" on the annotator's screen
     answer_html: SafeString
     scores: list[tuple[str, int | None]]  # (dimension label, score) in rubric order
-    tags: list[str]
+    tags: list[str]  # the rubric's labels
 
 
 @dataclass(frozen=True)
@@ -272,6 +272,9 @@ def review_screen(
     flip = 1 if assignment.left_is_a else -1
     stored_keys = ("a", "b") if assignment.left_is_a else ("b", "a")
 
+    # A tag the rubric no longer lists keeps its key: the rating stays readable after an edit.
+    tag_labels = {tag.key: tag.label for tag in rubric.issue_tags}
+
     def side(label: str, position: str, answer_html: SafeString, key: str) -> ReviewSide:
         scores = assignment.scores.get(key, {})
         return ReviewSide(
@@ -279,7 +282,7 @@ def review_screen(
             position=position,
             answer_html=answer_html,
             scores=[(d.label, scores.get(d.key)) for d in rubric.dimensions],
-            tags=list(assignment.issue_tags.get(key, [])),
+            tags=[tag_labels.get(tag, tag) for tag in assignment.issue_tags.get(key, [])],
         )
 
     return ReviewScreen(

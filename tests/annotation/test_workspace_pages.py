@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from annotation.models import Assignment
 from annotation.services import RatingInput, assignment_next, rating_submit, review_approve
+from seal.models import Domain
 from tests.annotation.conftest import LAB_NAMES, MODEL_NAMES, World, build_world, good_rating
 from tests.factories import UserFactory
 
@@ -275,3 +276,23 @@ def test_the_review_page_shows_the_rating_in_the_annotators_screen_order(
     assert scores(right) == [("Correctness", "2"), ("Overall", "1")]
     assert re.search(r'class="issues">none<', left)
     assert not re.search(r'class="issues">none<', right)
+
+
+def test_the_review_page_names_issue_tags_by_their_rubric_labels(world: World, settings):
+    settings.SEAL_GOLD_RATE = 0.0
+    annotator = world.annotator("ann")
+    assignment = assignment_next(profile=annotator)
+    assert assignment is not None
+    rating_submit(assignment_id=assignment.pk, profile=annotator, rating=good_rating())
+    url = reverse("annotation:review_item", kwargs={"layer": 1, "assignment_id": assignment.pk})
+    client = logged_in(world.reviewer("rev1", 1))
+
+    left, right = answer_sections(client.get(url).content.decode())
+    assert 'class="issues">none<' in left
+    assert 'class="issues">Correctness / functionality<' in right
+
+    # A tag the rubric has since dropped still shows, by its key.
+    rubric = dict(world.domain.rubric, issue_tags=[{"key": "style", "label": "Style"}])
+    Domain.objects.filter(pk=world.domain.pk).update(rubric=rubric)
+    left, right = answer_sections(client.get(url).content.decode())
+    assert 'class="issues">correctness<' in right
