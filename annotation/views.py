@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -35,6 +36,8 @@ from annotation.services import (
 from seal.errors import ApplicationError
 
 View = Callable[..., HttpResponse]
+
+REVIEW_PAGE_SIZE = 50
 
 
 def annotator_required(view: View) -> View:
@@ -158,8 +161,13 @@ def review_home(request: HttpRequest, profile: AnnotatorProfile, layer: int = 0)
 
 @reviewer_required
 def review_list(request: HttpRequest, profile: AnnotatorProfile, layer: int) -> HttpResponse:
-    items = review_queue(reviewer=profile, layer=layer)[:200]
-    return render(request, "annotation/review_queue.html", {"items": items, "layer": layer})
+    # get_page: a missing, malformed or too-large page number lands on the first or last page.
+    page = Paginator(review_queue(reviewer=profile, layer=layer), REVIEW_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    links = page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
+    context = {"page": page, "page_links": links, "layer": layer}
+    return render(request, "annotation/review_queue.html", context)
 
 
 @require_http_methods(["GET", "POST"])

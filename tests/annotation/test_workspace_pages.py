@@ -296,3 +296,34 @@ def test_the_review_page_names_issue_tags_by_their_rubric_labels(world: World, s
     Domain.objects.filter(pk=world.domain.pk).update(rubric=rubric)
     left, right = answer_sections(client.get(url).content.decode())
     assert 'class="issues">correctness<' in right
+
+
+def test_a_150_row_review_queue_is_paginated(db, settings):
+    settings.SEAL_GOLD_RATE = 0.0
+    world = build_world(task_count=50)
+    submitted = []
+    for name in ("ann1", "ann2", "ann3"):
+        annotator = world.annotator(name)
+        while (assignment := assignment_next(profile=annotator)) is not None:
+            rating_submit(assignment_id=assignment.pk, profile=annotator, rating=good_rating())
+            submitted.append(assignment.pk)
+    assert len(submitted) == 150
+    client = logged_in(world.reviewer("rev1", 1))
+    queue_url = reverse("annotation:review_list", kwargs={"layer": 1})
+
+    def rows(page: object) -> list[int]:
+        html = client.get(queue_url, {"page": page} if page is not None else {}).content.decode()
+        return [int(pk) for pk in re.findall(r"<tr><td>#(\d+)</td>", html)]
+
+    pages = [rows(None), rows(2), rows(3)]
+    assert [len(p) for p in pages] == [50, 50, 50]
+    first = client.get(queue_url).content.decode()
+    assert "150 waiting" in first
+    assert 'href="?page=2"' in first and 'href="?page=3"' in first
+    # Oldest first, each rating on exactly one page.
+    assert [pk for p in pages for pk in p] == submitted
+    last = client.get(queue_url, {"page": 3}).content.decode()
+    assert 'href="?page=2"' in last and 'rel="next"' not in last
+    # A page number out of range or malformed lands on a real page, not an error.
+    assert rows(99) == pages[2]
+    assert rows("abc") == pages[0]
