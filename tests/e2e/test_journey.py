@@ -23,6 +23,7 @@ import httpx
 import pytest
 from django.db import connections
 
+from annotation.forms import SCREEN_PREFERENCES
 from annotation.models import AnnotatorProfile
 from leaderboards.models import PublishedLeaderboard, RecomputeJob
 from seal.models import Domain
@@ -221,7 +222,8 @@ def rate_everything(journey: Journey, username: str, keys: Iterator[str]) -> int
         rated += 1
 
 
-def review_everything(journey: Journey, username: str, layer: int) -> int:
+def review_everything(journey: Journey, username: str, layer: int, preferences: list[str]) -> int:
+    """Approve the queue oldest first, checking each rating reads as its annotator gave it."""
     page = journey.log_in(username, "/review/")
     journey.assert_private(page)
     journey.shot(page, f"{username}-home")
@@ -243,6 +245,9 @@ def review_everything(journey: Journey, username: str, layer: int) -> int:
         journey.assert_private(page)
         if approved == 0:
             journey.shot(page, f"{username}-item")
+        # Shown in the annotator's own order and terms: the option their key chose.
+        assert page.locator("#order-note").is_visible()
+        assert page.locator("#rated-preference").inner_text() == preferences[approved]
         page.check("input[name=decision][value=approve]")
         with page.expect_navigation():
             page.click("#submit-review")
@@ -309,9 +314,11 @@ def test_a_model_goes_from_the_lab_api_through_the_browser_to_the_public_leaderb
     assert rated == dict.fromkeys(ANNOTATORS, PROMPTS), rated
 
     # 4. Both review layers approve every rating in the browser.
+    # The queues are oldest first, the order the keys were pressed in.
     ratings = PROMPTS * len(ANNOTATORS)
-    assert review_everything(journey, "review-one", 1) == ratings
-    assert review_everything(journey, "review-two", 2) == ratings
+    chosen = [SCREEN_PREFERENCES[int(key) - 1][1] for key in PREFERENCE_KEYS[:ratings]]
+    assert review_everything(journey, "review-one", 1, chosen) == ratings
+    assert review_everything(journey, "review-two", 2, chosen) == ratings
 
     # 5. The worker recomputes and publishes; the public page shows the new model.
     def published() -> bool:
