@@ -311,7 +311,7 @@ def test_a_150_row_review_queue_is_paginated(db, settings):
     client = logged_in(world.reviewer("rev1", 1))
     queue_url = reverse("annotation:review_list", kwargs={"layer": 1})
 
-    def rows(page: object) -> list[int]:
+    def rows(page: int | str | None) -> list[int]:
         html = client.get(queue_url, {"page": page} if page is not None else {}).content.decode()
         return [int(pk) for pk in re.findall(r"<tr><td>#(\d+)</td>", html)]
 
