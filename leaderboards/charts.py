@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,10 @@ _RC: Any = {
     "xtick.color": "#5b6470",
     "ytick.color": "#1b1f24",
 }
+# rc_context swaps matplotlib's process-wide rcParams: two charts drawn at once in a threaded
+# server (runserver, the live test server) would restore each other's settings mid-drawing, and
+# one could come out with its text as paths or at the other's font size.
+_DRAWING = threading.Lock()
 INK = "#1f5fae"
 MUTED = "#9aa3ad"
 # Annotating every cell of a heatmap is readable (and cheap) only for small boards.
@@ -78,7 +83,7 @@ def _label_margin(labels: Sequence[str], width_inches: float) -> float:
 
 def intervals_svg(rows: Sequence[IntervalRow], *, title: str = "") -> str:
     """Elo with its 95% interval per model, best at the top."""
-    with matplotlib.rc_context({**_RC, "font.size": INTERVALS_FONT_SIZE}):
+    with _DRAWING, matplotlib.rc_context({**_RC, "font.size": INTERVALS_FONT_SIZE}):
         n = len(rows)
         height = 0.9 + 0.3 * max(n, 2)
         fig = Figure(figsize=(INTERVALS_WIDTH_INCHES, height))
@@ -103,7 +108,7 @@ def intervals_svg(rows: Sequence[IntervalRow], *, title: str = "") -> str:
 
 def win_rates_svg(labels: Sequence[str], matrix: Sequence[Sequence[float | None]]) -> str:
     """Share of points the row model took from the column model (ties count half)."""
-    with matplotlib.rc_context(_RC):
+    with _DRAWING, matplotlib.rc_context(_RC):
         n = len(labels)
         values = np.array(
             [[np.nan if cell is None else float(cell) for cell in row] for row in matrix],
@@ -152,7 +157,7 @@ class HistorySeries:
 
 def history_svg(series: Sequence[HistorySeries]) -> str:
     """A model's Elo across published snapshots, one line per board."""
-    with matplotlib.rc_context(_RC):
+    with _DRAWING, matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7.2, 3.2))
         fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.2)
         ax = fig.add_subplot()

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leaderboards.charts import HistorySeries, IntervalRow, history_svg, intervals_svg
+from leaderboards.charts import (
+    HistorySeries,
+    IntervalRow,
+    history_svg,
+    intervals_svg,
+    win_rates_svg,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 # Every level ConciseDateFormatter may print with leaderboards.charts' formats.
@@ -134,3 +141,27 @@ def test_interval_text_reads_at_eleven_css_px_at_the_charts_own_size():
     assert smallest * shown_px / viewbox_width >= READABLE_PX
     # Narrow enough to be shown at that size in the board's main column at 1280 px (890 px).
     assert shown_px <= 890
+
+
+def test_charts_drawn_at_once_in_threads_keep_their_own_settings():
+    """A threaded server draws a board's two charts at the same moment (both <img> load at once)."""
+    rows = [
+        IntervalRow(f"Model {k}", 1000.0 - 20 * k, 960.0 - 20 * k, 1040.0 - 20 * k)
+        for k in range(5)
+    ]
+    matrix = [[None if i == j else 0.5 for j in range(5)] for i in range(5)]
+    jobs = [
+        (lambda: intervals_svg(rows))
+        if k % 2
+        else (lambda: win_rates_svg([r.label for r in rows], matrix))
+        for k in range(24)
+    ]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        drawn = list(pool.map(lambda job: job(), jobs))
+
+    for k, svg in enumerate(drawn):
+        sizes = set(font_sizes(svg))
+        # Text stays text (svg.fonttype "none"), at each chart's own sizes.
+        assert "Model 4" in svg, k
+        assert min(sizes) >= (10 if k % 2 else 7.5), (k, sizes)
