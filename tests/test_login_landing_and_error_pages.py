@@ -6,6 +6,8 @@ Landing is annotation.selectors.landing_url, built on the same rules the workspa
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -20,7 +22,7 @@ PASSWORD = "test-password-123"  # tests.factories.UserFactory's
 Status = AnnotatorProfile.Status
 
 
-def log_in(client: Client, username: str, next_url: str | None = None) -> HttpResponse:
+def log_in(client: Client, username: str, next_url: str | None = None) -> Any:
     data = {"username": username, "password": PASSWORD}
     query = f"?next={next_url}" if next_url is not None else ""
     if next_url is not None:
@@ -114,7 +116,7 @@ def site_with_failing_views(settings):
     settings.DEBUG = False
 
 
-def assert_site_page(response: HttpResponse) -> str:
+def assert_site_page(response: Any) -> str:
     """Extends base.html (the site's stylesheet, header and footer), under the site's policy."""
     page = response.content.decode()
     assert "script-src 'self'" in response["Content-Security-Policy"]
