@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
 from django.utils.safestring import SafeString
 
 from annotation.models import (
@@ -48,6 +49,40 @@ def annotator_profile_for(user: AbstractBaseUser | AnonymousUser) -> AnnotatorPr
         .prefetch_related("domains", "affiliated_labs")
         .first()
     )
+
+
+def may_annotate(profile: AnnotatorProfile | None) -> bool:
+    """Who the annotation workspace is for: vetted annotators and those qualifying on gold."""
+    return profile is not None and profile.status in (
+        AnnotatorProfile.Status.VETTED,
+        AnnotatorProfile.Status.QUALIFYING,
+    )
+
+
+def may_review(profile: AnnotatorProfile | None, *, layer: int = 0) -> bool:
+    """Who a review layer is for (layer 0: either layer): vetted reviewers of that layer."""
+    if profile is None or not profile.is_vetted:
+        return False
+    if layer == 1:
+        return profile.is_layer1_reviewer
+    if layer == 2:
+        return profile.is_layer2_reviewer
+    return layer == 0 and profile.is_reviewer
+
+
+def landing_url(user: AbstractBaseUser | AnonymousUser) -> str:
+    """Where a person starts after logging in: the first of admin, review, workspace they may open
+    (the same rules the views enforce), else the public home."""
+    if not user.is_authenticated:
+        return reverse("home")
+    if getattr(user, "is_staff", False):
+        return reverse("admin:index")
+    profile = annotator_profile_for(user)
+    if may_review(profile):
+        return reverse("annotation:review_home")
+    if may_annotate(profile):
+        return reverse("annotation:work_home")
+    return reverse("home")
 
 
 def lab_conflict(*, profile: AnnotatorProfile, task_path: str = "") -> Q | None:

@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -22,6 +23,9 @@ from annotation.selectors import (
     annotator_history,
     annotator_profile_for,
     annotator_queue_counts,
+    landing_url,
+    may_annotate,
+    may_review,
     review_queue,
     review_screen,
 )
@@ -51,10 +55,7 @@ def annotator_required(view: View) -> View:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         profile = annotator_profile_for(request.user)
-        if profile is None or profile.status not in (
-            AnnotatorProfile.Status.VETTED,
-            AnnotatorProfile.Status.QUALIFYING,
-        ):
+        if profile is None or not may_annotate(profile):
             raise PermissionDenied("The annotation workspace is for vetted annotators")
         return view(request, profile, *args, **kwargs)
 
@@ -70,20 +71,18 @@ def reviewer_required(view: View) -> View:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, layer: int = 0, **kwargs: Any) -> HttpResponse:
         profile = annotator_profile_for(request.user)
-        allowed = (
-            profile is not None
-            and profile.is_vetted
-            and (
-                (layer == 1 and profile.is_layer1_reviewer)
-                or (layer == 2 and profile.is_layer2_reviewer)
-                or (layer == 0 and profile.is_reviewer)
-            )
-        )
-        if not allowed:
+        if profile is None or not may_review(profile, layer=layer):
             raise PermissionDenied("The review workspace is for vetted reviewers of this layer")
         return view(request, profile, *args, layer=layer, **kwargs)
 
     return wrapper
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login; a safe `next` still wins, otherwise each person starts where they work."""
+
+    def get_default_redirect_url(self) -> str:
+        return landing_url(self.request.user)
 
 
 @annotator_required

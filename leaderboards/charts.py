@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import matplotlib
 import numpy as np
-from matplotlib.dates import date2num
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
 matplotlib.use("Agg")
@@ -33,10 +34,25 @@ _RC: Any = {
     "xtick.color": "#5b6470",
     "ytick.color": "#1b1f24",
 }
+# rc_context swaps matplotlib's process-wide rcParams: two charts drawn at once in a threaded
+# server (runserver, the live test server) would restore each other's settings mid-drawing, and
+# one could come out with its text as paths or at the other's font size.
+_DRAWING = threading.Lock()
 INK = "#1f5fae"
 MUTED = "#9aa3ad"
 # Annotating every cell of a heatmap is readable (and cheap) only for small boards.
 ANNOTATE_MAX_MODELS = 14
+# The interval chart is shown at its own size (leaderboards.css, .lb-figure-natural), never
+# stretched or shrunk on a desktop: 10 pt text in a 5.6 inch figure reads as 13 CSS px.
+INTERVALS_WIDTH_INCHES = 5.6
+INTERVALS_FONT_SIZE = 10
+# ConciseDateFormatter's own levels, one per tick frequency (years, months, days, hours, minutes,
+# seconds), written so that no tick reads as a bare fraction of a second ("58:04.600000").
+DATE_FORMATS = ["%Y", "%b %Y", "%d %b", "%H:%M", "%H:%M", "%H:%M:%S"]
+DATE_ZERO_FORMATS = ["", "%Y", "%b %Y", "%d %b", "%H:%M", "%H:%M"]
+DATE_OFFSET_FORMATS = ["", "", "%Y", "%d %b %Y", "%d %b %Y", "%d %b %Y"]
+# Snapshots published seconds apart would otherwise get second (or microsecond) ticks.
+HISTORY_MIN_SPAN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -67,11 +83,11 @@ def _label_margin(labels: Sequence[str], width_inches: float) -> float:
 
 def intervals_svg(rows: Sequence[IntervalRow], *, title: str = "") -> str:
     """Elo with its 95% interval per model, best at the top."""
-    with matplotlib.rc_context(_RC):
+    with _DRAWING, matplotlib.rc_context({**_RC, "font.size": INTERVALS_FONT_SIZE}):
         n = len(rows)
-        height = 0.9 + 0.27 * max(n, 2)
-        fig = Figure(figsize=(7.2, height))
-        left = _label_margin([row.label for row in rows], 7.2)
+        height = 0.9 + 0.3 * max(n, 2)
+        fig = Figure(figsize=(INTERVALS_WIDTH_INCHES, height))
+        left = _label_margin([row.label for row in rows], INTERVALS_WIDTH_INCHES)
         fig.subplots_adjust(left=left, right=0.97, top=1 - 0.42 / height, bottom=0.5 / height)
         ax = fig.add_subplot()
         y = np.arange(n)[::-1]
@@ -86,13 +102,13 @@ def intervals_svg(rows: Sequence[IntervalRow], *, title: str = "") -> str:
         ax.grid(axis="x", color="#e6e9ed", linewidth=0.8)
         ax.set_axisbelow(True)
         if title:
-            ax.set_title(title, loc="left", fontsize=10)
+            ax.set_title(title, loc="left", fontsize=INTERVALS_FONT_SIZE + 1)
         return _svg(fig)
 
 
 def win_rates_svg(labels: Sequence[str], matrix: Sequence[Sequence[float | None]]) -> str:
     """Share of points the row model took from the column model (ties count half)."""
-    with matplotlib.rc_context(_RC):
+    with _DRAWING, matplotlib.rc_context(_RC):
         n = len(labels)
         values = np.array(
             [[np.nan if cell is None else float(cell) for cell in row] for row in matrix],
@@ -141,7 +157,7 @@ class HistorySeries:
 
 def history_svg(series: Sequence[HistorySeries]) -> str:
     """A model's Elo across published snapshots, one line per board."""
-    with matplotlib.rc_context(_RC):
+    with _DRAWING, matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7.2, 3.2))
         fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.2)
         ax = fig.add_subplot()
@@ -150,10 +166,28 @@ def history_svg(series: Sequence[HistorySeries]) -> str:
             (drawn,) = ax.plot(dates, line.elo, "o-", markersize=3.5, label=line.label)
             ax.fill_between(dates, line.lower, line.upper, color=drawn.get_color(), alpha=0.15)
         ax.xaxis_date()
+        every_date = [moment for line in series for moment in line.dates]
+        if every_date:
+            first, last = min(every_date), max(every_date)
+            if last - first < HISTORY_MIN_SPAN:
+                middle = first + (last - first) / 2
+                ax.set_xlim(
+                    date2num(middle - HISTORY_MIN_SPAN / 2),
+                    date2num(middle + HISTORY_MIN_SPAN / 2),
+                )
+        locator = AutoDateLocator(minticks=3, maxticks=7)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(
+            ConciseDateFormatter(
+                locator,
+                formats=DATE_FORMATS,
+                zero_formats=DATE_ZERO_FORMATS,
+                offset_formats=DATE_OFFSET_FORMATS,
+            )
+        )
         ax.set_ylabel("Elo")
         ax.grid(color="#e6e9ed", linewidth=0.8)
         ax.set_axisbelow(True)
-        fig.autofmt_xdate()
         if series:
             ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=min(4, len(series)))
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -43,6 +44,10 @@ from seal.services import (
     user_deactivate,
 )
 
+admin.site.site_header = "SEAL administration"
+admin.site.site_title = "SEAL administration"
+admin.site.index_title = "Catalog, annotation and leaderboards"
+
 # Keys not tied to a lab open nothing here; only lab keys are issued.
 if admin.site.is_registered(APIKey):
     admin.site.unregister(APIKey)
@@ -55,13 +60,39 @@ class CategoryInline(admin.TabularInline):
     prepopulated_fields = {"slug": ["facet", "value"]}
 
 
+class PrettyJSONField(forms.JSONField):
+    """JSON shown indented (2 spaces) so a rubric can be read and edited line by line; what is
+    saved and how it is validated are unchanged (the model field's validate_rubric)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value  # the staff member's own text back, to fix
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
+class DomainAdminForm(forms.ModelForm):
+    rubric = PrettyJSONField(
+        widget=forms.Textarea(attrs={"rows": 30, "cols": 90, "class": "json-editor"}),
+        help_text="Dimensions, issue tags and justification_min_chars; every problem is named "
+        "by its path when you save.",
+    )
+
+    class Meta:
+        model = Domain
+        fields = ["slug", "name", "description", "rubric", "answer_grading", "is_active"]
+
+
 @admin.register(Domain)
 class DomainAdmin(admin.ModelAdmin):
+    form = DomainAdminForm
     list_display = ["name", "slug", "answer_grading", "is_active", "category_total"]
     list_filter = ["is_active", "answer_grading"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [CategoryInline]
+
+    class Media:
+        css = {"all": ["seal/admin.css"]}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Domain]:
         return super().get_queryset(request).annotate(category_total=Count("categories"))
