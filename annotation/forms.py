@@ -83,9 +83,18 @@ class RatingForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.RadioSelect
+    )
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         help_text="Required when rejecting; the annotator sees it.",
     )
+
+    def clean(self) -> dict[str, Any]:
+        # Refused here, before any service call, so the page comes back as the reviewer left it.
+        data = super().clean()
+        if data.get("decision") == "reject" and not data.get("reason"):
+            self.add_error("reason", "Say why the rating is rejected; the annotator sees it")
+        return data

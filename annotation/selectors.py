@@ -173,7 +173,7 @@ class ComparisonScreen:
 
 
 def justification_minimum(*, rubric: Rubric) -> int:
-    """The shortest justification a rating of this rubric accepts (the rubric's, else the site's)."""
+    """The shortest justification a rating under this rubric accepts (its own, else the site's)."""
     return rubric.justification_min_chars or settings.SEAL_JUSTIFICATION_MIN_CHARS
 
 
@@ -268,6 +268,19 @@ def review_queue(*, reviewer: AnnotatorProfile, layer: int) -> QuerySet[Assignme
     if conflict is not None:
         queue = queue.exclude(conflict)
     return queue.select_related("task__domain").order_by("submitted_at", "pk")
+
+
+def review_next_id(*, reviewer: AnnotatorProfile, layer: int, after_id: int) -> int | None:
+    """The rating after `after_id` in this reviewer's queue (oldest first), if any is left."""
+    queue = review_queue(reviewer=reviewer, layer=layer)
+    submitted_at = (
+        Assignment.objects.filter(pk=after_id).values_list("submitted_at", flat=True).first()
+    )
+    if submitted_at is not None:
+        queue = queue.filter(
+            Q(submitted_at__gt=submitted_at) | Q(submitted_at=submitted_at, pk__gt=after_id)
+        )
+    return queue.exclude(pk=after_id).values_list("pk", flat=True).first()
 
 
 @dataclass(frozen=True)

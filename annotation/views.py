@@ -26,6 +26,7 @@ from annotation.selectors import (
     landing_url,
     may_annotate,
     may_review,
+    review_next_id,
     review_queue,
     review_screen,
 )
@@ -211,10 +212,19 @@ def review_item(
                     reason=form.cleaned_data["reason"],
                 )
                 messages.success(request, "Rejected; the slot is open again.")
-            return redirect("annotation:review_list", layer=layer)
+            # Decide and go on: the next rating in the queue, or the queue when none is left.
+            following = review_next_id(reviewer=profile, layer=layer, after_id=assignment_id)
+            if following is None:
+                return redirect("annotation:review_list", layer=layer)
+            return redirect("annotation:review_item", layer=layer, assignment_id=following)
         except ApplicationError as exc:
             for name, errors in exc.field_errors.items():
                 for error in errors:
                     form.add_error(name if name in form.fields else None, error)
             messages.error(request, exc.message)
-    return render(request, "annotation/review_item.html", {"review": screen, "form": form})
+    context = {
+        "review": screen,
+        "form": form,
+        "next_id": review_next_id(reviewer=profile, layer=layer, after_id=assignment_id),
+    }
+    return render(request, "annotation/review_item.html", context)
