@@ -100,7 +100,10 @@
   }
   form.addEventListener("input", changed);
   form.addEventListener("change", changed);
-  form.addEventListener("submit", function () { leaving = true; });
+  form.addEventListener("submit", function () {
+    leaving = true;
+    if (timer) clearTimeout(timer);
+  });
   window.addEventListener("beforeunload", function (event) {
     if (leaving || (!dirty && !saving)) return;
     event.preventDefault();

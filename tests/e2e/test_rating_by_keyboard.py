@@ -18,7 +18,13 @@ from annotation.services import assignment_next, rating_submit
 from seal.models import Domain
 from tests.annotation.conftest import build_world, good_rating
 from tests.annotation.test_rating_form import RUBRIC_WITH_DESCRIPTIONS
-from tests.e2e.test_pages_in_browser import browser, desktop, log_in, shot  # noqa: F401
+from tests.e2e.test_pages_in_browser import (  # noqa: F401
+    ARTIFACTS,
+    browser,
+    desktop,
+    log_in,
+    shot,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -90,7 +96,8 @@ def test_rate_a_comparison_with_the_keyboard_only(browser, live_server, settings
     page.keyboard.press("Tab")
     page.keyboard.type(JUSTIFICATION)
     assert page.locator("#justification-count").inner_text() == str(len(JUSTIFICATION))
-    shot(page, "rating-filled")
+    # As the screen shows it: a full-page capture would scroll the sticky panel away.
+    page.screenshot(path=str(ARTIFACTS / "rating-filled.png"))
     with page.expect_navigation():
         page.keyboard.press("Control+Enter")
 
@@ -115,6 +122,17 @@ def test_rate_a_comparison_with_the_keyboard_only(browser, live_server, settings
     second.refresh_from_db()
     assert second.draft["preference"] == "-2"
     assert list(second.draft.values()).count("3") == 1
+
+    # A draft the server refuses (the lease ran out) stays unsaved: leaving asks first.
+    Assignment.objects.filter(pk=second.pk).update(lease_expires_at=second.leased_at)
+    page.keyboard.press("2")
+    page.wait_for_function(
+        "() => document.getElementById('autosave-status').textContent.includes('expired')"
+    )
+    with page.expect_event("dialog") as asked:
+        page.close(run_before_unload=True)
+    assert asked.value.type == "beforeunload"
+    asked.value.dismiss()
 
 
 def test_review_with_the_keys(browser, live_server, settings):  # noqa: F811
