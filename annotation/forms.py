@@ -92,9 +92,9 @@ class ReviewForm(forms.Form):
         help_text="Required when rejecting; the annotator sees it.",
     )
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         # Refused here, before any service call, so the page comes back as the reviewer left it.
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("decision") == "reject" and not data.get("reason"):
             self.add_error("reason", "Say why the rating is rejected; the annotator sees it")
         return data
