@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.forms import BoundField
 
 from annotation.services import RatingInput
-from seal.rubrics import Rubric
+from seal.rubrics import Dimension, Rubric
 
 # Screen terms: "A" is the answer on the left. Keys 1-5 pick these in order.
 SCREEN_PREFERENCES = [
@@ -36,10 +37,10 @@ class RatingForm(forms.Form):
     def __init__(self, *args: Any, rubric: Rubric, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rubric = rubric
-        self.dimension_rows: list[tuple[str, str, str]] = []
         for dimension in rubric.dimensions:
-            choices = [("", "–")] + [
-                (str(point), f"{point} {dimension.scale.labels.get(point, '')}".strip())
+            # Radio groups, not dropdowns: one tab stop per group, arrow or number keys inside.
+            choices = [
+                (str(point), str(point))
                 for point in range(dimension.scale.min, dimension.scale.max + 1)
             ]
             for side in ("left", "right"):
@@ -49,15 +50,20 @@ class RatingForm(forms.Form):
                     required=False,
                     empty_value=None,
                     label=dimension.label,
+                    widget=forms.RadioSelect,
                 )
-            self.dimension_rows.append(
-                (dimension.label, f"score_left_{dimension.key}", f"score_right_{dimension.key}")
-            )
         tag_choices = [(tag.key, tag.label) for tag in rubric.issue_tags]
         for side in ("left", "right"):
             self.fields[f"tags_{side}"] = forms.MultipleChoiceField(
                 choices=tag_choices, required=False, widget=forms.CheckboxSelectMultiple
             )
+
+    def dimension_rows(self) -> list[tuple[Dimension, BoundField, BoundField]]:
+        """Each rubric dimension with its two score fields (answer A's, answer B's)."""
+        return [
+            (dimension, self[f"score_left_{dimension.key}"], self[f"score_right_{dimension.key}"])
+            for dimension in self.rubric.dimensions
+        ]
 
     def rating_input(self) -> RatingInput:
         data = self.cleaned_data
@@ -77,9 +83,18 @@ class RatingForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.RadioSelect
+    )
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         help_text="Required when rejecting; the annotator sees it.",
     )
+
+    def clean(self) -> dict[str, Any] | None:
+        # Refused here, before any service call, so the page comes back as the reviewer left it.
+        data = super().clean() or {}
+        if data.get("decision") == "reject" and not data.get("reason"):
+            self.add_error("reason", "Say why the rating is rejected; the annotator sees it")
+        return data

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
@@ -167,6 +168,13 @@ class ComparisonScreen:
     status_label: str
     lease_expires_at: datetime
     draft: dict[str, Any]
+    guidelines: str  # the domain's description: what its raters should look for
+    justification_min_chars: int
+
+
+def justification_minimum(*, rubric: Rubric) -> int:
+    """The shortest justification a rating under this rubric accepts (its own, else the site's)."""
+    return rubric.justification_min_chars or settings.SEAL_JUSTIFICATION_MIN_CHARS
 
 
 def _screen(assignment: Assignment, *, a_first: bool) -> ComparisonScreen:
@@ -174,6 +182,7 @@ def _screen(assignment: Assignment, *, a_first: bool) -> ComparisonScreen:
     first, second = (
         (task.response_a, task.response_b) if a_first else (task.response_b, task.response_a)
     )
+    rubric = task.domain.parsed_rubric
     return ComparisonScreen(
         assignment_id=assignment.pk,
         domain_name=task.domain.name,
@@ -182,11 +191,13 @@ def _screen(assignment: Assignment, *, a_first: bool) -> ComparisonScreen:
         # Rendered once when the answer was stored; never per view.
         answer_a_html=stored_html(first.html, first.text),
         answer_b_html=stored_html(second.html, second.text),
-        rubric=task.domain.parsed_rubric,
+        rubric=rubric,
         status=assignment.status,
         status_label=assignment.get_status_display(),
         lease_expires_at=assignment.lease_expires_at,
         draft=dict(assignment.draft),
+        guidelines=task.domain.description,
+        justification_min_chars=justification_minimum(rubric=rubric),
     )
 
 
@@ -257,6 +268,19 @@ def review_queue(*, reviewer: AnnotatorProfile, layer: int) -> QuerySet[Assignme
     if conflict is not None:
         queue = queue.exclude(conflict)
     return queue.select_related("task__domain").order_by("submitted_at", "pk")
+
+
+def review_next_id(*, reviewer: AnnotatorProfile, layer: int, after_id: int) -> int | None:
+    """The rating after `after_id` in this reviewer's queue (oldest first), if any is left."""
+    queue = review_queue(reviewer=reviewer, layer=layer)
+    submitted_at = (
+        Assignment.objects.filter(pk=after_id).values_list("submitted_at", flat=True).first()
+    )
+    if submitted_at is not None:
+        queue = queue.filter(
+            Q(submitted_at__gt=submitted_at) | Q(submitted_at=submitted_at, pk__gt=after_id)
+        )
+    return queue.exclude(pk=after_id).values_list("pk", flat=True).first()
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from annotation.models import (
 )
 from annotation.selectors import (
     eligible_tasks,
+    justification_minimum,
     lab_conflict,
     prompt_is_rated,
     response_is_rated,
@@ -500,10 +501,6 @@ class RatingInput:
     justification: str = ""
 
 
-def _justification_minimum(rubric: Rubric) -> int:
-    return rubric.justification_min_chars or settings.SEAL_JUSTIFICATION_MIN_CHARS
-
-
 def rating_validate(*, rubric: Rubric, rating: RatingInput) -> dict[str, list[str]]:
     """Check a rating against its domain's rubric; the errors are keyed by form field."""
     errors: dict[str, list[str]] = {}
@@ -525,7 +522,7 @@ def rating_validate(*, rubric: Rubric, rating: RatingInput) -> dict[str, list[st
         unknown = sorted(set(tags) - set(rubric.issue_tag_keys))
         if unknown:
             errors[f"tags_{side}"] = [f"Unknown issue tags: {', '.join(unknown)}"]
-    minimum = _justification_minimum(rubric)
+    minimum = justification_minimum(rubric=rubric)
     if len(rating.justification.strip()) < minimum:
         errors["justification"] = [f"Write at least {minimum} characters explaining your choice"]
     return errors

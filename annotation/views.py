@@ -11,7 +11,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -26,6 +26,7 @@ from annotation.selectors import (
     landing_url,
     may_annotate,
     may_review,
+    review_next_id,
     review_queue,
     review_screen,
 )
@@ -91,9 +92,8 @@ def work_home(request: HttpRequest, profile: AnnotatorProfile) -> HttpResponse:
     return render(request, "annotation/work_home.html", context)
 
 
-@require_POST
-@annotator_required
-def work_next(request: HttpRequest, profile: AnnotatorProfile) -> HttpResponse:
+def _open_next_comparison(request: HttpRequest, profile: AnnotatorProfile) -> HttpResponse:
+    """The annotator's next comparison, or the workspace (with why) when none is waiting."""
     try:
         assignment = assignment_next(profile=profile)
     except ApplicationError as exc:
@@ -105,6 +105,21 @@ def work_next(request: HttpRequest, profile: AnnotatorProfile) -> HttpResponse:
     return redirect("annotation:comparison", assignment_id=assignment.pk)
 
 
+@require_POST
+@annotator_required
+def work_next(request: HttpRequest, profile: AnnotatorProfile) -> HttpResponse:
+    return _open_next_comparison(request, profile)
+
+
+def _draft_from_post(request: HttpRequest) -> dict[str, Any]:
+    # Issue tags are multi-valued (QueryDict.dict() would keep only the last one ticked).
+    return {
+        key: values if key.startswith("tags_") else values[-1]
+        for key, values in request.POST.lists()
+        if key != "action"
+    }
+
+
 @require_http_methods(["GET", "POST"])
 @annotator_required
 def comparison(request: HttpRequest, profile: AnnotatorProfile, assignment_id: int) -> HttpResponse:
@@ -114,15 +129,19 @@ def comparison(request: HttpRequest, profile: AnnotatorProfile, assignment_id: i
     form = RatingForm(request.POST or None, rubric=screen.rubric, initial=screen.draft)
     if request.method == "POST":
         action = request.POST.get("action", "submit")
+        # The page's autosave posts the draft with fetch and reads a JSON answer.
+        wants_json = "application/json" in request.headers.get("Accept", "")
         try:
             if action == "skip":
                 assignment_skip(assignment_id=assignment_id, profile=profile)
                 messages.info(request, "Skipped; it goes to another annotator.")
                 return redirect("annotation:work_home")
             if action == "draft":
-                assignment_draft_save(
-                    assignment_id=assignment_id, profile=profile, draft=request.POST.dict()
+                saved = assignment_draft_save(
+                    assignment_id=assignment_id, profile=profile, draft=_draft_from_post(request)
                 )
+                if wants_json:
+                    return JsonResponse({"saved": True, "draft": saved.draft})
                 messages.success(request, "Draft saved.")
                 return redirect("annotation:comparison", assignment_id=assignment_id)
             if form.is_valid():
@@ -130,8 +149,10 @@ def comparison(request: HttpRequest, profile: AnnotatorProfile, assignment_id: i
                     assignment_id=assignment_id, profile=profile, rating=form.rating_input()
                 )
                 messages.success(request, "Rating submitted for review.")
-                return redirect("annotation:work_home")
+                return _open_next_comparison(request, profile)
         except ApplicationError as exc:
+            if wants_json:
+                return JsonResponse({"saved": False, "error": exc.message}, status=409)
             form.add_service_errors(exc.field_errors)
             messages.error(request, exc.message)
             if not exc.field_errors:
@@ -191,10 +212,19 @@ def review_item(
                     reason=form.cleaned_data["reason"],
                 )
                 messages.success(request, "Rejected; the slot is open again.")
-            return redirect("annotation:review_list", layer=layer)
+            # Decide and go on: the next rating in the queue, or the queue when none is left.
+            following = review_next_id(reviewer=profile, layer=layer, after_id=assignment_id)
+            if following is None:
+                return redirect("annotation:review_list", layer=layer)
+            return redirect("annotation:review_item", layer=layer, assignment_id=following)
         except ApplicationError as exc:
             for name, errors in exc.field_errors.items():
                 for error in errors:
                     form.add_error(name if name in form.fields else None, error)
             messages.error(request, exc.message)
-    return render(request, "annotation/review_item.html", {"review": screen, "form": form})
+    context = {
+        "review": screen,
+        "form": form,
+        "next_id": review_next_id(reviewer=profile, layer=layer, after_id=assignment_id),
+    }
+    return render(request, "annotation/review_item.html", context)

@@ -190,26 +190,22 @@ def seed() -> tuple[Domain, str, list[AnnotatorProfile]]:
 
 
 def rate_everything(journey: Journey, username: str, keys: Iterator[str]) -> int:
-    """Rate comparisons in the browser until the workspace has none left for this annotator."""
+    """Rate comparisons in the browser, each submit opening the next, until none is left."""
     page = journey.log_in(username, "/work/")
+    journey.assert_private(page)
+    journey.shot(page, f"{username}-workspace")
+    with page.expect_navigation():
+        page.click("#start-next")
     rated = 0
-    while True:
-        journey.assert_private(page)
-        journey.shot(page, f"{username}-workspace")
-        with page.expect_navigation():
-            page.click("#start-next")
-        if "/work/comparisons/" not in page.url:
-            assert "No comparison in your expertise is waiting" in page.content()
-            journey.shot(page, f"{username}-nothing-left")
-            page.context.close()
-            return rated
+    while "/work/comparisons/" in page.url:
         journey.assert_private(page)
         key = next(keys)
         page.locator("body").press(key)  # the shortcut, with no text field focused
         options = page.locator("input[name=preference]")
         assert options.nth(int(key) - 1).is_checked()
-        for select in page.locator("table.rubric select").all():
-            select.select_option(index=4)  # "–", then 1..5: a 4 for every dimension
+        # The first score group now has the focus; each number scores it and moves on.
+        for _ in range(page.locator("#rubric .score-row").count()):
+            page.keyboard.press("4")
         page.fill(
             "textarea[name=justification]",
             "A handles the empty list and explains in-place sorting; B does not.",
@@ -217,31 +213,34 @@ def rate_everything(journey: Journey, username: str, keys: Iterator[str]) -> int
         journey.shot(page, f"{username}-rating-{rated + 1}")
         with page.expect_navigation():
             page.locator("textarea[name=justification]").press("Control+Enter")
-        assert page.url.endswith("/work/"), page.url
         assert "Rating submitted for review." in page.content()
         rated += 1
+    assert page.url.endswith("/work/"), page.url
+    assert "No comparison in your expertise is waiting" in page.content()
+    journey.shot(page, f"{username}-nothing-left")
+    page.context.close()
+    return rated
 
 
 def review_everything(journey: Journey, username: str, layer: int, preferences: list[str]) -> int:
-    """Approve the queue oldest first, checking each rating reads as its annotator gave it."""
+    """Approve the queue oldest first, each decision opening the next rating, checking each
+    reads as its annotator gave it."""
     page = journey.log_in(username, "/review/")
     journey.assert_private(page)
     journey.shot(page, f"{username}-home")
     page.click(f"a[href$='/review/layer-{layer}/']")
+    page.wait_for_load_state()
+    journey.assert_private(page)
+    links = page.locator("table a", has_text="Review")
+    if links.count() == 0:
+        assert "Nothing waiting." in page.content()
+        page.context.close()
+        return 0
+    journey.shot(page, f"{username}-queue")
+    links.first.click()
+    page.wait_for_load_state()
     approved = 0
-    while True:
-        page.wait_for_load_state()
-        journey.assert_private(page)
-        links = page.locator("table a", has_text="Review")
-        if links.count() == 0:
-            assert "Nothing waiting." in page.content()
-            journey.shot(page, f"{username}-queue-empty")
-            page.context.close()
-            return approved
-        if approved == 0:
-            journey.shot(page, f"{username}-queue")
-        links.first.click()
-        page.wait_for_load_state()
+    while re.search(rf"/review/layer-{layer}/\d+/$", page.url):
         journey.assert_private(page)
         if approved == 0:
             journey.shot(page, f"{username}-item")
@@ -253,6 +252,10 @@ def review_everything(journey: Journey, username: str, layer: int, preferences: 
             page.click("#submit-review")
         assert "Approved." in page.content()
         approved += 1
+    assert "Nothing waiting." in page.content()
+    journey.shot(page, f"{username}-queue-empty")
+    page.context.close()
+    return approved
 
 
 def test_a_model_goes_from_the_lab_api_through_the_browser_to_the_public_leaderboard(
