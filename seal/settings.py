@@ -244,6 +244,10 @@ if PRODUCTION:
 # Celery: without a broker URL, tasks run eagerly in-process so the embedded default needs nothing.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+# Eager tasks (a collection, a recompute) run on one background thread of the web process, after
+# the request that sent them has returned, never inside it (seal/tasking.py). Off: they run inside
+# the request, as the unit tests want.
+SEAL_EAGER_TASKS_IN_BACKGROUND = env_bool("SEAL_EAGER_TASKS_IN_BACKGROUND", True)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
