@@ -171,6 +171,9 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Password checks (PBKDF2 at Django's full strength) run at most this many at a time per web
+# process; the other logins wait their turn (annotation/views.py LoginView).
+SEAL_LOGIN_CONCURRENCY = env_int("SEAL_LOGIN_CONCURRENCY", 1)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
