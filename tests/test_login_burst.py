@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
+from django.db import connections
 from django.test import Client
 
 from tests.factories import UserFactory
@@ -55,8 +56,13 @@ def test_a_burst_of_logins_checks_one_password_at_a_time_and_all_log_in(settings
     statuses: list[int] = []
 
     def log_in(username: str) -> None:
-        response = Client().post("/accounts/login/", {"username": username, "password": PASSWORD})
-        statuses.append(response.status_code)
+        try:
+            response = Client().post(
+                "/accounts/login/", {"username": username, "password": PASSWORD}
+            )
+            statuses.append(response.status_code)
+        finally:
+            connections.close_all()  # this thread's; the test database is dropped after
 
     threads = [threading.Thread(target=log_in, args=(name,)) for name in names]
     for thread in threads:
