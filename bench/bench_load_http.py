@@ -274,6 +274,7 @@ def main() -> None:
         started = time.perf_counter()
         deadline = started + options.seconds
         usernames = [f"load{i:03d}" for i in range(options.annotators)]
+        jobs: list[tuple[Any, ...]]
         if options.scenario == "login-burst":
             # Everyone posts their password at once; a client that never gets there breaks it.
             ready = threading.Barrier(options.annotators, timeout=options.timeout * 2)
