@@ -18,3 +18,14 @@ if "*" in forwarded_allow_ips:
     raise ValueError(
         "FORWARDED_ALLOW_IPS='*' would let any client claim https; name the TLS proxy's addresses"
     )
+
+# Threads per worker process (gthread). A login waits its turn for a password check
+# (annotation/views.py LoginView, SEAL_LOGIN_CONCURRENCY per process) holding one thread and no
+# CPU, while the worker's other threads serve pages. In a gthread worker the main loop keeps
+# telling the arbiter it is alive however long a request takes, so `timeout` restarts only a
+# worker that stopped answering altogether, never one whose logins are queued. `--workers` is
+# given on the command line (Makefile, docker/Dockerfile): about one per core, since each
+# password check keeps a core busy.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))

@@ -11,9 +11,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -30,6 +29,9 @@ from annotation.models import (
 from seal.models import Prompt, Submission
 from seal.rendering import prompt_html, stored_html
 from seal.rubrics import Rubric
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Prompt category facets that need matching expertise, and the profile field that lists it.
 EXPERTISE_FACETS = {"language": "programming_languages", "region": "regional_varieties"}
@@ -395,6 +397,9 @@ def annotator_quality_table() -> list[AnnotatorQuality]:
             "submitted_at",
         )
     )
+    # Staff-only; pandas stays out of the web process until this table is asked for.
+    import pandas as pd
+
     frame = pd.DataFrame(rows)
     result = []
     for profile in profiles:

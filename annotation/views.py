@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -79,11 +81,31 @@ def reviewer_required(view: View) -> View:
     return wrapper
 
 
+_login_slots: threading.BoundedSemaphore | None = None
+_login_slots_lock = threading.Lock()
+
+
+def _login_slots_get() -> threading.BoundedSemaphore:
+    global _login_slots  # one per process, made on the first login
+    with _login_slots_lock:
+        if _login_slots is None:
+            _login_slots = threading.BoundedSemaphore(max(1, settings.SEAL_LOGIN_CONCURRENCY))
+        return _login_slots
+
+
 class LoginView(auth_views.LoginView):
     """Django's login; a safe `next` still wins, otherwise each person starts where they work."""
 
     def get_default_redirect_url(self) -> str:
         return landing_url(self.request.user)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # A password check is a second or so of CPU by design (PBKDF2). When a room of annotators
+        # logs in at once, checks running side by side on a few cores all finish late together
+        # and starve every other request; a few at a time per process finish in turn, and the
+        # logins waiting here cost no CPU.
+        with _login_slots_get():
+            return super().post(request, *args, **kwargs)
 
 
 @annotator_required

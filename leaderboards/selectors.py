@@ -11,10 +11,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, Subquery
 
 from annotation.models import ApprovedRating
@@ -30,7 +28,14 @@ from leaderboards.models import (
 )
 from seal.models import Category, Domain, Lab, ModelVersion, Prompt, PromptSet, Response
 
-IntArray = npt.NDArray[np.int64]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    IntArray = npt.NDArray[np.int64]
+
+# numpy is imported by the functions that build the recompute's input (below), so that the web
+# process, which reads published snapshots through this module, does not load it.
 
 # --- The recompute's input, grouped by the database -----------------------------------------------
 
@@ -63,10 +68,14 @@ class CountRows:
 
     @classmethod
     def from_matrix(cls, matrix: IntArray) -> CountRows:
+        import numpy as np
+
         return cls(*(np.ascontiguousarray(matrix[:, i]) for i in range(len(cls.FIELDS))))
 
     @classmethod
     def empty(cls) -> CountRows:
+        import numpy as np
+
         return cls.from_matrix(np.zeros((0, len(cls.FIELDS)), dtype=np.int64))
 
     @property
@@ -78,15 +87,21 @@ class CountRows:
 
     def sorted(self) -> CountRows:
         """Rows in (prompt, model_a, model_b) order, whatever order the database returned."""
+        import numpy as np
+
         return self.take(np.lexsort((self.model_b, self.model_a, self.prompt)))
 
     def digest_update(self, digest: Any) -> None:
+        import numpy as np
+
         for name in self.FIELDS:
             digest.update(np.ascontiguousarray(getattr(self, name), dtype=np.int64).tobytes())
             digest.update(b"|")
 
 
 def _matrix(rows: list[tuple[int, ...]], width: int) -> IntArray:
+    import numpy as np
+
     if not rows:
         return np.zeros((0, width), dtype=np.int64)
     return np.array(rows, dtype=np.int64).reshape(len(rows), width)
@@ -116,6 +131,8 @@ def approved_counts_by_category(*, domain_id: int) -> tuple[CountRows, IntArray]
         .annotate(**_COUNTS)
         .values_list("prompt__categories", *_KEYS, *_COUNTS)
     )
+    import numpy as np
+
     matrix = _matrix(list(rows), 9)
     return CountRows.from_matrix(matrix[:, 1:]), np.ascontiguousarray(matrix[:, 0])
 

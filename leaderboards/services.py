@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -23,7 +24,6 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Q
 from django.utils import timezone
 
-from leaderboards.charts import IntervalRow, intervals_svg, win_rates_svg
 from leaderboards.models import (
     PublishedLeaderboard,
     RecomputeJob,
@@ -32,12 +32,6 @@ from leaderboards.models import (
     SnapshotChart,
     SnapshotEntry,
 )
-from leaderboards.recompute import (
-    RecomputeInputs,
-    SnapshotDraft,
-    recompute_inputs_load,
-    snapshot_draft_compute,
-)
 from leaderboards.selectors import (
     domains_with_unrequested_approvals,
     model_labels,
@@ -45,6 +39,13 @@ from leaderboards.selectors import (
 from seal.errors import ApplicationError
 from seal.models import Domain
 from seal.tasking import task_send_on_commit
+
+if TYPE_CHECKING:
+    from leaderboards.recompute import RecomputeInputs, SnapshotDraft
+
+# The recompute (numpy, pandas) and the charts (matplotlib) are imported by the functions that use
+# them: a web process loads this module for the admin and the staff actions, and serves pages
+# without ever computing a board or drawing a chart.
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,8 @@ def _job_fail(job_id: int, token: str, error: str) -> None:
 
 
 def _inputs_read(domain: Domain) -> RecomputeInputs:
+    from leaderboards.recompute import recompute_inputs_load
+
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return recompute_inputs_load(domain=domain)
     # Both grouped queries (and the grading) must see the same ratings: one snapshot of the
@@ -192,6 +195,13 @@ def _inputs_read(domain: Domain) -> RecomputeInputs:
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         return recompute_inputs_load(domain=domain)
+
+
+def snapshot_draft_compute(inputs: RecomputeInputs) -> SnapshotDraft:
+    """Every board of a snapshot from its input (the recompute module, loaded on first use)."""
+    from leaderboards.recompute import snapshot_draft_compute as compute
+
+    return compute(inputs)
 
 
 def recompute_job_run(*, job_id: int, draw_charts: bool = True) -> Snapshot | None:
@@ -460,6 +470,8 @@ def snapshot_unhide(*, snapshot: Snapshot, by: User | None = None) -> Snapshot:
 
 
 def _chart_draw(board: SnapshotBoard, kind: str, labels: dict[int, str]) -> str:
+    from leaderboards.charts import IntervalRow, intervals_svg, win_rates_svg
+
     if kind == SnapshotChart.Kind.INTERVALS:
         rows = [
             IntervalRow(

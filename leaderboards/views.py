@@ -20,7 +20,6 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from leaderboards.charts import HistorySeries, history_svg
 from leaderboards.models import OVERALL_KEY, SnapshotChart
 from leaderboards.selectors import (
     board_view,
@@ -33,7 +32,6 @@ from leaderboards.selectors import (
     published_version,
 )
 from leaderboards.services import snapshot_chart_ensure
-from leaderboards.stats import RankingConfig
 from seal.errors import ApplicationError
 from seal.rendering import prompt_html
 
@@ -149,6 +147,9 @@ def model_history_chart(request: HttpRequest, pk: int) -> HttpResponse:
     cache_key = f"lb:history:{pk}:{etag}"
     svg = cache.get(cache_key)
     if svg is None:
+        # matplotlib loads with the first chart a process draws, not with the site.
+        from leaderboards.charts import HistorySeries, history_svg
+
         svg = history_svg(
             [
                 HistorySeries(
@@ -192,6 +193,8 @@ def methodology(request: HttpRequest) -> HttpResponse:
             {"prompt": sample, "html": prompt_html(sample.text)}
             for sample in public_sample_prompts()
         ]
+        from leaderboards.stats import RankingConfig
+
         return render(
             request,
             "leaderboards/methodology.html",

@@ -171,6 +171,9 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Password checks (PBKDF2 at Django's full strength) run at most this many at a time per web
+# process; the other logins wait their turn (annotation/views.py LoginView).
+SEAL_LOGIN_CONCURRENCY = env_int("SEAL_LOGIN_CONCURRENCY", 1)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -244,6 +247,10 @@ if PRODUCTION:
 # Celery: without a broker URL, tasks run eagerly in-process so the embedded default needs nothing.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+# Eager tasks (a collection, a recompute) run on one background thread of the web process, after
+# the request that sent them has returned, never inside it (seal/tasking.py). Off: they run inside
+# the request, as the unit tests want.
+SEAL_EAGER_TASKS_IN_BACKGROUND = env_bool("SEAL_EAGER_TASKS_IN_BACKGROUND", True)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

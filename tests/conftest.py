@@ -46,6 +46,13 @@ def _fast_password_hashing(settings: Settings) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _eager_tasks_inside_the_request(settings: Settings) -> None:
+    """Unit tests expect a request's eager tasks to have run when it returns; the tests of the
+    background runner (tests/seal/test_background_tasks.py) turn it back on."""
+    settings.SEAL_EAGER_TASKS_IN_BACKGROUND = False
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery_unless_integration(request: pytest.FixtureRequest) -> Iterator[None]:
     """Unit tests run tasks in-process; integration tests talk to the real broker."""
     integration = request.node.get_closest_marker("integration") is not None

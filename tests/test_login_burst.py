@@ -1,0 +1,74 @@
+"""A burst of logins: password checks (deliberately slow) run one at a time per web process, the
+other logins wait their turn, and every one of them logs in."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
+from django.db import connections
+from django.test import Client
+
+from tests.factories import UserFactory
+from tests.support import require_postgres
+
+# Each login runs in a thread of its own, with its own database connection: committed users.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "test-password-123"  # tests.factories.UserFactory's
+CLIENTS = 4
+
+
+class WatchedHasher(MD5PasswordHasher):
+    """MD5 (fast, as every test uses) that notes how many password checks run at the same time.
+
+    Each check waits at a barrier for the others: where checks run side by side they all meet
+    there at once; where they run one at a time the barrier's wait lapses and the check goes on."""
+
+    algorithm = "watched_md5"
+    lock = threading.Lock()
+    running = 0
+    peak = 0
+    barrier = threading.Barrier(CLIENTS, timeout=2)
+
+    def verify(self, password: str, encoded: str) -> bool:
+        cls = type(self)
+        with cls.lock:
+            cls.running += 1
+            cls.peak = max(cls.peak, cls.running)
+        try:
+            cls.barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        finally:
+            with cls.lock:
+                cls.running -= 1
+        return super().verify(password, encoded)
+
+
+def test_a_burst_of_logins_checks_one_password_at_a_time_and_all_log_in(settings):
+    require_postgres()  # SQLite's in-memory test database is one writer for all the threads
+    settings.PASSWORD_HASHERS = ["tests.test_login_burst.WatchedHasher"]
+    names = [UserFactory.create(username=f"burst{i}").username for i in range(CLIENTS)]
+    WatchedHasher.peak = 0
+    WatchedHasher.barrier.reset()
+    statuses: list[int] = []
+
+    def log_in(username: str) -> None:
+        try:
+            response = Client().post(
+                "/accounts/login/", {"username": username, "password": PASSWORD}
+            )
+            statuses.append(response.status_code)
+        finally:
+            connections.close_all()  # this thread's; the test database is dropped after
+
+    threads = [threading.Thread(target=log_in, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert statuses == [302] * CLIENTS  # every login went through
+    assert WatchedHasher.peak == 1
