@@ -22,7 +22,7 @@ from tests.support import PROJECT_DIR, require_chromium, require_postgres
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = PROJECT_DIR / "test-artifacts" / "phone"
-PHONE = {"width": 390, "height": 844}
+WIDTH, HEIGHT = 390, 844
 # Names as long as real ones, so the table is as wide as it is in production.
 MODEL_NAMES = ["Atlas-Reasoner 2.0", "Northwind Coder 3.5", "Quill-6 Instruct", "Basalt Mini"]
 LAB_NAMES = ["Atlas Foundation", "Northwind AI Research", "Quill Labs", "Basalt Research"]
@@ -42,7 +42,7 @@ def phone(monkeypatch, live_server) -> Iterator[Any]:
         try:
             context = browser.new_context(
                 base_url=live_server.url,
-                viewport=PHONE,
+                viewport={"width": WIDTH, "height": HEIGHT},
                 device_scale_factor=2,
                 is_mobile=True,
                 has_touch=True,
@@ -103,6 +103,6 @@ def test_boards_fit_a_phone_with_the_table_before_the_categories(phone, settings
             # The interval chart is shrunk to the column, not cut off or widening the page.
             chart = phone.locator("img[src$='/intervals.svg']").bounding_box()
             assert chart["width"] > 0, name
-            assert chart["x"] >= 0 and chart["x"] + chart["width"] <= PHONE["width"], name
+            assert chart["x"] >= 0 and chart["x"] + chart["width"] <= WIDTH, name
 
-    assert all(width <= PHONE["width"] for width in widths.values()), widths
+    assert all(width <= WIDTH for width in widths.values()), widths
