@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.db.models import Count
 
 from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, ComparisonTask
+from annotation.selectors import annotator_quality_table
 from annotation.services import assignment_next
 from seal.models import Category, Domain, ModelVersion, Prompt, PromptExposure, PromptSet, Response
 
@@ -89,3 +90,40 @@ def test_demo_raters_follow_the_known_strengths():
     )
     assert head_to_head.count() >= 20
     assert wins_strong / head_to_head.count() > 0.6
+
+
+def test_the_demo_shows_varied_work_gold_accuracy_and_rejections():
+    call_command("seed_demo", stdout=StringIO())
+    rated = Assignment.objects.filter(is_gold=False, submitted_at__isnull=False)
+    justifications = list(rated.values_list("justification", flat=True))
+    assert len(set(justifications)) > 0.5 * len(justifications)
+
+    # Issue tags in every domain, and on the answer the rater liked less.
+    for domain in Domain.objects.all():
+        tagged = ApprovedRating.objects.filter(domain=domain).exclude(
+            issue_tags_a=[], issue_tags_b=[]
+        )
+        assert tagged.count() > 0.2 * ApprovedRating.objects.filter(domain=domain).count()
+        allowed = set(domain.parsed_rubric.issue_tag_keys)
+        assert all(set(r.issue_tags_a) | set(r.issue_tags_b) <= allowed for r in tagged)
+    clear_wins = ApprovedRating.objects.filter(preference=2).exclude(issue_tags_b=[])
+    assert clear_wins.exists()
+    assert not ApprovedRating.objects.filter(preference=2).exclude(issue_tags_a=[]).exists()
+
+    quality = {row.username: row for row in annotator_quality_table() if row.volume}
+    gold = {name: row.gold_accuracy for name, row in quality.items()}
+    assert all(accuracy is not None for accuracy in gold.values()), gold
+    assert len(set(gold.values())) > 2, gold
+    layer1 = {name: row.layer1_approval for name, row in quality.items()}
+    assert len(set(layer1.values())) > 2, layer1
+    assert min(v for v in layer1.values() if v is not None) < 1.0
+
+    # Rejected at either layer, with the reviewer's reason, and the slot rated again: every
+    # comparison that had a rejection still completed with three approved ratings.
+    rejected = Assignment.objects.filter(status=Assignment.Status.REJECTED)
+    assert {r.layer1_decision or "approved" for r in rejected} == {"rejected", "approved"}
+    assert all((r.layer1_reason or r.layer2_reason).strip() for r in rejected)
+    redone = ComparisonTask.objects.filter(assignments__in=rejected).distinct()
+    assert redone.exists()
+    assert set(redone.values_list("status", flat=True)) == {ComparisonTask.Status.COMPLETE}
+    assert all(task.approved_count == 3 for task in redone)

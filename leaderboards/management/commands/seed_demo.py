@@ -13,7 +13,8 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.demo import DEMO_PASSWORD, demo_people_seed, demo_ratings_seed
-from leaderboards.services import leaderboards_publish_now
+from leaderboards.models import RecomputeJob
+from leaderboards.services import leaderboards_publish_now, recompute_request
 from seal.demo import demo_catalog_seed
 from seal.models import Prompt, Response
 from seal.services import demo_user_upsert
@@ -39,6 +40,11 @@ class Command(BaseCommand):
             username=ADMIN_USERNAME, password_hash=make_password(DEMO_PASSWORD), is_staff=True
         )
         people = demo_people_seed()
+        # The seed approves some ratings through review_approve, which asks for a recompute of
+        # the domain each time; a job queued first takes those requests in (recompute_request),
+        # and the publish below runs it once, with every rating in.
+        for domain in catalog.domains:
+            recompute_request(domain=domain, trigger=RecomputeJob.Trigger.SEED, enqueue=False)
         ratings = demo_ratings_seed(
             strengths={m.model_version.pk: m.strength for m in catalog.models}
         )
@@ -53,7 +59,8 @@ class Command(BaseCommand):
                 f"prompts, {len(catalog.models)} model versions, "
                 f"{Response.objects.filter(status=Response.Status.OK).count()} responses; "
                 f"this run added {ratings.tasks} comparisons ({ratings.gold} gold), "
-                f"{ratings.approved} approved ratings, {ratings.awaiting_review} awaiting review; "
+                f"{ratings.approved} approved ratings, {ratings.awaiting_review} awaiting review, "
+                f"{ratings.rejected} rejected and redone, {ratings.gold_answers} gold answers; "
                 f"leaderboards published for {len(snapshots)} domains."
             )
         )

@@ -1,0 +1,108 @@
+"""The public boards on a phone, as Chromium lays them out at 390 x 844.
+
+No page may be wider than the screen (the table scrolls inside its own box, if at all), and on a
+board the table comes before the list of categories. Screenshots go to test-artifacts/phone/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.db import connections
+
+from leaderboards.services import leaderboards_publish_now
+from seal.models import Lab, ModelVersion
+from tests.e2e.test_journey import CHROMIUM_ARGS
+from tests.leaderboards.conftest import leaderboard_world
+from tests.support import PROJECT_DIR, require_chromium, require_postgres
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = PROJECT_DIR / "test-artifacts" / "phone"
+WIDTH, HEIGHT = 390, 844
+# Names as long as real ones, so the table is as wide as it is in production.
+MODEL_NAMES = ["Atlas-Reasoner 2.0", "Northwind Coder 3.5", "Quill-6 Instruct", "Basalt Mini"]
+LAB_NAMES = ["Atlas Foundation", "Northwind AI Research", "Quill Labs", "Basalt Research"]
+
+
+@pytest.fixture
+def phone(monkeypatch, live_server) -> Iterator[Any]:
+    chromium = require_chromium()
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see test_pages_in_browser.py
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context(
+                base_url=live_server.url,
+                viewport={"width": WIDTH, "height": HEIGHT},
+                device_scale_factor=2,
+                is_mobile=True,
+                has_touch=True,
+            )
+            yield context.new_page()
+        finally:
+            connections.close_all()
+            browser.close()
+
+
+def page_width(page: Any) -> int:
+    return int(page.evaluate("() => document.documentElement.scrollWidth"))
+
+
+def test_boards_fit_a_phone_with_the_table_before_the_categories(phone, settings):
+    # Approved ratings are append-only: only PostgreSQL's flush (tests/conftest.py) may empty them.
+    require_postgres()
+    settings.SEAL_LEADERBOARD_REPLICAS = 60
+    settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_BOARD = 10
+    settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL = 3
+    cache.clear()
+    world = leaderboard_world(
+        slug="math",
+        n_models=4,
+        numeric=True,
+        categories={"skill": ["Arithmetic", "Geometry"], "level": ["Olympiad"]},
+    )
+    for model, name, lab in zip(world.models, MODEL_NAMES, LAB_NAMES, strict=True):
+        ModelVersion.objects.filter(pk=model.pk).update(name=name)
+        Lab.objects.filter(pk=model.lab_id).update(name=lab)
+    world.rate()
+    leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+
+    pages = {
+        "index": "/leaderboards/",
+        "domain-board": f"/leaderboards/{world.domain.slug}/",
+        "category-board": f"/leaderboards/{world.domain.slug}/arithmetic/",
+        "model": f"/leaderboards/models/{world.models[1].pk}/",
+    }
+    widths = {}
+    for name, url in pages.items():
+        phone.goto(url)
+        phone.wait_for_load_state("load")
+        if name.endswith("board"):
+            # The charts load lazily: bring each into view and wait until it is drawn.
+            for image in phone.locator("figure img").all():
+                image.scroll_into_view_if_needed()
+            phone.wait_for_function(
+                "() => [...document.querySelectorAll('figure img')]"
+                ".every(i => i.complete && i.naturalWidth > 0)"
+            )
+        phone.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        widths[name] = page_width(phone)
+        if name.endswith("board"):
+            table = phone.locator("table.lb-table").bounding_box()
+            categories = phone.locator("aside.lb-nav").bounding_box()
+            assert table["y"] + table["height"] <= categories["y"], name
+            # The interval chart is shrunk to the column, not cut off or widening the page.
+            chart = phone.locator("img[src$='/intervals.svg']").bounding_box()
+            assert chart["width"] > 0, name
+            assert chart["x"] >= 0 and chart["x"] + chart["width"] <= WIDTH, name
+
+    assert all(width <= WIDTH for width in widths.values()), widths
