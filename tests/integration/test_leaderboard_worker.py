@@ -48,7 +48,7 @@ def test_final_approvals_publish_a_snapshot_through_the_worker(
             # Alternate the winner in model terms (the screen order is random), so that each
             # model has a win and a loss and the board is ranked and gets its charts.
             a_wins = approved % 2 == 0
-            preference = 1 if assignment.left_is_a == a_wins else 5
+            preference = 1 if assignment.left_is_a == a_wins else -1
             rating_submit(
                 assignment_id=assignment.pk, profile=rater, rating=good_rating(preference)
             )
