@@ -68,14 +68,12 @@ def test_a_hanging_lab_does_not_hold_up_another_labs_collection(
     good = model_on(endpoint, "ok-good")
     stuck = submission_create(model_version=hanging, domains=[domain.slug])
     time.sleep(0.5)  # the hanging lab's collector is already busy when the good lab submits
-    started = time.monotonic()
     quick = submission_create(model_version=good, domains=[domain.slug])
 
     wait_for(lambda: status_of(quick) not in WAITING, timeout=30)
-    took = time.monotonic() - started
-    # 20 prompts, 4 at a time, 50 ms each: well under a second of work plus task pickup.
-    assert took < 5, took
-    assert status_of(stuck) == Submission.Status.COLLECTING  # 20 prompts x 2 s / 4 slots = 10 s
+    # An order of events, not a wall-clock bound: the good lab's 20 quick answers are all in while
+    # the hanging lab's collection (20 prompts x 2 s / 4 slots = 10 s at least) is still running.
+    assert status_of(stuck) == Submission.Status.COLLECTING
     assert Response.objects.filter(model_version=good, status=Response.Status.OK).count() == 20
 
     wait_for(lambda: status_of(stuck) not in WAITING, timeout=60)
