@@ -622,7 +622,10 @@ class WebhookEndpointDetailApi(LabApi):
         operation_id="webhooks_update",
         summary="Change a webhook endpoint's URL, events, description or active flag",
         request=WebhookEndpointUpdateSerializer(partial=True),
-        responses={200: WebhookEndpointOutputSerializer, **error_responses(400, 401, 404, 413)},
+        responses={
+            200: WebhookEndpointOutputSerializer,
+            **error_responses(400, 401, 404, 413, 415, 429),
+        },
         tags=WEBHOOK_TAGS,
     )
     def patch(self, request: Request, pk: int) -> Response:
@@ -661,7 +664,12 @@ class WebhookEndpointSecretApi(LabApi):
         return Response(WebhookSecretSerializer({"secret": endpoint.secret}).data)
 
 
-class WebhookEndpointSecretRotateApi(WebhookEndpointSecretApi):
+class WebhookEndpointSecretRotateApi(LabApi):
+    def get_queryset(self) -> QuerySet[WebhookEndpoint]:
+        if self.for_schema:
+            return WebhookEndpoint.objects.none()
+        return webhook_endpoint_list(lab=self.lab)
+
     @extend_schema(
         operation_id="webhooks_secret_rotate",
         summary="Replace the endpoint's signing secret; messages from now on use the new one",
