@@ -280,13 +280,17 @@ def _results_published_emit(snapshot: Snapshot) -> None:
     if not WebhookEndpoint.objects.filter(is_active=True).exists():
         return  # nobody listens: skip reading every line of the snapshot
     for lab, data in snapshot_results_by_lab(snapshot=snapshot).items():
-        webhook_event_emit(
-            lab=lab,
-            event_type=WebhookEndpoint.EventType.RESULTS_PUBLISHED,
-            # Per snapshot and lab: publishing the same snapshot again sends nothing new.
-            event_id=f"evt_results_{snapshot.pk}_lab_{lab.pk}",
-            payload=data,
-        )
+        try:
+            webhook_event_emit(
+                lab=lab,
+                event_type=WebhookEndpoint.EventType.RESULTS_PUBLISHED,
+                # Per snapshot and lab: publishing the same snapshot again sends nothing new.
+                event_id=f"evt_results_{snapshot.pk}_lab_{lab.pk}",
+                payload=data,
+            )
+        except ApplicationError as exc:
+            # A refused event (say, over SEAL_WEBHOOK_MAX_PAYLOAD_BYTES) never holds up the board.
+            logger.error("results.published for lab %s not sent: %s", lab.pk, exc.message)
 
 
 def _pointer_may_move(snapshot: Snapshot, current: PublishedLeaderboard | None) -> bool:

@@ -1335,10 +1335,16 @@ def webhook_endpoint_update(
 
 
 def webhook_endpoint_secret_rotate(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
-    """Give the endpoint a new signing secret; messages sent from now on are signed with it."""
+    """Give the endpoint a new signing secret; messages carry a signature with the old one too
+    for SEAL_WEBHOOK_SECRET_OVERLAP_SECONDS, so the receiver can switch without a gap."""
+    overlap = timedelta(seconds=float(settings.SEAL_WEBHOOK_SECRET_OVERLAP_SECONDS))
     with transaction.atomic():
+        endpoint.previous_secret = endpoint.secret if overlap else ""
+        endpoint.previous_secret_until = timezone.now() + overlap if overlap else None
         endpoint.secret = webhook_secret_generate()
-        endpoint.save(update_fields=["secret", "updated_at"])
+        endpoint.save(
+            update_fields=["secret", "previous_secret", "previous_secret_until", "updated_at"]
+        )
     return endpoint
 
 
@@ -1500,6 +1506,13 @@ def webhook_delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
     body = webhook_body(
         event_type=delivery.event_type, timestamp=delivery.created_at, data=delivery.payload
     )
+    honoured = (
+        [endpoint.previous_secret]
+        if endpoint.previous_secret
+        and endpoint.previous_secret_until is not None
+        and endpoint.previous_secret_until > timezone.now()
+        else []
+    )
     result = webhook_post(
         url=endpoint.url,
         secret=endpoint.secret,
@@ -1507,6 +1520,7 @@ def webhook_delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
         body=body,
         allow=endpoint_allow_list(),
         timeout=policy.timeout,
+        also_sign_with=honoured,
     )
     now = timezone.now()
     done["updated_at"] = now
@@ -1603,6 +1617,7 @@ def _submission_collected_emit(*, submission: Submission, progress: SubmissionPr
     """The lab's `submission.collected` event (counts only: no prompt or answer text)."""
     model_version = submission.model_version
     finished = submission.collection_finished_at or timezone.now()
+    # Counts only, well under the payload cap; the emit checks its input before writing.
     webhook_event_emit(
         lab=model_version.lab,
         event_type=WebhookEndpoint.EventType.SUBMISSION_COLLECTED,

@@ -19,6 +19,7 @@ import json
 import random
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -73,13 +74,19 @@ def webhook_body(*, event_type: str, timestamp: datetime, data: dict[str, Any]) 
     )
 
 
-def webhook_headers(*, secret: str, message_id: str, body: str, at: datetime) -> dict[str, str]:
-    """The three Standard Webhooks headers for one attempt sent at `at`."""
+def webhook_headers(
+    *, secret: str, message_id: str, body: str, at: datetime, also: Sequence[str] = ()
+) -> dict[str, str]:
+    """The three Standard Webhooks headers for one attempt sent at `at`; one signature per
+    secret (`also`: secrets still honoured during a rotation), space-separated."""
     at = at.astimezone(UTC)
+    signatures = [
+        Webhook(key).sign(msg_id=message_id, timestamp=at, data=body) for key in (secret, *also)
+    ]
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id=message_id, timestamp=at, data=body),
+        "webhook-signature": " ".join(signatures),
     }
 
 
@@ -124,10 +131,13 @@ def _excerpt(response: httpx.Response, deadline: float) -> str:
     return b"".join(chunks)[:RESPONSE_EXCERPT_BYTES].decode("utf-8", "replace")
 
 
-def _clean(text: str, secret: str) -> str:
-    """An error fit for the delivery log: no form of the secret, no control characters, cut.
-    Scrubbed before it is cut, so no cut leaves a piece of the secret behind."""
-    text = scrub_secret(text, secret)
+def _clean(text: str, *secrets: str) -> str:
+    """An error fit for the delivery log: no form of a secret, no control characters, cut.
+    Scrubbed before it is cut, so no cut leaves a piece of a secret behind."""
+    for secret in secrets:
+        text = scrub_secret(text, secret)
+        # The base64 part alone, as a receiver's error might quote the key it decoded.
+        text = scrub_secret(text, secret.removeprefix(SECRET_PREFIX))
     text = "".join(char if char.isprintable() else " " for char in text)
     return text[:ERROR_CHARS]
 
@@ -141,13 +151,18 @@ def webhook_post(
     allow: AllowList,
     timeout: float,
     at: datetime | None = None,
+    also_sign_with: Sequence[str] = (),
 ) -> SendResult:
     """POST one signed message; never raises. 2xx is delivered; connection errors, timeouts,
     408, 429 and 5xx are transient; anything else (a redirect, another 4xx, a blocked address)
     is not retried."""
     headers = {
         **webhook_headers(
-            secret=secret, message_id=message_id, body=body, at=at or datetime.now(UTC)
+            secret=secret,
+            message_id=message_id,
+            body=body,
+            at=at or datetime.now(UTC),
+            also=also_sign_with,
         ),
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -176,7 +191,7 @@ def webhook_post(
                 ok=False,
                 status_code=code,
                 transient=transient,
-                error=_clean(f"HTTP {code}: {excerpt}".strip(), secret),
+                error=_clean(f"HTTP {code}: {excerpt}".strip(), secret, *also_sign_with),
                 retry_after=retry_after if transient else None,
             )
     except BlockedAddressError as exc:

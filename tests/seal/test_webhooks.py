@@ -476,7 +476,9 @@ def test_resend_sends_a_finished_delivery_again(receiver, django_capture_on_comm
     assert fresh(delivery).status == WebhookDelivery.Status.DELIVERED
 
 
-def test_a_rotated_secret_signs_what_is_sent_next(receiver, django_capture_on_commit_callbacks):
+def test_after_a_rotation_both_secrets_verify_until_the_overlap_ends(
+    receiver, settings, django_capture_on_commit_callbacks
+):
     lab = LabFactory.create()
     endpoint = hook(receiver, lab, "/ok")
     old = endpoint.secret
@@ -484,8 +486,27 @@ def test_a_rotated_secret_signs_what_is_sent_next(receiver, django_capture_on_co
     assert endpoint.secret != old
     receiver.secrets["/ok"] = endpoint.secret
     with django_capture_on_commit_callbacks(execute=True):
-        emit(lab)
-    assert receiver.to("/ok")[0].verified
+        emit(lab, "evt_during")
+    [during] = receiver.to("/ok")
+    assert during.verified
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    Webhook(old).verify(during.body, during.headers)  # a receiver not yet switched over
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        previous_secret_until=timezone.now() - timedelta(seconds=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        emit(lab, "evt_after")
+    after = receiver.to("/ok")[1]
+    assert after.verified
+    assert " " not in after.headers["webhook-signature"]
+    with pytest.raises(Exception, match="signature"):
+        Webhook(old).verify(after.body, after.headers)
+
+
+def test_without_an_overlap_a_rotation_ends_the_old_secret_at_once(receiver, settings):
+    settings.SEAL_WEBHOOK_SECRET_OVERLAP_SECONDS = 0
+    endpoint = webhook_endpoint_secret_rotate(endpoint=hook(receiver, LabFactory.create(), "/ok"))
+    assert (endpoint.previous_secret, endpoint.previous_secret_until) == ("", None)
 
 
 # --- Address guard -------------------------------------------------------------------------------
@@ -649,3 +670,20 @@ def test_the_default_policy_retries_for_about_four_hours(settings):
     assert policy.max_attempts == 10
     ceilings = [min(policy.backoff_max, policy.backoff_base * 2**k) for k in range(9)]
     assert 3.5 * 3600 < sum(ceilings) < 4.5 * 3600
+
+
+def test_a_refused_results_event_never_holds_up_the_publication(
+    receiver, settings, django_capture_on_commit_callbacks
+):
+    settings.SEAL_LEADERBOARD_REPLICAS = 30
+    settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_BOARD = 10
+    settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL = 3
+    settings.SEAL_WEBHOOK_MAX_PAYLOAD_BYTES = 100
+    world = leaderboard_world()
+    world.rate()
+    hook(receiver, world.models[0].lab, "/ok")
+    with django_capture_on_commit_callbacks(execute=True):
+        [snapshot] = leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    assert snapshot.is_published
+    assert not WebhookDelivery.objects.exists()
+    assert receiver.received == []
