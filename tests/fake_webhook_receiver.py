@@ -76,6 +76,9 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 receiver._handle(self)
 
+            def do_GET(self) -> None:
+                receiver._stats(self)
+
         self.server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -122,6 +125,16 @@ class WebhookReceiver:
             handler.send_header(name.replace("_", "-"), value)
         handler.end_headers()
         handler.wfile.write(body)
+
+    def _stats(self, handler: BaseHTTPRequestHandler) -> None:
+        """GET /stats: what arrived, for a benchmark running the server in another process."""
+        with self._lock:
+            stats = {
+                "requests": len(self.received),
+                "verified": sum(seen.verified for seen in self.received),
+                "distinct_ids": len({seen.webhook_id for seen in self.received}),
+            }
+        self._send(handler, 200, json.dumps(stats).encode())
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
@@ -178,3 +191,24 @@ class WebhookReceiver:
             self._send(handler, 400, b'{"error": "bad signature"}')
             return
         self._send(handler, 204)
+
+
+def main() -> None:
+    """Serve until interrupted, verifying /ok with --secret; prints its address (host:port)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--path", default="/ok")
+    args = parser.parse_args()
+    receiver = WebhookReceiver().start()
+    receiver.secrets[args.path] = args.secret
+    print(receiver.address, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        receiver.stop()
+
+
+if __name__ == "__main__":
+    main()
