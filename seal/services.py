@@ -1479,7 +1479,8 @@ def _webhook_claim(
         )
     if not claimed:
         return None
-    return WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    # None if the endpoint (and with it the delivery) was removed just now.
+    return WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
 
 
 def webhook_delivery_send(*, delivery_id: int) -> WebhookDelivery | None:

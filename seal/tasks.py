@@ -21,6 +21,9 @@ from seal.services import (
 
 logger = logging.getLogger(__name__)
 
+# Retries due sooner than this wait as a Celery countdown; later ones are left to the sweep.
+WEBHOOK_COUNTDOWN_MAX_SECONDS = 600
+
 
 @shared_task(bind=True, base=DjangoTask, name="seal.tasks.worker_heartbeat_record")
 def worker_heartbeat_record_task(self: DjangoTask) -> None:
@@ -57,8 +60,10 @@ def webhook_delivery_send_task(self: DjangoTask, delivery_id: int) -> None:
     try:
         webhook_delivery_send(delivery_id=delivery_id)
     except WebhookDeliveryRetry as exc:
-        if self.request.is_eager:
-            # No countdown in-process: the row says when it is due and beat's sweep sends it.
+        if self.request.is_eager or exc.retry_in > WEBHOOK_COUNTDOWN_MAX_SECONDS:
+            # The row says when it is due and beat's sweep sends it then: no countdown in-process,
+            # and no long one held by a worker (Redis would redeliver it after its visibility
+            # timeout, and a worker's memory is no place for hours of waiting messages).
             return
         # The attempt count lives in the row (SEAL_WEBHOOK_MAX_ATTEMPTS), not in Celery.
         raise self.retry(exc=exc, countdown=exc.retry_in) from exc
