@@ -972,3 +972,56 @@ def domains_with_unrequested_approvals() -> list[Domain]:
         .filter(Q(last_request__isnull=True) | Q(last_request__lt=F("last_approval")))
         .exclude(Exists(active_job))
     )
+
+
+def snapshot_results_by_lab(*, snapshot: Snapshot) -> dict[Lab, dict[str, Any]]:
+    """Per lab with a model on the snapshot's boards, the `results.published` webhook data: its
+    own models' lines only (never another lab's, never prompt text)."""
+    per_lab: dict[int, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    models: dict[int, ModelVersion] = {}
+    for entry in (
+        SnapshotEntry.objects.filter(snapshot=snapshot)
+        .select_related("model_version__lab", "board")
+        .defer("board__data")
+        .order_by("model_version_id", "board__position", "board_id")
+    ):
+        model = entry.model_version
+        models[model.pk] = model
+        per_lab[model.lab_id][model.pk].append(
+            {
+                "board": entry.board_key,
+                "category": None if entry.board_key == OVERALL_KEY else entry.board.title,
+                "rank": entry.rank,
+                "rank_with_uncertainty": entry.rank_with_uncertainty,
+                "elo": entry.elo,
+                "lower": entry.lower,
+                "upper": entry.upper,
+                "n_ratings": entry.n_ratings,
+                "wins": entry.wins,
+                "ties": entry.ties,
+                "losses": entry.losses,
+                "accuracy": entry.accuracy,
+                "not_ranked_reason": entry.not_ranked_reason,
+            }
+        )
+    domain = Domain.objects.only("slug").get(pk=snapshot.domain_id)
+    results: dict[Lab, dict[str, Any]] = {}
+    for model_lines in per_lab.values():
+        lab = models[next(iter(model_lines))].lab
+        results[lab] = {
+            "domain": domain.slug,
+            "snapshot_id": snapshot.pk,
+            "snapshot_created_at": snapshot.created_at.isoformat(),
+            "ratings_through": (
+                snapshot.ratings_through.isoformat() if snapshot.ratings_through else None
+            ),
+            "models": [
+                {
+                    "model_version_id": model_id,
+                    "model_version": str(models[model_id]),
+                    "boards": lines,
+                }
+                for model_id, lines in sorted(model_lines.items())
+            ],
+        }
+    return results

@@ -35,9 +35,11 @@ from leaderboards.models import (
 from leaderboards.selectors import (
     domains_with_unrequested_approvals,
     model_labels,
+    snapshot_results_by_lab,
 )
 from seal.errors import ApplicationError
-from seal.models import Domain
+from seal.models import Domain, WebhookEndpoint
+from seal.services import webhook_event_emit
 from seal.tasking import task_send_on_commit
 
 if TYPE_CHECKING:
@@ -266,9 +268,29 @@ def _snapshot_publish(*, job_id: int, token: str, draft: SnapshotDraft) -> Snaps
         current = PublishedLeaderboard.objects.filter(domain_id=draft.domain_id).first()
         if _pointer_may_move(snapshot, current):
             _pointer_set(draft.domain_id, snapshot)
+            _results_published_emit(snapshot)
         job.snapshot = snapshot
         _job_close(job, status=RecomputeJob.Status.SUCCEEDED)
     return snapshot
+
+
+def _results_published_emit(snapshot: Snapshot) -> None:
+    """Tell each lab with a model on the newly public snapshot (webhook `results.published`),
+    in the publishing transaction: the event is recorded exactly when the snapshot goes public."""
+    if not WebhookEndpoint.objects.filter(is_active=True).exists():
+        return  # nobody listens: skip reading every line of the snapshot
+    for lab, data in snapshot_results_by_lab(snapshot=snapshot).items():
+        try:
+            webhook_event_emit(
+                lab=lab,
+                event_type=WebhookEndpoint.EventType.RESULTS_PUBLISHED,
+                # Per snapshot and lab: publishing the same snapshot again sends nothing new.
+                event_id=f"evt_results_{snapshot.pk}_lab_{lab.pk}",
+                payload=data,
+            )
+        except ApplicationError as exc:
+            # A refused event (say, over SEAL_WEBHOOK_MAX_PAYLOAD_BYTES) never holds up the board.
+            logger.error("results.published for lab %s not sent: %s", lab.pk, exc.message)
 
 
 def _pointer_may_move(snapshot: Snapshot, current: PublishedLeaderboard | None) -> bool:
@@ -287,6 +309,7 @@ def _snapshot_republish(*, job_id: int, token: str, snapshot: Snapshot) -> None:
         current = PublishedLeaderboard.objects.filter(domain_id=snapshot.domain_id).first()
         if _pointer_may_move(snapshot, current):
             _pointer_set(snapshot.domain_id, snapshot)
+            _results_published_emit(snapshot)
         elif current is not None and current.snapshot_id != snapshot.pk:
             logger.warning(
                 "snapshot %s matches the input again but is older than the public one (%s); "

@@ -31,6 +31,8 @@ from seal.models import (
     PromptSet,
     Response,
     Submission,
+    WebhookDelivery,
+    WebhookEndpoint,
     WorkerHeartbeat,
 )
 from seal.services import (
@@ -42,6 +44,8 @@ from seal.services import (
     prompt_set_import,
     responses_retry_failed,
     user_deactivate,
+    webhook_delivery_resend,
+    webhook_endpoint_update,
 )
 
 admin.site.site_header = "SEAL administration"
@@ -424,3 +428,83 @@ class SealUserAdmin(UserAdmin):
 if admin.site.is_registered(User):
     admin.site.unregister(User)
 admin.site.register(User, SealUserAdmin)
+
+
+class _WebhookReadOnlyAdmin(admin.ModelAdmin):
+    """Labs manage their endpoints through the API; staff read, and act through the actions."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [str(name) for name in self.fields or []]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(_WebhookReadOnlyAdmin):
+    list_display = ["__str__", "lab", "url", "event_types", "is_active", "created_at"]
+    list_filter = ["is_active", "lab"]
+    list_select_related = ["lab"]
+    # Never the signing secret: only the lab reads it, through its own API key.
+    fields = ["lab", "url", "description", "event_types", "is_active", "created_at", "updated_at"]
+    actions = ["disable", "enable"]
+
+    @admin.action(description="Disable the selected endpoints", permissions=["change"])
+    def disable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            webhook_endpoint_update(endpoint=endpoint, is_active=False)
+        self.message_user(request, f"{queryset.count()} endpoint(s) disabled.")
+
+    @admin.action(description="Enable the selected endpoints", permissions=["change"])
+    def enable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            webhook_endpoint_update(endpoint=endpoint, is_active=True)
+        self.message_user(request, f"{queryset.count()} endpoint(s) enabled.")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(_WebhookReadOnlyAdmin):
+    list_display = [
+        "__str__",
+        "event_type",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+        "created_at",
+    ]
+    list_filter = ["status", "event_type", "endpoint__lab"]
+    list_select_related = ["endpoint"]
+    search_fields = ["event_id"]
+    fields = [
+        "endpoint",
+        "event_id",
+        "event_type",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_status_code",
+        "last_error",
+        "delivered_at",
+        "claimed_until",
+        "created_at",
+        "payload",
+    ]
+    actions = ["resend"]
+
+    @admin.action(
+        description="Send the selected delivered or failed deliveries again", permissions=["change"]
+    )
+    def resend(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        sent = sum(webhook_delivery_resend(delivery=delivery) for delivery in queryset)
+        skipped = queryset.count() - sent
+        self.message_user(
+            request,
+            f"{sent} delivery(ies) will be sent again"
+            + (f"; {skipped} skipped (still pending or being sent)." if skipped else "."),
+        )

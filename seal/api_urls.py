@@ -32,4 +32,27 @@ urlpatterns = [
         apis.SubmissionCancelApi.as_view(),
         name="api-submission-cancel",
     ),
+    path("webhooks/", apis.WebhookEndpointListCreateApi.as_view(), name="api-webhooks"),
+    path("webhooks/<int:pk>/", apis.WebhookEndpointDetailApi.as_view(), name="api-webhook"),
+    path(
+        "webhooks/<int:pk>/secret/",
+        apis.WebhookEndpointSecretApi.as_view(),
+        name="api-webhook-secret",
+    ),
+    path(
+        "webhooks/<int:pk>/secret/rotate/",
+        apis.WebhookEndpointSecretRotateApi.as_view(),
+        name="api-webhook-secret-rotate",
+    ),
+    path("webhooks/<int:pk>/test/", apis.WebhookEndpointTestApi.as_view(), name="api-webhook-test"),
+    path(
+        "webhook-deliveries/",
+        apis.WebhookDeliveryListApi.as_view(),
+        name="api-webhook-deliveries",
+    ),
+    path(
+        "webhook-deliveries/<int:pk>/",
+        apis.WebhookDeliveryDetailApi.as_view(),
+        name="api-webhook-delivery",
+    ),
 ]

@@ -19,7 +19,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation.selectors import SubmissionEvaluation, submission_evaluation_many
-from seal.models import Domain, Lab, LabAPIKey, ModelVersion, Submission
+from seal.models import (
+    Domain,
+    Lab,
+    LabAPIKey,
+    ModelVersion,
+    Submission,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from seal.rest import (
     HasLabAPIKey,
     LabAPIKeyAuthentication,
@@ -36,8 +44,20 @@ from seal.selectors import (
     response_failure_kinds_many,
     submission_list,
     submission_progress_many,
+    webhook_delivery_list,
+    webhook_endpoint_list,
 )
-from seal.services import model_version_create, submission_cancel, submission_create
+from seal.services import (
+    model_version_create,
+    submission_cancel,
+    submission_create,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_secret_rotate,
+    webhook_endpoint_test,
+    webhook_endpoint_update,
+)
+from seal.webhooks import TEST_EVENT_TYPE
 
 READ_ERRORS = error_responses(401, 429)
 LIST_ERRORS = list_error_responses(400, 401, 429)
@@ -451,3 +471,292 @@ class SubmissionCancelApi(LabApi):
         submission_cancel(submission=submission)
         fresh = self.get_queryset().get(pk=submission.pk)
         return Response(submissions_output([fresh], many=False))
+
+
+# --- Webhooks ------------------------------------------------------------------------------------
+
+WEBHOOK_TAGS = ["webhooks"]
+SIGNING_KEY_HELP = (
+    "The signing secret (`whsec_` + base64), as Standard Webhooks libraries take it: verify each "
+    "message's `webhook-signature` with it. Keep it secret."
+)
+
+
+@extend_schema_serializer(component_name="WebhookEndpoint")
+class WebhookEndpointOutputSerializer(serializers.ModelSerializer):
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEndpoint.EventType.choices)
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = [
+            "id",
+            "url",
+            "description",
+            "event_types",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+
+
+@extend_schema_serializer(component_name="WebhookEndpointWithSecret")
+class WebhookEndpointSecretOutputSerializer(WebhookEndpointOutputSerializer):
+    secret = serializers.CharField(help_text=SIGNING_KEY_HELP)
+
+    class Meta(WebhookEndpointOutputSerializer.Meta):
+        fields = [*WebhookEndpointOutputSerializer.Meta.fields, "secret"]
+
+
+@extend_schema_serializer(component_name="WebhookSecret")
+class WebhookSecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text=SIGNING_KEY_HELP)
+
+
+@extend_schema_serializer(component_name="WebhookDelivery")
+class WebhookDeliveryOutputSerializer(serializers.ModelSerializer):
+    event_type = serializers.ChoiceField(
+        choices=[*WebhookEndpoint.EventType.choices, (TEST_EVENT_TYPE, "Test event")]
+    )
+    payload = serializers.DictField(help_text="The message's `data`, as sent")
+    last_error = serializers.CharField(
+        help_text="Why the last attempt failed: `HTTP <status>: <start of your answer>`, "
+        "`timeout`, `connect_error`, `blocked_address`, or empty"
+    )
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "endpoint",
+            "event_id",
+            "event_type",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_attempt_at",
+            "last_status_code",
+            "last_error",
+            "delivered_at",
+            "created_at",
+            "payload",
+        ]
+
+
+class WebhookEndpointInputSerializer(serializers.Serializer):
+    url = serializers.CharField(
+        max_length=500,
+        help_text="Where SEAL POSTs the events: http(s), a public address, no credentials",
+    )
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEndpoint.EventType.choices),
+        min_length=1,
+        max_length=10,
+        required=False,
+        help_text="The events to send here; all of them when left out",
+    )
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    is_active = serializers.BooleanField(required=False, help_text="Disabled endpoints get nothing")
+
+
+@extend_schema_serializer(component_name="WebhookEndpointCreate")
+class WebhookEndpointCreateSerializer(WebhookEndpointInputSerializer):
+    pass
+
+
+@extend_schema_serializer(component_name="WebhookEndpointUpdate")
+class WebhookEndpointUpdateSerializer(WebhookEndpointInputSerializer):
+    pass
+
+
+class WebhookEndpointListCreateApi(LabApi):
+    def get_queryset(self) -> QuerySet[WebhookEndpoint]:
+        if self.for_schema:
+            return WebhookEndpoint.objects.none()
+        return webhook_endpoint_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="webhooks_list",
+        summary="The lab's webhook endpoints",
+        responses={200: WebhookEndpointOutputSerializer(many=True), **LIST_ERRORS},
+        tags=WEBHOOK_TAGS,
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(WebhookEndpointOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="webhooks_create",
+        summary="Register a webhook endpoint; the answer holds its signing secret",
+        request=WebhookEndpointCreateSerializer,
+        responses={201: WebhookEndpointSecretOutputSerializer, **WRITE_ERRORS},
+        tags=WEBHOOK_TAGS,
+    )
+    def post(self, request: Request) -> Response:
+        serializer = WebhookEndpointCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = webhook_endpoint_create(lab=self.lab, **serializer.validated_data)
+        return Response(
+            WebhookEndpointSecretOutputSerializer(endpoint).data, status=status.HTTP_201_CREATED
+        )
+
+
+class WebhookEndpointDetailApi(LabApi):
+    def get_queryset(self) -> QuerySet[WebhookEndpoint]:
+        if self.for_schema:
+            return WebhookEndpoint.objects.none()
+        return webhook_endpoint_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="webhooks_retrieve",
+        summary="One webhook endpoint",
+        responses={200: WebhookEndpointOutputSerializer, **DETAIL_ERRORS},
+        tags=WEBHOOK_TAGS,
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        endpoint = get_object_or_404(self.get_queryset(), pk=pk)
+        return Response(WebhookEndpointOutputSerializer(endpoint).data)
+
+    @extend_schema(
+        operation_id="webhooks_update",
+        summary="Change a webhook endpoint's URL, events, description or active flag",
+        request=WebhookEndpointUpdateSerializer(partial=True),
+        responses={
+            200: WebhookEndpointOutputSerializer,
+            **error_responses(400, 401, 404, 413, 415, 429),
+        },
+        tags=WEBHOOK_TAGS,
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        endpoint = get_object_or_404(self.get_queryset(), pk=pk)
+        serializer = WebhookEndpointUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        endpoint = webhook_endpoint_update(endpoint=endpoint, **serializer.validated_data)
+        return Response(WebhookEndpointOutputSerializer(endpoint).data)
+
+    @extend_schema(
+        operation_id="webhooks_destroy",
+        summary="Remove a webhook endpoint and its delivery log",
+        responses={204: None, **DETAIL_ERRORS},
+        tags=WEBHOOK_TAGS,
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        endpoint = get_object_or_404(self.get_queryset(), pk=pk)
+        webhook_endpoint_delete(endpoint=endpoint)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookEndpointSecretApi(LabApi):
+    def get_queryset(self) -> QuerySet[WebhookEndpoint]:
+        if self.for_schema:
+            return WebhookEndpoint.objects.none()
+        return webhook_endpoint_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="webhooks_secret_retrieve",
+        summary="The endpoint's signing secret",
+        responses={200: WebhookSecretSerializer, **DETAIL_ERRORS},
+        tags=WEBHOOK_TAGS,
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        endpoint = get_object_or_404(self.get_queryset(), pk=pk)
+        return Response(WebhookSecretSerializer({"secret": endpoint.secret}).data)
+
+
+class WebhookEndpointSecretRotateApi(LabApi):
+    def get_queryset(self) -> QuerySet[WebhookEndpoint]:
+        if self.for_schema:
+            return WebhookEndpoint.objects.none()
+        return webhook_endpoint_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="webhooks_secret_rotate",
+        summary="Replace the endpoint's signing secret; messages from now on use the new one",
+        request=None,
+        responses={200: WebhookSecretSerializer, **DETAIL_ERRORS},
+        tags=WEBHOOK_TAGS,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        endpoint = get_object_or_404(self.get_queryset(), pk=pk)
+        endpoint = webhook_endpoint_secret_rotate(endpoint=endpoint)
+        return Response(WebhookSecretSerializer({"secret": endpoint.secret}).data)
+
+
+class WebhookEndpointTestApi(LabApi):
+    def get_queryset(self) -> QuerySet[WebhookEndpoint]:
+        if self.for_schema:
+            return WebhookEndpoint.objects.none()
+        return webhook_endpoint_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="webhooks_test",
+        summary="Send a `webhook.test` event to the endpoint; follow it in the delivery log",
+        request=None,
+        responses={202: WebhookDeliveryOutputSerializer, **error_responses(400, 401, 404, 429)},
+        tags=WEBHOOK_TAGS,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        endpoint = get_object_or_404(self.get_queryset(), pk=pk)
+        delivery = webhook_endpoint_test(endpoint=endpoint)
+        fresh = webhook_delivery_list(lab=self.lab).get(pk=delivery.pk)
+        return Response(
+            WebhookDeliveryOutputSerializer(fresh).data, status=status.HTTP_202_ACCEPTED
+        )
+
+
+def _own_webhook_endpoints(request: Request | None) -> QuerySet[WebhookEndpoint]:
+    """The endpoint filter's choices: the key's lab's only (another lab's id reads as missing)."""
+    auth = getattr(request, "auth", None)
+    if not isinstance(auth, LabAPIKey):
+        return WebhookEndpoint.objects.none()
+    return webhook_endpoint_list(lab=auth.lab)
+
+
+class WebhookDeliveryFilter(django_filters.FilterSet):
+    endpoint = django_filters.ModelChoiceFilter(queryset=_own_webhook_endpoints)
+    event_type = django_filters.ChoiceFilter(
+        choices=[*WebhookEndpoint.EventType.choices, (TEST_EVENT_TYPE, "Test event")]
+    )
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["endpoint", "status", "event_type", "created_after"]
+
+
+class WebhookDeliveryListApi(LabApi):
+    filterset_class = WebhookDeliveryFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend]
+
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
+        if self.for_schema:
+            return WebhookDelivery.objects.none()
+        return webhook_delivery_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="webhook_deliveries_list",
+        summary="The delivery log of the lab's webhook endpoints, newest first",
+        responses={200: WebhookDeliveryOutputSerializer(many=True), **LIST_ERRORS},
+        tags=WEBHOOK_TAGS,
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(WebhookDeliveryOutputSerializer(page, many=True).data)
+
+
+class WebhookDeliveryDetailApi(LabApi):
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
+        if self.for_schema:
+            return WebhookDelivery.objects.none()
+        return webhook_delivery_list(lab=self.lab)
+
+    @extend_schema(
+        operation_id="webhook_deliveries_retrieve",
+        summary="One delivery: its attempts and the last answer's status",
+        responses={200: WebhookDeliveryOutputSerializer, **DETAIL_ERRORS},
+        tags=WEBHOOK_TAGS,
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        delivery = get_object_or_404(self.get_queryset(), pk=pk)
+        return Response(WebhookDeliveryOutputSerializer(delivery).data)

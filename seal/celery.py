@@ -19,7 +19,10 @@ app.autodiscover_tasks()
 # Collection spends its time waiting on labs' endpoints, so it has a queue of its own, served by a
 # thread-pool worker with many slots: a lab whose endpoint hangs holds one cheap thread, never the
 # CPU-bound recompute worker's few processes nor another lab's turn.
-COLLECTION_TASKS = frozenset({"seal.tasks.lab_responses_collect"})
+# Webhook sends wait on labs' servers too, so they go there as well.
+COLLECTION_TASKS = frozenset(
+    {"seal.tasks.lab_responses_collect", "seal.tasks.webhook_delivery_send"}
+)
 
 
 def collection_queue(default_queue: str) -> str:

@@ -25,6 +25,8 @@ from seal.models import (
     PromptSet,
     Response,
     Submission,
+    WebhookDelivery,
+    WebhookEndpoint,
     WorkerHeartbeat,
 )
 
@@ -278,3 +280,13 @@ def response_failure_kinds_many(*, submissions: Sequence[Submission]) -> dict[in
 def response_failure_kinds(*, submission: Submission) -> dict[str, int]:
     """How often each kind of failure (the code before the colon) ended this submission's calls."""
     return response_failure_kinds_many(submissions=[submission])[submission.pk]
+
+
+def webhook_endpoint_list(*, lab: Lab) -> QuerySet[WebhookEndpoint]:
+    """The lab's webhook endpoints (another lab's are not there: they read as missing)."""
+    return WebhookEndpoint.objects.filter(lab=lab).order_by("pk")
+
+
+def webhook_delivery_list(*, lab: Lab) -> QuerySet[WebhookDelivery]:
+    """Deliveries to the lab's own webhook endpoints, newest first."""
+    return WebhookDelivery.objects.filter(endpoint__lab=lab).order_by("-created_at", "-pk")

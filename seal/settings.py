@@ -301,6 +301,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "leaderboards.tasks.recompute_jobs_sweep",
         "schedule": SEAL_SWEEP_SECONDS,
     },
+    # Sends lab webhook deliveries that are due and whose message was lost or whose sender died.
+    "webhook-deliveries-sweep": {
+        "task": "seal.tasks.webhook_deliveries_sweep",
+        "schedule": SEAL_SWEEP_SECONDS,
+    },
     # A periodic recompute of every domain; unchanged input publishes nothing new.
     "leaderboards-recompute": {
         "task": "leaderboards.tasks.recompute_request_all",
@@ -390,6 +395,21 @@ try:
     AllowList.parse(SEAL_ENDPOINT_ALLOWED_HOSTS)
 except ValueError as exc:
     raise ImproperlyConfigured(f"SEAL_ENDPOINT_ALLOWED_HOSTS: {exc}") from exc
+
+# Lab webhooks (seal/webhooks.py): the same address guard and allow list as lab endpoints. A
+# delivery is tried up to MAX_ATTEMPTS times; after attempt n it waits about BACKOFF_BASE * 2^(n-1)
+# seconds (half fixed, half random), at most BACKOFF_MAX, then gives up (failed). With the
+# defaults: 30 s, 1, 2, 4, 8, 16, 32, 64, 128 min between 10 attempts, about 4 h 15 min in all.
+SEAL_WEBHOOK_TIMEOUT_SECONDS = env_float("SEAL_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+SEAL_WEBHOOK_MAX_ATTEMPTS = env_int("SEAL_WEBHOOK_MAX_ATTEMPTS", 10)
+SEAL_WEBHOOK_BACKOFF_BASE_SECONDS = env_float("SEAL_WEBHOOK_BACKOFF_BASE_SECONDS", 30.0)
+SEAL_WEBHOOK_BACKOFF_MAX_SECONDS = env_float("SEAL_WEBHOOK_BACKOFF_MAX_SECONDS", 4 * 60 * 60.0)
+# A due delivery untouched this long after its time had its message lost: the sweep sends it.
+SEAL_WEBHOOK_SWEEP_GRACE_SECONDS = env_float("SEAL_WEBHOOK_SWEEP_GRACE_SECONDS", 60.0)
+SEAL_WEBHOOK_MAX_ENDPOINTS_PER_LAB = env_int("SEAL_WEBHOOK_MAX_ENDPOINTS_PER_LAB", 10)
+SEAL_WEBHOOK_MAX_PAYLOAD_BYTES = env_int("SEAL_WEBHOOK_MAX_PAYLOAD_BYTES", 256 * 1024)
+# After a secret rotation, messages are signed with the old secret too for this long.
+SEAL_WEBHOOK_SECRET_OVERLAP_SECONDS = env_int("SEAL_WEBHOOK_SECRET_OVERLAP_SECONDS", 24 * 60 * 60)
 
 LOGGING = {
     "version": 1,

@@ -11,12 +11,18 @@ from celery.contrib.django.task import DjangoTask
 from seal.models import Lab
 from seal.services import (
     CollectionLeaseBusy,
+    WebhookDeliveryRetry,
     collections_resume,
     lab_responses_collect,
+    webhook_deliveries_sweep,
+    webhook_delivery_send,
     worker_heartbeat_record,
 )
 
 logger = logging.getLogger(__name__)
+
+# Retries due sooner than this wait as a Celery countdown; later ones are left to the sweep.
+WEBHOOK_COUNTDOWN_MAX_SECONDS = 600
 
 
 @shared_task(bind=True, base=DjangoTask, name="seal.tasks.worker_heartbeat_record")
@@ -46,3 +52,24 @@ def lab_responses_collect_task(self: DjangoTask, lab_id: int) -> None:
 def collections_resume_task(self: DjangoTask) -> None:
     """Restart collection for labs whose collector died or never started (beat, once a minute)."""
     collections_resume()
+
+
+@shared_task(bind=True, base=DjangoTask, name="seal.tasks.webhook_delivery_send", max_retries=None)
+def webhook_delivery_send_task(self: DjangoTask, delivery_id: int) -> None:
+    """Send one webhook delivery; on a transient failure, come back when it is due again."""
+    try:
+        webhook_delivery_send(delivery_id=delivery_id)
+    except WebhookDeliveryRetry as exc:
+        if self.request.is_eager or exc.retry_in > WEBHOOK_COUNTDOWN_MAX_SECONDS:
+            # The row says when it is due and beat's sweep sends it then: no countdown in-process,
+            # and no long one held by a worker (Redis would redeliver it after its visibility
+            # timeout, and a worker's memory is no place for hours of waiting messages).
+            return
+        # The attempt count lives in the row (SEAL_WEBHOOK_MAX_ATTEMPTS), not in Celery.
+        raise self.retry(exc=exc, countdown=exc.retry_in) from exc
+
+
+@shared_task(bind=True, base=DjangoTask, name="seal.tasks.webhook_deliveries_sweep")
+def webhook_deliveries_sweep_task(self: DjangoTask) -> None:
+    """Send webhook deliveries whose message was lost or whose sender died (beat)."""
+    webhook_deliveries_sweep()

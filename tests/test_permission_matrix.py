@@ -21,8 +21,8 @@ from annotation.models import Assignment
 from annotation.services import assignment_next, rating_submit, review_approve
 from leaderboards.models import SnapshotBoard
 from leaderboards.services import leaderboards_publish_now
-from seal.models import Submission
-from seal.services import lab_api_key_create
+from seal.models import Submission, WebhookDelivery
+from seal.services import lab_api_key_create, webhook_endpoint_create, webhook_event_emit
 from tests.annotation.conftest import World, build_world, good_rating
 from tests.factories import UserFactory
 
@@ -91,6 +91,15 @@ def matrix(settings) -> Matrix:
     other_submission = Submission.objects.create(model_version=other_model)
     other_submission.domains.add(world.domain)
     _, raw_key = lab_api_key_create(lab=own_model.lab, name="matrix")
+    hooks = {}
+    for label, lab in [("own", own_model.lab), ("other", other_model.lab)]:
+        hooks[label] = webhook_endpoint_create(lab=lab, url=f"https://{label}.example.com/hook")
+        webhook_event_emit(
+            lab=lab, event_type="submission.collected", event_id=f"evt_{label}", payload={}
+        )
+    deliveries = {
+        label: WebhookDelivery.objects.get(endpoint=hook) for label, hook in hooks.items()
+    }
 
     clients = {role: Client() for role in ROLES}
     clients["lab"] = Client(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
@@ -109,6 +118,10 @@ def matrix(settings) -> Matrix:
         "waiting_l2": waiting_l2.pk,
         "board": board.pk,
         "domain": world.domain.slug,
+        "own_hook": hooks["own"].pk,
+        "other_hook": hooks["other"].pk,
+        "own_delivery": deliveries["own"].pk,
+        "other_delivery": deliveries["other"].pk,
     }
     return Matrix(world=world, clients=clients, ids=ids)
 
@@ -118,6 +131,7 @@ def rows(ids: dict[str, Any]) -> list[tuple[str, str, str, dict[str, int | str]]
     domain, board = ids["domain"], ids["board"]
     work = only({"annotator": 200, "reviewer1": 200, "reviewer2": 200, "staff": 403}, LOGIN)
     api_lab = only({"lab": 200}, 401)
+    lab_404 = only({"lab": 404}, 401)
     return [
         ("home", "get", "/", everyone(200)),
         ("healthz", "get", "/healthz", everyone(200)),
@@ -184,6 +198,33 @@ def rows(ids: dict[str, Any]) -> list[tuple[str, str, str, dict[str, int | str]]
             "post",
             f"/api/v1/submissions/{ids['other_submission']}/cancel/",
             only({"lab": 404}, 401),
+        ),
+        ("api-webhooks", "get", "/api/v1/webhooks/", api_lab),
+        ("api-webhook", "get", f"/api/v1/webhooks/{ids['own_hook']}/", api_lab),
+        ("api-webhook", "get", f"/api/v1/webhooks/{ids['other_hook']}/", lab_404),
+        ("api-webhook", "patch", f"/api/v1/webhooks/{ids['other_hook']}/", lab_404),
+        ("api-webhook", "delete", f"/api/v1/webhooks/{ids['other_hook']}/", lab_404),
+        ("api-webhook-secret", "get", f"/api/v1/webhooks/{ids['own_hook']}/secret/", api_lab),
+        ("api-webhook-secret", "get", f"/api/v1/webhooks/{ids['other_hook']}/secret/", lab_404),
+        (
+            "api-webhook-secret-rotate",
+            "post",
+            f"/api/v1/webhooks/{ids['other_hook']}/secret/rotate/",
+            lab_404,
+        ),
+        ("api-webhook-test", "post", f"/api/v1/webhooks/{ids['other_hook']}/test/", lab_404),
+        ("api-webhook-deliveries", "get", "/api/v1/webhook-deliveries/", api_lab),
+        (
+            "api-webhook-delivery",
+            "get",
+            f"/api/v1/webhook-deliveries/{ids['own_delivery']}/",
+            api_lab,
+        ),
+        (
+            "api-webhook-delivery",
+            "get",
+            f"/api/v1/webhook-deliveries/{ids['other_delivery']}/",
+            lab_404,
         ),
         ("annotation:work_home", "get", "/work/", work),
         ("annotation:history", "get", "/work/history/", work),
@@ -253,6 +294,14 @@ def rows(ids: dict[str, Any]) -> list[tuple[str, str, str, dict[str, int | str]]
         ),
         ("admin", "get", "/admin/seal/promptset/import/", only({"staff": 200}, LOGIN)),
         ("admin", "get", "/admin/leaderboards/snapshot/", only({"staff": 200}, LOGIN)),
+        ("admin", "get", "/admin/seal/webhookendpoint/", only({"staff": 200}, LOGIN)),
+        ("admin", "get", "/admin/seal/webhookdelivery/", only({"staff": 200}, LOGIN)),
+        (
+            "admin",
+            "get",
+            f"/admin/seal/webhookdelivery/{ids['own_delivery']}/change/",
+            only({"staff": 200}, LOGIN),
+        ),
         ("api-fallback", "get", "/api/v2/anything/", everyone(404)),
         # Last: it ends the sessions the rows above use.
         ("logout", "post", "/accounts/logout/", everyone(302)),
@@ -315,6 +364,10 @@ def test_the_lab_never_sees_the_other_labs_objects_in_lists(matrix: Matrix):
     assert models == [matrix.ids["own_model"]]
     submissions = [s["id"] for s in lab.get("/api/v1/submissions/").json()["results"]]
     assert submissions == [matrix.ids["own_submission"]]
+    hooks = [h["id"] for h in lab.get("/api/v1/webhooks/").json()["results"]]
+    assert hooks == [matrix.ids["own_hook"]]
+    deliveries = [d["id"] for d in lab.get("/api/v1/webhook-deliveries/").json()["results"]]
+    assert deliveries == [matrix.ids["own_delivery"]]
     results = lab.get("/api/v1/results/").content.decode()
     assert matrix.world.models[1].name not in results
     assert Assignment.objects.exists()
@@ -351,6 +404,10 @@ def test_every_url_is_in_the_matrix():
                     "waiting_l2",
                     "board",
                     "domain",
+                    "own_hook",
+                    "other_hook",
+                    "own_delivery",
+                    "other_delivery",
                 ],
                 1,
             )

@@ -40,7 +40,13 @@ from schemathesis.checks import (
 from leaderboards.services import leaderboards_publish_now
 from seal.models import LabAPIKey, ModelVersion, Submission
 from seal.rest import api_not_found
-from seal.services import lab_api_key_create, lab_api_key_revoke, submission_create
+from seal.services import (
+    lab_api_key_create,
+    lab_api_key_revoke,
+    submission_create,
+    webhook_endpoint_create,
+    webhook_event_emit,
+)
 from tests.factories import ModelVersionFactory
 from tests.leaderboards.conftest import PRIVATE_MARKER, leaderboard_world
 
@@ -56,6 +62,16 @@ OPERATIONS = {
     ("/api/v1/submissions/", "post"),
     ("/api/v1/submissions/{id}/", "get"),
     ("/api/v1/submissions/{id}/cancel/", "post"),
+    ("/api/v1/webhooks/", "get"),
+    ("/api/v1/webhooks/", "post"),
+    ("/api/v1/webhooks/{id}/", "get"),
+    ("/api/v1/webhooks/{id}/", "patch"),
+    ("/api/v1/webhooks/{id}/", "delete"),
+    ("/api/v1/webhooks/{id}/secret/", "get"),
+    ("/api/v1/webhooks/{id}/secret/rotate/", "post"),
+    ("/api/v1/webhooks/{id}/test/", "post"),
+    ("/api/v1/webhook-deliveries/", "get"),
+    ("/api/v1/webhook-deliveries/{id}/", "get"),
 }
 PUBLIC_OPERATIONS = {
     ("/api/v1/leaderboards/", "get"),
@@ -76,7 +92,8 @@ def test_the_schema_is_openapi_3_and_documents_every_lab_operation(client):
         for path, item in schema["paths"].items()
         for method in item
         if path.startswith("/api/v1/")
-        and path.split("/")[3] in {"lab", "domains", "model-versions", "submissions"}
+        and path.split("/")[3]
+        in {"lab", "domains", "model-versions", "submissions", "webhooks", "webhook-deliveries"}
     }
     assert lab_operations == OPERATIONS
     assert schema["components"]["securitySchemes"]["LabAPIKey"] == {
@@ -178,6 +195,10 @@ class ApiWorld:
     our_submissions: list[int]
     their_model_versions: list[int]
     their_submissions: list[int]
+    our_hooks: list[int]
+    their_hooks: list[int]
+    our_deliveries: list[int]
+    their_deliveries: list[int]
 
     @property
     def model_versions(self) -> list[int]:
@@ -186,6 +207,14 @@ class ApiWorld:
     @property
     def submissions(self) -> list[int]:
         return self.our_submissions + self.their_submissions
+
+    @property
+    def hooks(self) -> list[int]:
+        return self.our_hooks + self.their_hooks
+
+    @property
+    def deliveries(self) -> list[int]:
+        return self.our_deliveries + self.their_deliveries
 
 
 @pytest.fixture
@@ -216,6 +245,20 @@ def api_world(db, settings) -> Iterator[ApiWorld]:
     )
     LabAPIKey.objects.filter(pk=expired.pk).update(expiry_date=timezone.now())
     unknown_raw = f"{raw_key.partition('.')[0]}.{secrets.token_urlsafe(24)}"
+    hooks: dict[str, list[int]] = {"ours": [], "theirs": []}
+    deliveries: dict[str, list[int]] = {"ours": [], "theirs": []}
+    for side, lab in (("ours", ours.lab), ("theirs", theirs.lab)):
+        for n in range(2):
+            hook = webhook_endpoint_create(lab=lab, url=f"https://{side}-{n}.example.com/hook")
+            hooks[side].append(hook.pk)
+        # Recorded, never sent: the test's transaction never commits.
+        for delivery in webhook_event_emit(
+            lab=lab,
+            event_type="submission.completed",
+            event_id=f"evt_{side}",
+            payload={"marker": PRIVATE_MARKER if side == "theirs" else "ours"},
+        ):
+            deliveries[side].append(delivery.pk)
 
     # Calls go straight to the WSGI app, not through Django's test client, so do what the
     # client does: keep the test transaction's connection open across requests.
@@ -231,6 +274,10 @@ def api_world(db, settings) -> Iterator[ApiWorld]:
         our_submissions=[our_submission.pk],
         their_model_versions=[theirs.pk, their_next.pk],
         their_submissions=[their_submission.pk],
+        our_hooks=hooks["ours"],
+        their_hooks=hooks["theirs"],
+        our_deliveries=deliveries["ours"],
+        their_deliveries=deliveries["theirs"],
     )
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
@@ -262,6 +309,10 @@ def _aim(case: Any, world: ApiWorld) -> list[str]:
         ids, theirs = world.model_versions, world.their_model_versions
     elif path.startswith("/api/v1/submissions/"):
         ids, theirs = world.submissions, world.their_submissions
+    elif path.startswith("/api/v1/webhooks/"):
+        ids, theirs = world.hooks, world.their_hooks
+    elif path.startswith("/api/v1/webhook-deliveries/"):
+        ids, theirs = world.deliveries, world.their_deliveries
     if case.path_parameters:
         parameters = dict(case.path_parameters)
         if "id" in parameters:
@@ -279,6 +330,8 @@ def _aim(case: Any, world: ApiWorld) -> list[str]:
             query["model_version"] = _pick(query["model_version"], world.model_versions)
         if "domain" in query:
             query["domain"] = _pick(query["domain"], world.domains)
+        if "endpoint" in query:
+            query["endpoint"] = _pick(query["endpoint"], world.hooks)
         case.query = query
     if path == "/api/v1/submissions/" and isinstance(case.body, dict):
         body = dict(case.body)
@@ -288,6 +341,11 @@ def _aim(case: Any, world: ApiWorld) -> list[str]:
                 aimed_at_theirs.append(f"body model_version {body['model_version']}")
         if isinstance(body.get("domains"), list):
             body["domains"] = [_pick(slug, world.domains) for slug in body["domains"]]
+        case.body = body
+    if path.startswith("/api/v1/webhooks/") and isinstance(case.body, dict):
+        body = dict(case.body)
+        if "url" in body:
+            body["url"] = _pick(body["url"], ["https://hooks.lab.example/seal"])
         case.body = body
     if path == "/api/v1/model-versions/" and isinstance(case.body, dict):
         body = dict(case.body)
@@ -375,6 +433,13 @@ def _model_versions_in(path: str, body: Any) -> set[int]:
     return {row[key] for row in rows if isinstance(row, dict) and key in row}
 
 
+def _ids_in(path: str, prefix: str, key: str, body: Any) -> set[int]:
+    """The `key` values of a response body's rows on paths under `prefix`."""
+    if not path.startswith(prefix) or not isinstance(body, dict):
+        return set()
+    return {row[key] for row in body.get("results", [body]) if isinstance(row, dict) and key in row}
+
+
 def _submissions_in(path: str, body: Any) -> set[int]:
     if not path.startswith("/api/v1/submissions/") or not isinstance(body, dict):
         return set()
@@ -405,6 +470,11 @@ def test_a_lab_gets_answers_as_documented_and_never_another_labs_objects(case, a
         body = response.json()
         assert not _model_versions_in(path, body) & set(api_world.their_model_versions), body
         assert not _submissions_in(path, body) & set(api_world.their_submissions), body
+        hooks = _ids_in(path, "/api/v1/webhooks/", "id", body)
+        hooks |= _ids_in(path, "/api/v1/webhook-deliveries/", "endpoint", body)
+        assert not hooks & set(api_world.their_hooks), body
+        deliveries = _ids_in(path, "/api/v1/webhook-deliveries/", "id", body)
+        assert not deliveries & set(api_world.their_deliveries), body
 
 
 # --- The same world, call by call: what the fuzzing above is meant to reach ----------------------
