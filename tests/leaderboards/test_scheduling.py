@@ -1,0 +1,222 @@
+"""Adaptive scheduling as a job: within the budget and the pool's capacity, never a duplicate
+pair; the stopping rule completes a submission exactly once; a lost run is swept and rerun."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from annotation.models import RATINGS_PER_COMPARISON, ComparisonTask
+from annotation.selectors import domain_pool_capacity, domain_ratings_committed
+from annotation.services import comparisons_schedule
+from leaderboards.models import EvaluationProgress, SchedulingJob
+from leaderboards.services import (
+    leaderboards_publish_now,
+    scheduling_job_run,
+    scheduling_jobs_sweep,
+    scheduling_request,
+    submission_complete,
+)
+from seal.models import Submission
+from tests.leaderboards.conftest import LeaderboardWorld, leaderboard_world
+
+pytestmark = pytest.mark.django_db
+
+
+def world_with_newcomer(
+    n_models: int = 6, n_prompts: int = 30
+) -> tuple[LeaderboardWorld, Submission]:
+    """Established models rated on a few prompts; the last model is new, submitted, unrated."""
+    world = leaderboard_world(n_models=n_models, n_prompts=n_prompts)
+    established = world.models[:-1]
+    pairs = [(a, b) for k, a in enumerate(established) for b in established[k + 1 :]]
+    world.rate(prompts=world.prompts[:4], pairs=pairs)
+    submission = Submission.objects.create(
+        model_version=world.models[-1], status=Submission.Status.COLLECTED
+    )
+    submission.domains.add(world.domain)
+    return world, submission
+
+
+def pool_join(world: LeaderboardWorld) -> None:
+    for rater in world.raters:
+        rater.domains.add(world.domain)
+
+
+def run_once(world: LeaderboardWorld) -> SchedulingJob:
+    job = scheduling_request(domain=world.domain, enqueue=False)
+    scheduling_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == SchedulingJob.Status.SUCCEEDED, job.error
+    return job
+
+
+def pairs_of(domain) -> list[tuple[int, int]]:
+    return list(
+        ComparisonTask.objects.filter(domain=domain, is_gold=False).values_list(
+            "response_a_id", "response_b_id"
+        )
+    )
+
+
+def test_without_a_budget_the_seed_is_todays_scheduling_and_nothing_adaptive_is_added(settings):
+    world, submission = world_with_newcomer()
+    created = comparisons_schedule(submission_id=submission.pk, per_prompt=2)
+    assert created == 2 * len(world.prompts)
+    job = run_once(world)
+    assert job.created_comparisons == 0 and job.summary["limited_by"] == "no budget"
+
+
+def test_the_seed_is_a_spread_and_the_runs_never_pass_the_budget_nor_repeat_a_pair(settings):
+    world, submission = world_with_newcomer()
+    settings.SEAL_SCHEDULING_SEED_COMPARISONS = 10
+    settings.SEAL_SCHEDULING_HORIZON_HOURS = 100_000  # the pool is not the limit here
+    done = domain_ratings_committed(domain_id=world.domain.pk)
+    world.domain.rating_budget = done + 3 * 25 + 2  # 25 comparisons and change
+    world.domain.save()
+    pool_join(world)
+    seeded = comparisons_schedule(submission_id=submission.pk, per_prompt=2)
+    assert seeded == 10
+    opponents = Counter(
+        task.response_b.model_version_id
+        if task.response_a.model_version_id == world.models[-1].pk
+        else task.response_a.model_version_id
+        for task in ComparisonTask.objects.filter(domain=world.domain, status="open")
+    )
+    # Spread: every established model meets the newcomer, none more than once over the rest.
+    assert set(opponents) == {m.pk for m in world.models[:-1]}
+    assert max(opponents.values()) - min(opponents.values()) <= 1
+
+    for _ in range(3):
+        job = run_once(world)
+        assert domain_ratings_committed(domain_id=world.domain.pk) <= world.domain.rating_budget
+    pairs = pairs_of(world.domain)
+    assert len(pairs) == len(set(pairs))
+    assert ComparisonTask.objects.filter(domain=world.domain, status="open").count() == 25
+    assert job.created_comparisons == 0 and job.summary["limited_by"] == "budget"
+
+
+def test_the_adaptive_run_concentrates_on_the_new_model(settings):
+    world, submission = world_with_newcomer()
+    settings.SEAL_SCHEDULING_SEED_COMPARISONS = 5
+    settings.SEAL_SCHEDULING_HORIZON_HOURS = 100_000
+    settings.SEAL_SCHEDULING_MAX_PER_RUN = 40
+    world.domain.rating_budget = 10_000
+    world.domain.save()
+    pool_join(world)
+    comparisons_schedule(submission_id=submission.pk, per_prompt=2)
+    job = run_once(world)
+    assert job.created_comparisons > 0
+    new = world.models[-1].pk
+    open_tasks = ComparisonTask.objects.filter(domain=world.domain, status="open")
+    with_new = sum(
+        new in (t.response_a.model_version_id, t.response_b.model_version_id) for t in open_tasks
+    )
+    # The newcomer's interval is what is unsure: most of the run's picks involve it.
+    assert with_new / open_tasks.count() > 0.7
+    progress = EvaluationProgress.objects.get(submission=submission, domain=world.domain)
+    assert not progress.is_done and progress.ratings_scheduled == 3 * open_tasks.count()
+
+
+def test_open_work_is_kept_within_what_the_pool_does_in_the_horizon(settings):
+    world, submission = world_with_newcomer()
+    settings.SEAL_SCHEDULING_SEED_COMPARISONS = 0
+    settings.SEAL_SCHEDULING_HORIZON_HOURS = 5
+    settings.SEAL_SCHEDULING_NOMINAL_RATINGS_PER_HOUR = 2
+    world.domain.rating_budget = 10_000
+    world.domain.save()
+    comparisons_schedule(submission_id=submission.pk)
+    capacity = domain_pool_capacity(domain=world.domain)
+    assert capacity.annotators == 0  # the world's raters are not in the domain's pool
+    job = run_once(world)
+    assert job.created_comparisons == 0 and job.summary["limited_by"] == "pool capacity"
+    pool_join(world)
+    capacity = domain_pool_capacity(domain=world.domain)
+    assert capacity.annotators == 3
+    # The world's ratings were submitted half an hour ago: that is the measured throughput.
+    assert capacity.measured
+    job = run_once(world)
+    allowed = capacity.ratings_per_hour * 5 // RATINGS_PER_COMPARISON
+    assert 0 < job.created_comparisons <= allowed
+
+
+def test_a_settled_model_completes_its_submission_once_with_the_reason(settings):
+    world, submission = world_with_newcomer(n_models=4, n_prompts=12)
+    world.rate()  # everyone against everyone on every prompt: the newcomer is rated too
+    world.domain.target_half_width = 1000.0  # any interval is narrow enough
+    world.domain.rating_budget = 10_000
+    world.domain.save()
+    submission.status = Submission.Status.COMPARING
+    submission.save()
+    leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    run_once(world)
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.COMPLETED
+    assert "Interval reached the target width" in submission.status_detail
+    progress = EvaluationProgress.objects.get(submission=submission)
+    assert progress.done_reason == "precision" and progress.half_width is not None
+    assert progress.snapshot is not None and progress.ratings_done > 0
+    done_at = progress.done_at
+    # Later runs change neither the submission nor the final numbers.
+    run_once(world)
+    progress.refresh_from_db()
+    assert progress.done_at == done_at
+    assert submission_complete(submission_id=submission.pk) is False
+
+
+def test_an_unsettled_model_is_not_completed_and_gets_an_estimate(settings):
+    world, submission = world_with_newcomer(n_models=4, n_prompts=12)
+    world.rate(prompts=world.prompts[:3])
+    world.domain.target_half_width = 1.0
+    world.domain.rating_budget = 10_000
+    world.domain.save()
+    pool_join(world)
+    submission.status = Submission.Status.COMPARING
+    submission.save()
+    leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    run_once(world)
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.COMPARING
+    progress = EvaluationProgress.objects.get(submission=submission)
+    assert not progress.is_done and progress.ratings_needed and progress.ratings_needed > 0
+    assert progress.estimated_finish is not None and progress.estimated_finish > timezone.now()
+
+
+def test_the_budget_spent_ends_the_evaluation(settings):
+    world, submission = world_with_newcomer(n_models=4, n_prompts=12)
+    world.rate(prompts=world.prompts[:2])
+    world.domain.target_half_width = 1.0
+    world.domain.rating_budget = domain_ratings_committed(domain_id=world.domain.pk)
+    world.domain.save()
+    submission.status = Submission.Status.COMPARING
+    submission.save()
+    run_once(world)
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.COMPLETED
+    assert "budget is spent" in submission.status_detail
+
+
+def test_the_sweep_requeues_a_run_whose_worker_died_and_a_lost_claim_writes_nothing(settings):
+    world, submission = world_with_newcomer()
+    world.domain.rating_budget = 10_000
+    world.domain.save()
+    pool_join(world)
+    submission.status = Submission.Status.COMPARING
+    submission.save()
+    job = scheduling_request(domain=world.domain, enqueue=False)
+    # A worker claimed it and died: running since long ago.
+    SchedulingJob.objects.filter(pk=job.pk).update(
+        status="running", started_at=timezone.now() - timedelta(hours=2), attempts=1, run_token="x"
+    )
+    assert scheduling_job_run(job_id=job.pk) is None  # not queued: a duplicate message
+    assert ComparisonTask.objects.filter(domain=world.domain, status="open").count() == 0
+    assert scheduling_jobs_sweep() == 1
+    job.refresh_from_db()
+    assert job.status == "queued" and job.run_token == ""
+    scheduling_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.attempts == 2 and job.created_comparisons > 0
+    assert scheduling_request(domain=world.domain, enqueue=False).pk != job.pk
