@@ -21,7 +21,10 @@ from leaderboards.services import (
     submission_complete,
 )
 from seal.models import Submission
+from seal.services import lab_api_key_create
+from tests.factories import LabFactory
 from tests.leaderboards.conftest import LeaderboardWorld, leaderboard_world
+from tests.seal.conftest import api_client
 
 pytestmark = pytest.mark.django_db
 
@@ -169,7 +172,9 @@ def test_a_settled_model_completes_its_submission_once_with_the_reason(settings)
 
 def test_an_unsettled_model_is_not_completed_and_gets_an_estimate(settings):
     world, submission = world_with_newcomer(n_models=4, n_prompts=12)
-    world.rate(prompts=world.prompts[:3])
+    # Equal strengths: the intervals overlap, so the position is not settled either.
+    world.strengths = dict.fromkeys(world.strengths, 0.0)
+    world.rate(prompts=world.prompts[:3], seed=5)
     world.domain.target_half_width = 1.0
     world.domain.rating_budget = 10_000
     world.domain.save()
@@ -220,3 +225,38 @@ def test_the_sweep_requeues_a_run_whose_worker_died_and_a_lost_claim_writes_noth
     job.refresh_from_db()
     assert job.status == "succeeded" and job.attempts == 2 and job.created_comparisons > 0
     assert scheduling_request(domain=world.domain, enqueue=False).pk != job.pk
+
+
+def test_the_lab_api_shows_progress_that_means_something_and_only_to_its_lab(settings):
+    world, submission = world_with_newcomer(n_models=4, n_prompts=12)
+    # Equal strengths: the intervals overlap, so the position is not settled either.
+    world.strengths = dict.fromkeys(world.strengths, 0.0)
+    world.rate(prompts=world.prompts[:3], seed=5)
+    world.domain.target_half_width = 1.0
+    world.domain.rating_budget = 10_000
+    world.domain.save()
+    pool_join(world)
+    submission.status = Submission.Status.COMPARING
+    submission.save()
+    leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    run_once(world)
+    progress = EvaluationProgress.objects.get(submission=submission)
+
+    own_lab = submission.model_version.lab
+    _, own_key = lab_api_key_create(lab=own_lab, name="ci")
+    _, other_key = lab_api_key_create(lab=LabFactory.create(), name="ci")
+    url = f"/api/v1/submissions/{submission.pk}/"
+    body = api_client(own_key).get(url).json()
+    (evaluation,) = body["evaluation"]
+    assert evaluation["domain"] == world.domain.slug and evaluation["status"] == "evaluating"
+    assert evaluation["ratings_done"] == progress.ratings_done == 3 * 3 * 3
+    assert evaluation["ratings_scheduled"] == progress.ratings_scheduled > 0
+    assert evaluation["ratings_needed"] == progress.ratings_needed > 0
+    assert evaluation["lower"] < evaluation["elo"] < evaluation["upper"]
+    assert evaluation["half_width"] == pytest.approx((progress.upper - progress.lower) / 2)
+    assert evaluation["target_half_width"] == 1.0 and evaluation["estimated_finish"]
+    listed = api_client(own_key).get("/api/v1/submissions/").json()["results"]
+    assert listed[0]["evaluation"] == body["evaluation"]
+    # Another lab's key sees neither the submission nor its progress.
+    assert api_client(other_key).get(url).status_code == 404
+    assert api_client(other_key).get("/api/v1/submissions/").json()["results"] == []
