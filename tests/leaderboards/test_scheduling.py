@@ -22,7 +22,7 @@ from leaderboards.services import (
 )
 from seal.models import Submission
 from seal.services import lab_api_key_create
-from tests.factories import LabFactory
+from tests.factories import LabFactory, UserFactory
 from tests.leaderboards.conftest import LeaderboardWorld, leaderboard_world
 from tests.seal.conftest import api_client
 
@@ -251,6 +251,7 @@ def test_the_lab_api_shows_progress_that_means_something_and_only_to_its_lab(set
     assert evaluation["domain"] == world.domain.slug and evaluation["status"] == "evaluating"
     assert evaluation["ratings_done"] == progress.ratings_done == 3 * 3 * 3
     assert evaluation["ratings_scheduled"] == progress.ratings_scheduled > 0
+    assert progress.ratings_needed and progress.lower is not None and progress.upper is not None
     assert evaluation["ratings_needed"] == progress.ratings_needed > 0
     assert evaluation["lower"] < evaluation["elo"] < evaluation["upper"]
     assert evaluation["half_width"] == pytest.approx((progress.upper - progress.lower) / 2)
@@ -260,3 +261,22 @@ def test_the_lab_api_shows_progress_that_means_something_and_only_to_its_lab(set
     # Another lab's key sees neither the submission nor its progress.
     assert api_client(other_key).get(url).status_code == 404
     assert api_client(other_key).get("/api/v1/submissions/").json()["results"] == []
+
+
+def test_staff_see_budget_used_pool_capacity_and_queue_eta_per_domain(client, settings):
+    world, submission = world_with_newcomer(n_models=4, n_prompts=12)
+    world.domain.rating_budget = 1000
+    world.domain.save()
+    pool_join(world)
+    comparisons_schedule(submission_id=submission.pk)
+    staff = UserFactory.create(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    page = client.get("/admin/leaderboards/domainleaderboard/").content.decode()
+    used = domain_ratings_committed(domain_id=world.domain.pk)
+    assert f"{used} of 1000 ratings" in page
+    assert "3 vetted annotators" in page and "ratings/hour (measured)" in page
+    assert "ratings open, about" in page
+    detail = client.get(f"/admin/leaderboards/domainleaderboard/{world.domain.pk}/change/")
+    assert f"{used} of 1000 ratings" in detail.content.decode()
+    assert client.get("/admin/leaderboards/schedulingjob/").status_code == 200
+    assert client.get("/admin/leaderboards/evaluationprogress/").status_code == 200
