@@ -35,8 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from leaderboards.stats import ELO_SCALE, Comparisons, RankingConfig, rank_models  # noqa: E402
-from leaderboards.stats.scheduling import (  # noqa: E402
+from leaderboards.stats import ELO_SCALE, Comparisons, RankingConfig, rank_models
+from leaderboards.stats.scheduling import (
     SelectionConfig,
     comparisons_select,
     pair_record,
@@ -141,6 +141,7 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
     config = SelectionConfig(
         target_half_width=args.target,
         neighbour_weight=args.neighbour_weight,
+        background_weight=args.background_weight,
         effective_ratings_per_comparison=args.effective,
     )
     targets = np.zeros(args.models, dtype=bool)
@@ -252,6 +253,9 @@ def main() -> None:
     parser.add_argument("--max-ratings", type=int, default=9000)
     parser.add_argument("--settle-margin", type=int, default=600)
     parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument(
+        "--background-weight", type=float, default=SelectionConfig.background_weight
+    )
     parser.add_argument("--neighbour-weight", type=float, default=SelectionConfig.neighbour_weight)
     parser.add_argument(
         "--effective", type=float, default=SelectionConfig.effective_ratings_per_comparison
@@ -288,7 +292,8 @@ def main() -> None:
         f"target half-width {args.target:g} Elo, engine bootstrap {args.replicas} replicas\n"
     )
     print(
-        "| arm | ratings to ±target (mean / median) | not reached | ratings to settled position (mean / median) | not settled |"
+        "| arm | ratings to ±target (mean / median) | not reached "
+        "| ratings to settled position (mean / median) | not settled |"
     )
     print("|---|---|---|---|---|")
     for name, (reached_all, settled_all, missing_r, missing_s, _) in rows.items():

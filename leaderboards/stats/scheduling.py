@@ -30,8 +30,6 @@ from .data import BoolArray, FloatArray, IntArray
 from .errors import StatsInputError
 from .intervals import normal_quantile
 
-# Picks between full recomputations of every candidate's gain (the lazy bounds drift).
-REFRESH = 25
 MIN_GAIN = 1e-9
 
 
@@ -242,27 +240,18 @@ def comparisons_select(
         return gain, u, s
 
     everything = np.arange(len(ci))
-    # Lazy greedy: a candidate's gain only shrinks as others are picked (more information never
-    # makes a variance grow), so a stale gain is an upper bound; only the top one is refreshed,
-    # and all of them every `REFRESH` picks to keep the bounds tight.
-    stale = gains_of(everything)[0]
     picked_i: list[int] = []
     picked_j: list[int] = []
     gains: list[float] = []
+    # Exact greedy: every candidate's gain is recomputed after each pick. The candidates are
+    # only pairs touching a contrast's models, so this is (contrasts x candidates) per pick.
     while len(picked_i) < limit:
-        if len(picked_i) % REFRESH == 0 and picked_i:
-            stale = gains_of(everything)[0]
-        stale[capacity <= 0] = -1.0
-        best = int(np.argmax(stale))
-        if stale[best] <= MIN_GAIN:
+        gain_all, u_all, s_all = gains_of(everything)
+        gain_all[capacity <= 0] = -1.0
+        best = int(np.argmax(gain_all))
+        if gain_all[best] <= MIN_GAIN:
             break
-        gain, u, s = gains_of(np.array([best]))
-        stale[best] = gain[0]
-        runner_up = float(np.partition(stale, -2)[-2]) if len(stale) > 1 else -1.0
-        if gain[0] < runner_up:
-            continue  # another candidate may now be better: look again
-        if gain[0] <= MIN_GAIN:
-            break
+        gain, u, s = gain_all[[best]], u_all[:, [best]], s_all[[best]]
         i, j = int(ci[best]), int(cj[best])
         sd = sigma[:, i] - sigma[:, j]
         factor = float(w[best] / (1.0 + w[best] * s[0]))
