@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -91,9 +93,18 @@ def test_scheduled_work_counts_as_information_to_come():
     targets = np.zeros(n, dtype=bool)
     targets[-1] = True
     ci, cj = np.triu_indices(n, 1)
-    kwargs = {"n_models": n, "targets": targets, "candidate_i": ci, "candidate_j": cj}
-    kwargs["limit"] = 400
-    free = comparisons_select(record=base, candidate_capacity=np.full(len(ci), 1000), **kwargs)
+    select = functools.partial(
+        comparisons_select,
+        n_models=n,
+        targets=targets,
+        candidate_i=ci,
+        candidate_j=cj,
+        candidate_capacity=np.full(len(ci), 1000),
+        limit=400,
+        # Precision only: the neighbour contrasts would keep asking down to `resolution`.
+        config=SelectionConfig(neighbour_weight=0.0),
+    )
+    free = select(record=base)
     pending = pair_record(
         n_models=n,
         pair_i=np.concatenate([base.pair_i, np.arange(n - 1)]),
@@ -102,7 +113,7 @@ def test_scheduled_work_counts_as_information_to_come():
         ratings=np.concatenate([base.ratings, np.zeros(n - 1)]),
         pending=np.concatenate([np.zeros(len(base.pair_i)), np.full(n - 1, 300.0)]),
     )
-    after = comparisons_select(record=pending, candidate_capacity=np.full(len(ci), 1000), **kwargs)
+    after = select(record=pending)
     assert len(after) < len(free)
 
 
