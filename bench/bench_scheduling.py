@@ -326,7 +326,8 @@ def main() -> None:
         f"{min(times):.2f} s best, {max(times):.2f} s worst of 3 (target < 2 s)."
     )
     print(
-        f"Failures (trials that never reached a goal within {args.max_ratings} ratings): {failures}"
+        f"Goals not reached (trial x arm x goal; a run ends at {args.max_ratings} ratings or "
+        f"{args.settle_margin} ratings after the precision target): {failures}"
     )
 
 
