@@ -198,6 +198,50 @@ def comparison_task_create(
         raise ApplicationError("These two responses are already compared") from exc
 
 
+def comparison_tasks_add(*, domain_id: int, pairs: Sequence[tuple[int, int]]) -> int:
+    """Open comparisons of many (response, response) pairs at once, as a scheduler planned them;
+    pairs already compared, or not two collected answers of one prompt in the domain by two
+    models, are skipped. Returns how many were created."""
+    wanted = {(min(a, b), max(a, b)) for a, b in pairs if a != b}
+    if not wanted:
+        return 0
+    ids = {r for pair in wanted for r in pair}
+    info = {
+        pk: (prompt_id, model_id)
+        for pk, prompt_id, model_id in Response.objects.filter(
+            pk__in=ids,
+            status=Response.Status.OK,
+            prompt__prompt_set__domain_id=domain_id,
+        ).values_list("pk", "prompt_id", "model_version_id")
+    }
+    existing = set(
+        ComparisonTask.objects.filter(
+            response_a_id__in=[a for a, _ in wanted], response_b_id__in=[b for _, b in wanted]
+        ).values_list("response_a_id", "response_b_id")
+    )
+    rows = [
+        ComparisonTask(domain_id=domain_id, prompt_id=info[a][0], response_a_id=a, response_b_id=b)
+        for a, b in sorted(wanted - existing)
+        if a in info and b in info and info[a][0] == info[b][0] and info[a][1] != info[b][1]
+    ]
+    try:
+        with transaction.atomic():
+            ComparisonTask.objects.bulk_create(rows, batch_size=1000)
+        return len(rows)
+    except IntegrityError:
+        pass  # one was created meanwhile: insert one by one, skipping the duplicates
+    created = 0
+    for row in rows:
+        try:
+            with transaction.atomic():
+                row.pk = None
+                row.save(force_insert=True)
+            created += 1
+        except IntegrityError:
+            continue
+    return created
+
+
 def comparisons_schedule(*, submission_id: int, per_prompt: int | None = None) -> int:
     """Pair a submitted model's answers with established models' answers (idempotent).
 

@@ -238,6 +238,153 @@ def timing(args) -> list[float]:
     return times
 
 
+def _approved_write(assignment_model, rating_model, assignments, domain, now) -> None:
+    """Approved assignments and their ApprovedRating copies, in bulk."""
+    from annotation.services import preference_outcome
+
+    made = assignment_model.objects.bulk_create(assignments, batch_size=2000)
+    rating_model.objects.bulk_create(
+        (
+            rating_model(
+                assignment=x,
+                task=x.task,
+                domain=domain,
+                prompt_id=x.task.prompt_id,
+                model_a_id=x.task.response_a.model_version_id,
+                model_b_id=x.task.response_b.model_version_id,
+                annotator=x.annotator,
+                preference=x.preference or 0,
+                outcome=preference_outcome(x.preference or 0),
+                approved_at=now,
+            )
+            for x in made
+        ),
+        batch_size=2000,
+    )
+
+
+def domain_run(url: str, n_models: int, prompts: int, newcomers: int) -> list[float]:
+    """Seconds of whole scheduling jobs (reads, selection, writes) of one PostgreSQL domain."""
+    import os
+
+    os.environ["DATABASE_URL"] = url
+    os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seal.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, ComparisonTask
+    from bench.support import bench_database_empty, postgres_database_ensure
+    from leaderboards.services import scheduling_job_run, scheduling_request
+    from seal.models import Lab, ModelVersion, Prompt, PromptSet, Response, Submission
+    from seal.prompt_import import content_hash
+    from seal.services import domain_upsert
+    from tests.factories import DEFAULT_RUBRIC, UserFactory
+
+    postgres_database_ensure(url)
+    call_command("migrate", verbosity=0)
+    bench_database_empty()
+    settings.SEAL_SCHEDULING_HORIZON_HOURS = 1e6
+    domain = domain_upsert(slug="sched", name="Sched", rubric=DEFAULT_RUBRIC)
+    domain.rating_budget = 10_000_000
+    domain.save()
+    prompt_set = PromptSet.objects.create(domain=domain, version="1", status="active")
+    texts = [f"Scheduling prompt {i}" for i in range(prompts)]
+    made = Prompt.objects.bulk_create(
+        Prompt(prompt_set=prompt_set, text=t, content_hash=content_hash(t)) for t in texts
+    )
+    lab = Lab.objects.create(name="Bench lab", slug="bench-lab")
+    models = ModelVersion.objects.bulk_create(
+        ModelVersion(lab=lab, name=f"M{k}", version="1", base_url="https://x.example/v1")
+        for k in range(n_models)
+    )
+    responses = Response.objects.bulk_create(
+        Response(model_version=m, prompt=p, status="ok", text="a", html="<p>a</p>")
+        for m in models
+        for p in made
+    )
+    answer = {(r.model_version_id, r.prompt_id): r for r in responses}
+    raters = [
+        AnnotatorProfile.objects.create(user=UserFactory.create(), status="vetted")
+        for _ in range(3)
+    ]
+    for rater in raters:
+        rater.domains.add(domain)
+    rng = np.random.default_rng(3)
+    strength = np.linspace(-1.5, 1.5, n_models)
+    now = timezone.now()
+    established = models[: n_models - newcomers]
+    tasks = []
+    k = 0
+    for x, first in enumerate(established):
+        for second in established[x + 1 :]:
+            prompt = made[k % prompts]
+            k += 1
+            a, b = sorted(
+                (answer[(first.pk, prompt.pk)], answer[(second.pk, prompt.pk)]),
+                key=lambda r: r.pk,
+            )
+            tasks.append(
+                ComparisonTask(
+                    domain=domain,
+                    prompt=prompt,
+                    response_a=a,
+                    response_b=b,
+                    status="complete",
+                    approved_count=3,
+                )
+            )
+    tasks = ComparisonTask.objects.bulk_create(tasks, batch_size=2000)
+    index = {m.pk: i for i, m in enumerate(models)}
+    assignments = []
+    for task in tasks:
+        ma, mb = task.response_a.model_version_id, task.response_b.model_version_id
+        p_a = 1 / (1 + np.exp(strength[index[mb]] - strength[index[ma]]))
+        for slot, rater in enumerate(raters, start=1):
+            assignments.append(
+                Assignment(
+                    task=task,
+                    annotator=rater,
+                    slot=slot,
+                    left_is_a=True,
+                    leased_at=now,
+                    lease_expires_at=now,
+                    preference=1 if rng.random() < p_a else -1,
+                    submitted_at=now,
+                    status="approved",
+                    layer1_decision="approved",
+                    layer2_decision="approved",
+                    approved_at=now,
+                )
+            )
+    # A final approval and its rating copy go in one transaction (migration 0004's trigger).
+    with transaction.atomic():
+        _approved_write(Assignment, ApprovedRating, assignments, domain, now)
+    for model in models[n_models - newcomers :]:
+        submission = Submission.objects.create(model_version=model, status="comparing")
+        submission.domains.add(domain)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    times = []
+    for _ in range(3):
+        job = scheduling_request(domain=domain, enqueue=False)
+        began = time.perf_counter()
+        scheduling_job_run(job_id=job.pk)
+        times.append(time.perf_counter() - began)
+        job.refresh_from_db()
+        print(
+            f"  domain run: {times[-1]:.2f} s, {job.created_comparisons} created, "
+            f"{job.status} {job.error}",
+            file=sys.stderr,
+        )
+    return times
+
+
 def main() -> None:
     """Run both arms over the trials and print a Markdown summary."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -261,6 +408,13 @@ def main() -> None:
         "--effective", type=float, default=SelectionConfig.effective_ratings_per_comparison
     )
     parser.add_argument("--timing-models", type=int, default=100)
+    parser.add_argument(
+        "--domain-run",
+        metavar="DATABASE_URL",
+        help="also time whole scheduling jobs of a PostgreSQL domain of --timing-models models "
+        "(the database is emptied), e.g. postgres://postgres@127.0.0.1:5432/seal_bench_scheduling",
+    )
+    parser.add_argument("--domain-prompts", type=int, default=300)
     args = parser.parse_args()
 
     rows = {}
@@ -319,6 +473,13 @@ def main() -> None:
         print(
             f"Adaptive needs {100 * saving:.0f}% fewer ratings to settle the newcomer between "
             f"its true neighbours."
+        )
+    if args.domain_run:
+        runs = domain_run(args.domain_run, args.timing_models, args.domain_prompts, 3)
+        print(
+            f"\nWhole scheduling job of one domain at {args.timing_models} models, "
+            f"{args.domain_prompts} prompts, 3 newcomers (read, select up to 300, create, "
+            f"progress): {', '.join(f'{t:.2f}' for t in runs)} s (3 runs in a row)."
         )
     times = timing(args)
     print(

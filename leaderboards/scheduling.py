@@ -100,6 +100,20 @@ def _published_board(domain_id: int) -> tuple[int | None, list[BoardLine]]:
     ]
 
 
+def pending_by_pair(*, domain_id: int) -> dict[tuple[int, int], int]:
+    """Ratings still to come on the domain's open comparisons, per model pair (a < b)."""
+    pending: dict[tuple[int, int], int] = defaultdict(int)
+    for a, b, left in (
+        ComparisonTask.objects.filter(
+            domain_id=domain_id, status=ComparisonTask.Status.OPEN, is_gold=False
+        )
+        .annotate(left=RATINGS_PER_COMPARISON - F("approved_count"))
+        .values_list("response_a__model_version_id", "response_b__model_version_id", "left")
+    ):
+        pending[(min(a, b), max(a, b))] += int(left)
+    return dict(pending)
+
+
 def scheduling_state_load(*, domain: Domain, now: datetime) -> SchedulingState:
     """Everything one scheduling run of the domain needs, read in a handful of queries."""
     done: dict[tuple[int, int], tuple[float, int]] = {}
@@ -112,15 +126,7 @@ def scheduling_state_load(*, domain: Domain, now: datetime) -> SchedulingState:
         key, pts = ((a, b), float(points)) if a < b else ((b, a), float(count - points))
         old = done.get(key, (0.0, 0))
         done[key] = (old[0] + pts, old[1] + int(count))
-    pending: dict[tuple[int, int], int] = defaultdict(int)
-    for a, b, left in (
-        ComparisonTask.objects.filter(
-            domain_id=domain.pk, status=ComparisonTask.Status.OPEN, is_gold=False
-        )
-        .annotate(left=RATINGS_PER_COMPARISON - F("approved_count"))
-        .values_list("response_a__model_version_id", "response_b__model_version_id", "left")
-    ):
-        pending[(min(a, b), max(a, b))] += int(left)
+    pending = pending_by_pair(domain_id=domain.pk)
     prompt_set = PromptSet.objects.filter(domain=domain, status=PromptSet.Status.ACTIVE).first()
     answers: dict[int, dict[int, int]] = defaultdict(dict)
     if prompt_set is not None:
@@ -144,7 +150,7 @@ def scheduling_state_load(*, domain: Domain, now: datetime) -> SchedulingState:
         snapshot_id=snapshot_id,
         board=board,
         done=done,
-        pending=dict(pending),
+        pending=pending,
         answers=dict(answers),
         existing_pairs=existing_pairs,
         prompt_load=dict(prompt_load),

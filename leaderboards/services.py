@@ -41,7 +41,7 @@ from leaderboards.selectors import (
     model_labels,
 )
 from seal.errors import ApplicationError
-from seal.models import Domain, Response, Submission
+from seal.models import Domain, Submission
 from seal.tasking import task_send_on_commit
 
 if TYPE_CHECKING:
@@ -646,7 +646,7 @@ def scheduling_job_run(*, job_id: int) -> SchedulingJob | None:
 
 
 def _scheduling_execute(*, job_id: int, token: str) -> tuple[SchedulingJob, list[int]]:
-    from annotation.services import comparison_task_create
+    from annotation.services import comparison_tasks_add
     from leaderboards.scheduling import (
         comparisons_plan,
         evaluations_assess,
@@ -663,19 +663,18 @@ def _scheduling_execute(*, job_id: int, token: str) -> tuple[SchedulingJob, list
         evaluations = evaluations_assess(state)
         plan = comparisons_plan(state)
         job = _scheduling_locked(job_id, token)
-        created = 0
-        for planned in plan.comparisons:
-            try:
-                comparison_task_create(
-                    response_1=Response.objects.get(pk=planned.response_1),
-                    response_2=Response.objects.get(pk=planned.response_2),
-                )
-            except ApplicationError:
-                continue  # compared meanwhile (the unique pair constraint said so)
-            created += 1
-            for evaluation in evaluations:
-                if evaluation.model_id in planned.models:
-                    evaluation.ratings_scheduled += RATINGS_PER_COMPARISON
+        created = comparison_tasks_add(
+            domain_id=domain.pk,
+            pairs=[(p.response_1, p.response_2) for p in plan.comparisons],
+        )
+        if created == len(plan.comparisons):
+            for planned in plan.comparisons:
+                for evaluation in evaluations:
+                    if evaluation.model_id in planned.models:
+                        evaluation.ratings_scheduled += RATINGS_PER_COMPARISON
+        else:
+            # Some were compared meanwhile: count what is open now.
+            _scheduled_recount(evaluations, domain.pk)
         _progress_write(
             evaluations,
             domain_id=domain.pk,
@@ -711,6 +710,17 @@ def _scheduling_execute(*, job_id: int, token: str) -> tuple[SchedulingJob, list
         .distinct()
     )
     return job, completable
+
+
+def _scheduled_recount(evaluations: list[EvaluationState], domain_id: int) -> None:
+    """Ratings still to come per model, counted from the open comparisons."""
+    from leaderboards.scheduling import pending_by_pair
+
+    pending = pending_by_pair(domain_id=domain_id)
+    for evaluation in evaluations:
+        evaluation.ratings_scheduled = sum(
+            n for pair, n in pending.items() if evaluation.model_id in pair
+        )
 
 
 def _progress_write(

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from annotation.models import RATINGS_PER_COMPARISON, ComparisonTask
 from annotation.selectors import domain_pool_capacity, domain_ratings_committed
-from annotation.services import comparisons_schedule
+from annotation.services import comparison_tasks_add, comparisons_schedule
 from leaderboards.models import EvaluationProgress, SchedulingJob
 from leaderboards.services import (
     leaderboards_publish_now,
@@ -280,3 +280,25 @@ def test_staff_see_budget_used_pool_capacity_and_queue_eta_per_domain(client, se
     assert f"{used} of 1000 ratings" in detail.content.decode()
     assert client.get("/admin/leaderboards/schedulingjob/").status_code == 200
     assert client.get("/admin/leaderboards/evaluationprogress/").status_code == 200
+
+
+def test_planned_comparisons_skip_existing_pairs_and_anything_not_comparable():
+    world, _ = world_with_newcomer(n_models=3, n_prompts=4)
+    new, old = world.models[-1], world.models[0]
+    p0, p1 = world.prompts[0], world.prompts[1]
+    r = world.responses
+    existing = ComparisonTask.objects.filter(domain=world.domain).first()
+    assert existing is not None
+    created = comparison_tasks_add(
+        domain_id=world.domain.pk,
+        pairs=[
+            (r[(new.pk, p0.pk)].pk, r[(old.pk, p0.pk)].pk),  # new: created
+            (r[(old.pk, p0.pk)].pk, r[(new.pk, p0.pk)].pk),  # the same pair reversed: once
+            (existing.response_b_id, existing.response_a_id),  # compared already
+            (r[(new.pk, p0.pk)].pk, r[(old.pk, p1.pk)].pk),  # two prompts: refused
+            (r[(new.pk, p1.pk)].pk, r[(new.pk, p1.pk)].pk),  # one answer twice: refused
+        ],
+    )
+    assert created == 1
+    pairs = pairs_of(world.domain)
+    assert len(pairs) == len(set(pairs))
