@@ -419,11 +419,13 @@ def main() -> None:
 
     rows = {}
     failures = 0
+    per_trial: dict[str, list[tuple[int | None, int | None]]] = {}
     for name, adaptive in (("count balancing", False), ("adaptive", True)):
         reached_all, settled_all, missing_r, missing_s, sel = [], [], 0, 0, 0.0
         for t in range(args.trials):
             reached, settled, selection_time = trial(1000 + t, adaptive, args)
             sel += selection_time
+            per_trial.setdefault(name, []).append((reached, settled))
             if reached is None:
                 missing_r += 1
             else:
@@ -460,20 +462,21 @@ def main() -> None:
             )
 
         print(f"| {name} | {fmt(reached_all)} | {missing_r} | {fmt(settled_all)} | {missing_s} |")
-    base, adapt = rows["count balancing"][0], rows["adaptive"][0]
-    if base and adapt:
-        saving = 1 - statistics.mean(adapt) / statistics.mean(base)
-        print(
-            f"\nAdaptive needs {100 * saving:.0f}% fewer ratings to reach ±{args.target:g} Elo "
-            f"(means over the trials that reached it; target: at least 35%)."
-        )
-    base_s, adapt_s = rows["count balancing"][1], rows["adaptive"][1]
-    if base_s and adapt_s:
-        saving = 1 - statistics.mean(adapt_s) / statistics.mean(base_s)
-        print(
-            f"Adaptive needs {100 * saving:.0f}% fewer ratings to settle the newcomer between "
-            f"its true neighbours."
-        )
+    for goal, label in ((0, f"reach ±{args.target:g} Elo"), (1, "settle between true neighbours")):
+        # Paired: only trials where both arms got there, so both means cover the same boards.
+        both: list[tuple[int, int]] = []
+        for b, a in zip(per_trial["count balancing"], per_trial["adaptive"], strict=True):
+            b_value, a_value = b[goal], a[goal]
+            if b_value is not None and a_value is not None:
+                both.append((b_value, a_value))
+        if both:
+            base = statistics.mean(float(b) for b, _ in both)
+            adapt = statistics.mean(float(a) for _, a in both)
+            print(
+                f"\nTo {label}: count balancing {base:.0f}, adaptive {adapt:.0f} ratings "
+                f"(mean over the {len(both)} trials where both got there): adaptive needs "
+                f"{100 * (1 - adapt / base):.0f}% fewer."
+            )
     if args.domain_run:
         runs = domain_run(args.domain_run, args.timing_models, args.domain_prompts, 3)
         print(
