@@ -46,12 +46,13 @@ class SelectionConfig:
     # than three independent ratings; 1.5 is an assumption. It scales every information alike,
     # so it moves the precision floors (when to stop picking), hardly the order of the picks.
     effective_ratings_per_comparison: float = 1.5
-    # Weights of the overlapping-neighbour contrasts, beside 1 for each target's precision
-    # (bench/bench_scheduling.py, 30 models over 1000 Elo, 8 trials: with 0.2 the newcomer sat
-    # between its true neighbours for good after 64% fewer ratings than count balancing and
-    # reached ±20 Elo with 18% fewer; 0 gave 46% and 18%; 1.0 pulled the picks onto the two
-    # adjacent models and cost precision in a 4-trial run). Neighbours that involve no
-    # model under evaluation are off by default: they would spend the budget on the old board.
+    # Weights of the overlapping-neighbour contrasts, beside 1 for each target's precision.
+    # bench/bench_scheduling.py (30 models over 1000 Elo, 8 trials): at 0.2 the newcomer reached
+    # ±20 Elo with 18% fewer ratings than count balancing and sat between its true neighbours
+    # for good with 32% fewer (the 4 trials where both arms got there); at 1.0 the picks
+    # crowded onto the two adjacent models and precision suffered (-18% in a 4-trial run).
+    # Neighbours that involve no model under evaluation are off by default: they would spend
+    # the budget on the old board.
     neighbour_weight: float = 0.2
     background_weight: float = 0.0
     # Neighbours closer than this (Elo) are not worth separating: they count as tied.
