@@ -257,7 +257,8 @@ def comparisons_limit(state: SchedulingState) -> tuple[int, str]:
 def comparisons_plan(state: SchedulingState) -> Plan:
     """The comparisons to add: picked by the selection, mapped to prompts not compared yet."""
     limit, limited_by = comparisons_limit(state)
-    targets_ids = {e.model_id for e in state.evaluations if not e.done_reason}
+    # A model whose evaluation ended (now or in an earlier run) is no longer a target.
+    targets_ids = {e.model_id for e in state.evaluations if not (e.done_reason or e.already_done)}
     models = sorted(state.answers)
     if limit <= 0 or len(models) < 2 or not targets_ids & set(models):
         return Plan(comparisons=[], limit=limit, limited_by=limited_by, open_contrasts=0)
