@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from annotation.models import (
@@ -26,7 +27,7 @@ from annotation.models import (
     Assignment,
     ComparisonTask,
 )
-from seal.models import Prompt, Submission
+from seal.models import Domain, Prompt, Submission
 from seal.rendering import prompt_html, stored_html
 from seal.rubrics import Rubric
 
@@ -485,6 +486,78 @@ def submission_evaluation_many(
             ratings_approved=sum(rating_counts[(d, key)] for d in domains),
         )
     return result
+
+
+# --- Budget and pool capacity of a domain -----------------------------------------------------
+
+
+def domain_open_ratings(*, domain_id: int) -> int:
+    """Ratings still to come on the domain's open comparisons (leased and unclaimed slots)."""
+    total = (
+        ComparisonTask.objects.filter(
+            domain_id=domain_id, status=ComparisonTask.Status.OPEN, is_gold=False
+        )
+        .annotate(left=RATINGS_PER_COMPARISON - F("approved_count"))
+        .aggregate(total=Sum("left"))["total"]
+    )
+    return int(total or 0)
+
+
+def domain_ratings_committed(*, domain_id: int) -> int:
+    """What the domain's rating budget has spent: finally approved ratings plus every slot
+    still to be rated on open comparisons (a rejection reopens a slot; it is counted once)."""
+    done = ApprovedRating.objects.filter(domain_id=domain_id).count()
+    return done + domain_open_ratings(domain_id=domain_id)
+
+
+def domain_annotator_pool(*, domain_id: int) -> QuerySet[AnnotatorProfile]:
+    """The vetted, active annotators whose expertise covers the domain."""
+    return AnnotatorProfile.objects.filter(
+        status=AnnotatorProfile.Status.VETTED, user__is_active=True, domains=domain_id
+    )
+
+
+@dataclass(frozen=True)
+class PoolCapacity:
+    annotators: int
+    # Ratings an hour the pool gives the domain: measured over the recent window, or (with no
+    # history) the nominal rate per annotator; 0 when fewer than three could finish a comparison.
+    ratings_per_hour: float
+    measured: bool
+    open_ratings: int
+
+    def hours_for(self, ratings: int) -> float | None:
+        """Hours the pool needs for this many ratings at its rate; None if it cannot do them."""
+        if ratings <= 0:
+            return 0.0
+        return None if self.ratings_per_hour <= 0 else ratings / self.ratings_per_hour
+
+
+def domain_pool_capacity(*, domain: Domain, now: datetime | None = None) -> PoolCapacity:
+    """How much the domain's annotator pool can rate: its size and recent ratings an hour."""
+    now = now or timezone.now()
+    window = float(settings.SEAL_SCHEDULING_THROUGHPUT_WINDOW_HOURS)
+    pool = domain_annotator_pool(domain_id=domain.pk)
+    annotators = pool.count()
+    recent = Assignment.objects.filter(
+        is_gold=False,
+        task__domain_id=domain.pk,
+        submitted_at__gte=now - timedelta(hours=window),
+        annotator__in=pool,
+    ).count()
+    if annotators < RATINGS_PER_COMPARISON:
+        rate, measured = 0.0, recent > 0
+    elif recent:
+        rate, measured = recent / window, True
+    else:
+        rate = annotators * float(settings.SEAL_SCHEDULING_NOMINAL_RATINGS_PER_HOUR)
+        measured = False
+    return PoolCapacity(
+        annotators=annotators,
+        ratings_per_hour=rate,
+        measured=measured,
+        open_ratings=domain_open_ratings(domain_id=domain.pk),
+    )
 
 
 # --- What final ratings cite (frozen by the triggers of migration 0004) -------------------------

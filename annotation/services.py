@@ -27,6 +27,7 @@ from annotation.models import (
     ComparisonTask,
 )
 from annotation.selectors import (
+    domain_ratings_committed,
     eligible_tasks,
     justification_minimum,
     lab_conflict,
@@ -197,6 +198,50 @@ def comparison_task_create(
         raise ApplicationError("These two responses are already compared") from exc
 
 
+def comparison_tasks_add(*, domain_id: int, pairs: Sequence[tuple[int, int]]) -> int:
+    """Open comparisons of many (response, response) pairs at once, as a scheduler planned them;
+    pairs already compared, or not two collected answers of one prompt in the domain by two
+    models, are skipped. Returns how many were created."""
+    wanted = {(min(a, b), max(a, b)) for a, b in pairs if a != b}
+    if not wanted:
+        return 0
+    ids = {r for pair in wanted for r in pair}
+    info = {
+        pk: (prompt_id, model_id)
+        for pk, prompt_id, model_id in Response.objects.filter(
+            pk__in=ids,
+            status=Response.Status.OK,
+            prompt__prompt_set__domain_id=domain_id,
+        ).values_list("pk", "prompt_id", "model_version_id")
+    }
+    existing = set(
+        ComparisonTask.objects.filter(
+            response_a_id__in=[a for a, _ in wanted], response_b_id__in=[b for _, b in wanted]
+        ).values_list("response_a_id", "response_b_id")
+    )
+    rows = [
+        ComparisonTask(domain_id=domain_id, prompt_id=info[a][0], response_a_id=a, response_b_id=b)
+        for a, b in sorted(wanted - existing)
+        if a in info and b in info and info[a][0] == info[b][0] and info[a][1] != info[b][1]
+    ]
+    try:
+        with transaction.atomic():
+            ComparisonTask.objects.bulk_create(rows, batch_size=1000)
+        return len(rows)
+    except IntegrityError:
+        pass  # one was created meanwhile: insert one by one, skipping the duplicates
+    created = 0
+    for row in rows:
+        try:
+            with transaction.atomic():
+                row.pk = None
+                row.save(force_insert=True)
+            created += 1
+        except IntegrityError:
+            continue
+    return created
+
+
 def comparisons_schedule(*, submission_id: int, per_prompt: int | None = None) -> int:
     """Pair a submitted model's answers with established models' answers (idempotent).
 
@@ -216,13 +261,19 @@ def comparisons_schedule(*, submission_id: int, per_prompt: int | None = None) -
             return 0
         if submission.comparisons_scheduled_at is not None:
             return 0  # a duplicate message, or the sweep's resend racing the original
-        created = sum(
-            _comparisons_schedule_domain(
-                model_version=submission.model_version, domain=domain, per_prompt=per_prompt
+        created = 0
+        adaptive = False
+        for domain in submission.domains.all():
+            limit = _seed_limit(domain)
+            adaptive = adaptive or limit is not None
+            created += _comparisons_schedule_domain(
+                model_version=submission.model_version,
+                domain=domain,
+                per_prompt=per_prompt,
+                limit=limit,
             )
-            for domain in submission.domains.all()
-        )
-        if created and submission.status in (
+        # Under adaptive scheduling the periodic run adds comparisons even after an empty seed.
+        if (created or adaptive) and submission.status in (
             Submission.Status.COLLECTED,
             Submission.Status.PENDING,
         ):
@@ -232,8 +283,24 @@ def comparisons_schedule(*, submission_id: int, per_prompt: int | None = None) -
     return created
 
 
+def _seed_limit(domain: Domain) -> int | None:
+    """With a rating budget, scheduling after collection is only the seed (a spread over
+    established models), and never past the budget; the periodic run adds the rest. The
+    domain row is locked so a concurrent scheduling run counts the budget after this one."""
+    if domain.rating_budget is None:
+        return None
+    locked = Domain.objects.select_for_update().get(pk=domain.pk)
+    budget = locked.rating_budget
+    if budget is None:
+        return None
+    left = budget - domain_ratings_committed(domain_id=domain.pk)
+    return max(
+        0, min(int(settings.SEAL_SCHEDULING_SEED_COMPARISONS), left // RATINGS_PER_COMPARISON)
+    )
+
+
 def _comparisons_schedule_domain(
-    *, model_version: ModelVersion, domain: Domain, per_prompt: int
+    *, model_version: ModelVersion, domain: Domain, per_prompt: int, limit: int | None = None
 ) -> int:
     prompt_set = PromptSet.objects.filter(domain=domain, status=PromptSet.Status.ACTIVE).first()
     if prompt_set is None:
@@ -271,14 +338,20 @@ def _comparisons_schedule_domain(
             met.setdefault(mine_id, set()).add(other_model)
             meetings[other_model] = meetings.get(other_model, 0) + 1
     created = 0
+    # The seed spreads its few comparisons over prompts: one prompt meets `per_prompt` models.
     for prompt_id in sorted(own):
+        if limit is not None and created >= limit:
+            break
         mine = own[prompt_id]
         already = met.get(mine.pk, set())
         candidates = sorted(
             (r for r in others.get(prompt_id, []) if r.model_version_id not in already),
             key=lambda r: (meetings.get(r.model_version_id, 0), r.model_version_id),
         )
-        for other in candidates[: max(0, per_prompt - len(already))]:
+        room = max(0, per_prompt - len(already))
+        if limit is not None:
+            room = min(room, limit - created)
+        for other in candidates[:room]:
             meetings[other.model_version_id] = meetings.get(other.model_version_id, 0) + 1
             comparison_task_create(response_1=mine, response_2=other)
             created += 1

@@ -13,8 +13,21 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from leaderboards.models import DomainLeaderboard, PublishedLeaderboard, RecomputeJob, Snapshot
-from leaderboards.services import recompute_request, snapshot_hide, snapshot_unhide
+from annotation.selectors import domain_pool_capacity, domain_ratings_committed
+from leaderboards.models import (
+    DomainLeaderboard,
+    EvaluationProgress,
+    PublishedLeaderboard,
+    RecomputeJob,
+    SchedulingJob,
+    Snapshot,
+)
+from leaderboards.services import (
+    recompute_request,
+    scheduling_request,
+    snapshot_hide,
+    snapshot_unhide,
+)
 from seal.errors import ApplicationError
 
 
@@ -33,11 +46,70 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return [field.name for field in self.model._meta.fields]
 
 
+SCHEDULING_COLUMNS = ["budget_used", "pool_capacity", "queue_eta", "last_scheduling"]
+
+
 @admin.register(DomainLeaderboard)
 class DomainLeaderboardAdmin(ReadOnlyAdmin):
-    list_display = ["name", "public_snapshot", "last_job"]
-    actions = ["recompute"]
-    fields = ["name", "slug"]
+    list_display = [
+        "name",
+        "public_snapshot",
+        "last_job",
+        "budget_used",
+        "pool_capacity",
+        "queue_eta",
+        "last_scheduling",
+    ]
+    actions = ["recompute", "schedule"]
+    fields = [
+        "name",
+        "slug",
+        "budget_used",
+        "pool_capacity",
+        "queue_eta",
+        "last_scheduling",
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [*super().get_readonly_fields(request, obj), *SCHEDULING_COLUMNS]
+
+    @admin.display(description="Budget used")
+    def budget_used(self, obj: DomainLeaderboard) -> str:
+        used = domain_ratings_committed(domain_id=obj.pk)
+        if obj.rating_budget is None:
+            return f"{used} ratings (no budget set: no adaptive scheduling)"
+        share = 100.0 * used / obj.rating_budget if obj.rating_budget else 100.0
+        return f"{used} of {obj.rating_budget} ratings ({share:.0f}%)"
+
+    @admin.display(description="Pool capacity")
+    def pool_capacity(self, obj: DomainLeaderboard) -> str:
+        capacity = domain_pool_capacity(domain=obj)
+        source = "measured" if capacity.measured else "nominal"
+        return (
+            f"{capacity.annotators} vetted annotators, "
+            f"{capacity.ratings_per_hour:.1f} ratings/hour ({source})"
+        )
+
+    @admin.display(description="Queue ETA")
+    def queue_eta(self, obj: DomainLeaderboard) -> str:
+        capacity = domain_pool_capacity(domain=obj)
+        hours = capacity.hours_for(capacity.open_ratings)
+        if hours is None:
+            return f"{capacity.open_ratings} ratings open; the pool cannot finish them"
+        return f"{capacity.open_ratings} ratings open, about {hours:.1f} h"
+
+    @admin.display(description="Last scheduling")
+    def last_scheduling(self, obj: DomainLeaderboard) -> str:
+        job = SchedulingJob.objects.filter(domain_id=obj.pk).first()
+        if job is None:
+            return "never"
+        return f"{job.get_status_display()}: {job.created_comparisons} comparisons added"
+
+    @admin.action(description="Run adaptive scheduling now", permissions=["change"])
+    def schedule(self, request: HttpRequest, queryset: QuerySet[DomainLeaderboard]) -> None:
+        for domain in queryset:
+            scheduling_request(domain=domain, trigger=SchedulingJob.Trigger.STAFF)
+        messages.success(request, f"Scheduling requested for {queryset.count()} domain(s).")
 
     @admin.display(description="Public snapshot")
     def public_snapshot(self, obj: DomainLeaderboard) -> str:
@@ -113,3 +185,37 @@ class RecomputeJobAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "trigger", "domain"]
     list_select_related = ["domain"]
+
+
+@admin.register(SchedulingJob)
+class SchedulingJobAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "domain",
+        "status",
+        "trigger",
+        "requested_at",
+        "finished_at",
+        "attempts",
+        "created_comparisons",
+    ]
+    list_filter = ["status", "trigger", "domain"]
+    list_select_related = ["domain"]
+
+
+@admin.register(EvaluationProgress)
+class EvaluationProgressAdmin(ReadOnlyAdmin):
+    list_display = [
+        "submission",
+        "domain",
+        "ratings_done",
+        "ratings_scheduled",
+        "ratings_needed",
+        "elo",
+        "lower",
+        "upper",
+        "done_reason",
+        "estimated_finish",
+    ]
+    list_filter = ["done_reason", "domain"]
+    list_select_related = ["domain", "submission__model_version"]

@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from seal.models import Category, Domain, ModelVersion
+from seal.models import Category, Domain, ModelVersion, Submission
 
 OVERALL_KEY = "overall"
 
@@ -286,6 +286,115 @@ class PublishedLeaderboard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain_id} -> snapshot #{self.snapshot_id}"
+
+
+class SchedulingJob(models.Model):
+    """One adaptive scheduling run of a domain (the recompute's job-row pattern): at most one
+    queued or running per domain; a run that lost its claim writes nothing."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Beat schedule"
+        STAFF = "staff", "Staff"
+        SWEEP = "sweep", "Sweep"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="scheduling_jobs")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    requested_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    run_token = models.CharField(max_length=32, blank=True)
+    error = models.TextField(blank=True)
+    created_comparisons = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True, help_text="What the run saw and did")
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain"],
+                condition=Q(status__in=["queued", "running"]),
+                name="scheduling_job_one_active_per_domain",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="running") | Q(started_at__isnull=False),
+                name="scheduling_job_running_has_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "started_at"], name="scheduling_job_sweep")]
+
+    def __str__(self) -> str:
+        return f"Scheduling #{self.pk} of {self.domain_id} ({self.status})"
+
+
+class EvaluationProgress(models.Model):
+    """Where one submission's evaluation in one domain stands; written by the scheduling run.
+
+    `done_reason` is set once, with the interval that ended it (`final_snapshot`)."""
+
+    class Reason(models.TextChoices):
+        PRECISION = "precision", "Interval reached the target width"
+        SETTLED = "settled", "Position relative to its neighbours is settled"
+        BUDGET = "budget", "The domain's rating budget is spent"
+        NO_COMPARISONS = "no_comparisons", "Nothing to compare in this domain"
+
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="evaluation_progress"
+    )
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="+")
+    ratings_done = models.PositiveIntegerField(default=0)
+    ratings_scheduled = models.PositiveIntegerField(
+        default=0, help_text="Ratings still to come on comparisons already scheduled"
+    )
+    ratings_needed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Estimated further ratings before the target is met"
+    )
+    elo = models.FloatField(null=True, blank=True)
+    lower = models.FloatField(null=True, blank=True)
+    upper = models.FloatField(null=True, blank=True)
+    target_half_width = models.FloatField()
+    snapshot = models.ForeignKey(
+        Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    estimated_finish = models.DateTimeField(null=True, blank=True)
+    done_reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["submission", "domain"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submission", "domain"], name="evaluation_progress_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(done_reason="") | Q(done_at__isnull=False),
+                name="evaluation_progress_done_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Evaluation of submission {self.submission_id} in {self.domain_id}"
+
+    @property
+    def is_done(self) -> bool:
+        return bool(self.done_reason)
+
+    @property
+    def half_width(self) -> float | None:
+        if self.lower is None or self.upper is None:
+            return None
+        return (self.upper - self.lower) / 2.0
 
 
 class DomainLeaderboard(Domain):

@@ -19,6 +19,7 @@ from annotation.models import ApprovedRating
 from leaderboards.grading import numeric_answer_is_correct
 from leaderboards.models import (
     OVERALL_KEY,
+    EvaluationProgress,
     PublishedLeaderboard,
     RecomputeJob,
     Snapshot,
@@ -1025,3 +1026,17 @@ def snapshot_results_by_lab(*, snapshot: Snapshot) -> dict[Lab, dict[str, Any]]:
             ],
         }
     return results
+
+
+# --- Evaluation progress (the lab API) ---------------------------------------------------------
+
+
+def evaluation_progress_many(
+    *, submission_ids: Iterable[int]
+) -> dict[int, list[EvaluationProgress]]:
+    """Each submission's per-domain evaluation progress (the caller scopes to one lab)."""
+    result: dict[int, list[EvaluationProgress]] = {}
+    rows = EvaluationProgress.objects.filter(submission_id__in=list(submission_ids))
+    for row in rows.select_related("domain").order_by("submission_id", "domain__slug"):
+        result.setdefault(row.submission_id, []).append(row)
+    return result

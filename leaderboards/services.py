@@ -12,21 +12,25 @@ data, publishes once (a snapshot is unique per domain and input fingerprint).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from annotation.models import RATINGS_PER_COMPARISON
 from leaderboards.models import (
+    EvaluationProgress,
     PublishedLeaderboard,
     RecomputeJob,
+    SchedulingJob,
     Snapshot,
     SnapshotBoard,
     SnapshotChart,
@@ -38,12 +42,13 @@ from leaderboards.selectors import (
     snapshot_results_by_lab,
 )
 from seal.errors import ApplicationError
-from seal.models import Domain, WebhookEndpoint
+from seal.models import Domain, Submission, WebhookEndpoint
 from seal.services import webhook_event_emit
 from seal.tasking import task_send_on_commit
 
 if TYPE_CHECKING:
     from leaderboards.recompute import RecomputeInputs, SnapshotDraft
+    from leaderboards.scheduling import EvaluationState
 
 # The recompute (numpy, pandas) and the charts (matplotlib) are imported by the functions that use
 # them: a web process loads this module for the admin and the staff actions, and serves pages
@@ -546,3 +551,325 @@ def snapshot_chart_ensure(*, board: SnapshotBoard, kind: str) -> str:
         [SnapshotChart(board=board, kind=kind, svg=svg)], ignore_conflicts=True
     )
     return svg
+
+
+# --- Adaptive scheduling and completion -----------------------------------------------------------
+# The same job-row pattern as the recompute: one queued-or-running SchedulingJob per domain (a
+# partial unique index), a claim token per run, everything a run writes (new comparisons, the
+# progress rows) in one transaction that also closes the job, so a worker killed mid-run wrote
+# nothing and the sweep's rerun starts from the same state.
+
+
+def _scheduling_enqueue(job: SchedulingJob) -> None:
+    task_send_on_commit("leaderboards.tasks.scheduling_job_run", job.pk)
+
+
+def scheduling_request(
+    *, domain: Domain, trigger: str = SchedulingJob.Trigger.SCHEDULE, enqueue: bool = True
+) -> SchedulingJob:
+    """Queue a scheduling run of the domain, or return the one already queued or running."""
+    now = timezone.now()
+    with transaction.atomic():
+        active = (
+            SchedulingJob.objects.select_for_update()
+            .filter(domain_id=domain.pk, status__in=SchedulingJob.ACTIVE_STATUSES)
+            .first()
+        )
+        if active is not None:
+            return active
+        try:
+            with transaction.atomic():
+                job = SchedulingJob.objects.create(
+                    domain_id=domain.pk,
+                    trigger=trigger,
+                    requested_at=now,
+                    enqueued_at=now if enqueue else None,
+                )
+        except IntegrityError:
+            # Another request created the domain's job between our read and insert.
+            return SchedulingJob.objects.get(
+                domain_id=domain.pk, status__in=SchedulingJob.ACTIVE_STATUSES
+            )
+        if enqueue:
+            _scheduling_enqueue(job)
+        return job
+
+
+def scheduling_request_all(*, trigger: str = SchedulingJob.Trigger.SCHEDULE) -> int:
+    """Request a scheduling run of every active domain (beat)."""
+    domains = list(Domain.objects.filter(is_active=True))
+    for domain in domains:
+        scheduling_request(domain=domain, trigger=trigger)
+    return len(domains)
+
+
+def _scheduling_claim(job_id: int, token: str) -> SchedulingJob | None:
+    with transaction.atomic():
+        job = SchedulingJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != SchedulingJob.Status.QUEUED:
+            return None
+        job.status = SchedulingJob.Status.RUNNING
+        job.started_at = timezone.now()
+        job.attempts += 1
+        job.run_token = token
+        job.error = ""
+        job.save()
+    return job
+
+
+def _scheduling_locked(job_id: int, token: str) -> SchedulingJob:
+    job = SchedulingJob.objects.select_for_update().get(pk=job_id)
+    if job.status != SchedulingJob.Status.RUNNING or job.run_token != token:
+        raise _ClaimLost
+    return job
+
+
+def _scheduling_close(job: SchedulingJob, *, status: str, error: str = "") -> None:
+    job.status = status
+    job.finished_at = timezone.now()
+    job.error = error[:4000]
+    job.save()
+
+
+def scheduling_job_run(*, job_id: int) -> SchedulingJob | None:
+    """Run a queued scheduling job: the stopping rule per submission, then new comparisons
+    where the board is unsure, within the budget and the pool's capacity; then completions."""
+    token = uuid.uuid4().hex
+    if _scheduling_claim(job_id, token) is None:
+        return None
+    try:
+        job, completable = _scheduling_execute(job_id=job_id, token=token)
+    except _ClaimLost:
+        logger.warning("scheduling job %s was taken over by another run; not writing", job_id)
+        return None
+    except TRANSIENT_ERRORS as exc:
+        with transaction.atomic():
+            try:
+                job = _scheduling_locked(job_id, token)
+            except _ClaimLost:
+                raise exc from None
+            job.status = SchedulingJob.Status.QUEUED
+            job.run_token = ""
+            job.error = f"{type(exc).__name__}: {exc}"[:4000]
+            job.enqueued_at = timezone.now()
+            job.save()
+        raise
+    except Exception as exc:
+        logger.exception("scheduling job %s failed", job_id)
+        with transaction.atomic(), contextlib.suppress(_ClaimLost):
+            _scheduling_close(
+                _scheduling_locked(job_id, token),
+                status=SchedulingJob.Status.FAILED,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        return None
+    for submission_id in completable:
+        submission_complete(submission_id=submission_id)
+    return job
+
+
+def _scheduling_execute(*, job_id: int, token: str) -> tuple[SchedulingJob, list[int]]:
+    from annotation.services import comparison_tasks_add
+    from leaderboards.scheduling import (
+        comparisons_plan,
+        evaluations_assess,
+        scheduling_state_load,
+    )
+
+    now = timezone.now()
+    job = SchedulingJob.objects.get(pk=job_id)
+    with transaction.atomic():
+        # The domain row lock orders this run after any seed scheduling in flight (which
+        # takes the same lock): the budget is counted on settled numbers and never overrun.
+        domain = Domain.objects.select_for_update().get(pk=job.domain_id)
+        state = scheduling_state_load(domain=domain, now=now)
+        evaluations = evaluations_assess(state)
+        plan = comparisons_plan(state)
+        job = _scheduling_locked(job_id, token)
+        created = comparison_tasks_add(
+            domain_id=domain.pk,
+            pairs=[(p.response_1, p.response_2) for p in plan.comparisons],
+        )
+        if created == len(plan.comparisons):
+            for planned in plan.comparisons:
+                for evaluation in evaluations:
+                    if evaluation.model_id in planned.models:
+                        evaluation.ratings_scheduled += RATINGS_PER_COMPARISON
+        else:
+            # Some were compared meanwhile: count what is open now.
+            _scheduled_recount(evaluations, domain.pk)
+        _progress_write(
+            evaluations,
+            domain_id=domain.pk,
+            target=state.target_half_width,
+            snapshot_id=state.snapshot_id,
+            now=now,
+        )
+        job.created_comparisons = created
+        job.summary = {
+            "budget": state.budget,
+            "committed_before": state.committed,
+            "limit": plan.limit,
+            "limited_by": plan.limited_by,
+            "created": created,
+            "open_contrasts": plan.open_contrasts,
+            "pool_annotators": state.capacity.annotators,
+            "pool_ratings_per_hour": round(state.capacity.ratings_per_hour, 3),
+            "evaluating": sum(1 for e in evaluations if not e.done_reason),
+            "done": sum(1 for e in evaluations if e.done_reason),
+        }
+        _scheduling_close(job, status=SchedulingJob.Status.SUCCEEDED)
+    completable = list(
+        Submission.objects.filter(status=Submission.Status.COMPARING, domains=domain)
+        .exclude(
+            Exists(
+                EvaluationProgress.objects.filter(submission=OuterRef("pk"), done_reason="").values(
+                    "pk"
+                )
+            )
+        )
+        .filter(evaluation_progress__isnull=False)
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    return job, completable
+
+
+def _scheduled_recount(evaluations: list[EvaluationState], domain_id: int) -> None:
+    """Ratings still to come per model, counted from the open comparisons."""
+    from leaderboards.scheduling import pending_by_pair
+
+    pending = pending_by_pair(domain_id=domain_id)
+    for evaluation in evaluations:
+        evaluation.ratings_scheduled = sum(
+            n for pair, n in pending.items() if evaluation.model_id in pair
+        )
+
+
+def _progress_write(
+    evaluations: list[EvaluationState],
+    *,
+    domain_id: int,
+    target: float,
+    snapshot_id: int | None,
+    now: datetime,
+) -> None:
+    """Upsert each submission's progress row; a done reason, once set, is never changed."""
+    for evaluation in evaluations:
+        row, _ = EvaluationProgress.objects.select_for_update().get_or_create(
+            submission_id=evaluation.submission_id,
+            domain_id=domain_id,
+            defaults={"target_half_width": target},
+        )
+        row.ratings_done = evaluation.ratings_done
+        row.ratings_scheduled = evaluation.ratings_scheduled
+        row.updated_at = now
+        if row.done_reason:
+            row.save()
+            continue
+        row.ratings_needed = evaluation.ratings_needed
+        row.elo, row.lower, row.upper = evaluation.elo, evaluation.lower, evaluation.upper
+        row.target_half_width = target
+        row.snapshot_id = snapshot_id
+        row.estimated_finish = evaluation.estimated_finish
+        if evaluation.done_reason:
+            row.done_reason = evaluation.done_reason
+            row.done_at = now
+            row.estimated_finish = None
+        row.save()
+
+
+def submission_complete(*, submission_id: int) -> bool:
+    """Move a submission whose every domain is done to completed, with the reasons; exactly
+    once (row lock and status check): True only for the call that completed it."""
+    with transaction.atomic():
+        submission = (
+            Submission.objects.select_for_update(of=("self",))
+            .filter(pk=submission_id, status=Submission.Status.COMPARING)
+            .first()
+        )
+        if submission is None:
+            return False
+        domains = list(submission.domains.order_by("slug"))
+        rows = {
+            row.domain_id: row
+            for row in EvaluationProgress.objects.filter(submission=submission).select_related(
+                "domain"
+            )
+        }
+        if any(d.pk not in rows or not rows[d.pk].is_done for d in domains):
+            return False
+        parts = []
+        for domain in domains:
+            row = rows[domain.pk]
+            detail = row.get_done_reason_display()
+            if row.half_width is not None:
+                detail += f" (±{row.half_width:.1f} Elo, target ±{row.target_half_width:g})"
+            parts.append(f"{domain.slug}: {detail}")
+        submission.status = Submission.Status.COMPLETED
+        submission.status_detail = "Evaluation complete. " + "; ".join(parts)
+        submission.save(update_fields=["status", "status_detail", "updated_at"])
+        # The one place a submission becomes completed, once per submission; the delivery rows
+        # commit with the status and are sent after commit.
+        model_version = submission.model_version
+        webhook_event_emit(
+            lab=model_version.lab,
+            event_type="submission.completed",
+            event_id=f"evt_submission_{submission.pk}_completed",
+            payload={
+                "submission_id": submission.pk,
+                "model_version_id": model_version.pk,
+                "model_version": str(model_version),
+                "status": submission.status,
+                "status_detail": submission.status_detail,
+                "domains": [_completed_domain(domain.slug, rows[domain.pk]) for domain in domains],
+            },
+        )
+    return True
+
+
+def _completed_domain(slug: str, row: EvaluationProgress) -> dict[str, Any]:
+    """One domain's final evaluation numbers for the `submission.completed` webhook."""
+    return {
+        "domain": slug,
+        "reason": row.done_reason,
+        "elo": row.elo,
+        "lower": row.lower,
+        "upper": row.upper,
+        "half_width": row.half_width,
+        "target_half_width": row.target_half_width,
+        "ratings_done": row.ratings_done,
+        "snapshot_id": row.snapshot_id,
+    }
+
+
+def scheduling_jobs_sweep(*, now: datetime | None = None) -> int:
+    """Re-enqueue scheduling jobs a dead worker left running or whose message went missing."""
+    now = now or timezone.now()
+    running_cutoff = now - timedelta(seconds=settings.SEAL_SCHEDULING_JOB_TIMEOUT_SECONDS)
+    queued_cutoff = now - timedelta(seconds=settings.SEAL_SCHEDULING_QUEUED_STALE_SECONDS)
+    max_attempts = int(settings.SEAL_SCHEDULING_JOB_MAX_ATTEMPTS)
+    touched = 0
+    with transaction.atomic():
+        stale = SchedulingJob.objects.select_for_update(skip_locked=True).filter(
+            Q(status=SchedulingJob.Status.RUNNING, started_at__lt=running_cutoff)
+            | Q(status=SchedulingJob.Status.QUEUED, enqueued_at__lt=queued_cutoff)
+            | Q(status=SchedulingJob.Status.QUEUED, enqueued_at__isnull=True)
+        )
+        for job in stale:
+            touched += 1
+            if job.status == SchedulingJob.Status.RUNNING:
+                if job.attempts >= max_attempts:
+                    _scheduling_close(
+                        job,
+                        status=SchedulingJob.Status.FAILED,
+                        error=f"gave up: the worker was lost {job.attempts} times",
+                    )
+                    continue
+                job.status = SchedulingJob.Status.QUEUED
+                job.run_token = ""
+                job.error = "the worker running this job was lost; queued again"
+            job.enqueued_at = now
+            job.save()
+            _scheduling_enqueue(job)
+    return touched

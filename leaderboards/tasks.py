@@ -12,6 +12,9 @@ from leaderboards.services import (
     recompute_jobs_sweep,
     recompute_request,
     recompute_request_all,
+    scheduling_job_run,
+    scheduling_jobs_sweep,
+    scheduling_request_all,
 )
 from seal.models import Domain
 
@@ -49,3 +52,30 @@ def recompute_jobs_sweep_task(self: DjangoTask) -> int:
 def recompute_request_all_task(self: DjangoTask) -> int:
     """Request a recompute of every active domain (beat); unchanged input publishes nothing."""
     return recompute_request_all()
+
+
+@shared_task(
+    bind=True,
+    base=DjangoTask,
+    name="leaderboards.tasks.scheduling_job_run",
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=120,
+    max_retries=5,
+)
+def scheduling_job_run_task(self: DjangoTask, job_id: int) -> int | None:
+    """Run one adaptive scheduling job; a duplicate message for a job already taken does nothing."""
+    job = scheduling_job_run(job_id=job_id)
+    return None if job is None else job.created_comparisons
+
+
+@shared_task(bind=True, base=DjangoTask, name="leaderboards.tasks.scheduling_request_all")
+def scheduling_request_all_task(self: DjangoTask) -> int:
+    """Request a scheduling run of every active domain (beat)."""
+    return scheduling_request_all()
+
+
+@shared_task(bind=True, base=DjangoTask, name="leaderboards.tasks.scheduling_jobs_sweep")
+def scheduling_jobs_sweep_task(self: DjangoTask) -> int:
+    """Re-enqueue scheduling jobs left by dead workers or lost messages (beat, every minute)."""
+    return scheduling_jobs_sweep()

@@ -83,13 +83,29 @@ class DomainAdminForm(forms.ModelForm):
 
     class Meta:
         model = Domain
-        fields = ["slug", "name", "description", "rubric", "answer_grading", "is_active"]
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "rubric",
+            "answer_grading",
+            "is_active",
+            "rating_budget",
+            "target_half_width",
+        ]
 
 
 @admin.register(Domain)
 class DomainAdmin(admin.ModelAdmin):
     form = DomainAdminForm
-    list_display = ["name", "slug", "answer_grading", "is_active", "category_total"]
+    list_display = [
+        "name",
+        "slug",
+        "answer_grading",
+        "is_active",
+        "rating_budget",
+        "category_total",
+    ]
     list_filter = ["is_active", "answer_grading"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}

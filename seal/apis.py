@@ -19,6 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation.selectors import SubmissionEvaluation, submission_evaluation_many
+from leaderboards.models import EvaluationProgress
+from leaderboards.selectors import evaluation_progress_many
 from seal.models import (
     Domain,
     Lab,
@@ -276,6 +278,43 @@ class ProgressSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(component_name="SubmissionDomainEvaluation")
+class DomainEvaluationSerializer(serializers.Serializer):
+    domain = serializers.CharField(source="domain.slug", help_text="Domain slug")
+    status = serializers.SerializerMethodField(help_text="`evaluating` or `done`")
+    done_reason = serializers.CharField(
+        help_text="Why it is done: `precision` (the interval reached the target width), "
+        "`settled` (the interval no longer overlaps its neighbours'), `budget` (the domain's "
+        "rating budget is spent), `no_comparisons`; empty while evaluating"
+    )
+    done_at = serializers.DateTimeField(allow_null=True)
+    ratings_done = serializers.IntegerField(
+        help_text="Expert ratings of this model's comparisons that passed both review layers"
+    )
+    ratings_scheduled = serializers.IntegerField(
+        help_text="Ratings still to come on comparisons already scheduled"
+    )
+    ratings_needed = serializers.IntegerField(
+        allow_null=True,
+        help_text="Estimated further ratings before the interval reaches the target width "
+        "(null until the model has an interval; 0 once done)",
+    )
+    elo = serializers.FloatField(allow_null=True, help_text="On the latest published board")
+    lower = serializers.FloatField(allow_null=True, help_text="95% interval, lower end")
+    upper = serializers.FloatField(allow_null=True, help_text="95% interval, upper end")
+    half_width = serializers.FloatField(allow_null=True, help_text="Half the interval's width")
+    target_half_width = serializers.FloatField(help_text="The half-width that ends evaluation")
+    estimated_finish = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the needed ratings should be done at the pool's recent throughput "
+        "(null when done or unknown)",
+    )
+    updated_at = serializers.DateTimeField(help_text="When the scheduler last assessed it")
+
+    def get_status(self, row: EvaluationProgress) -> str:
+        return "done" if row.is_done else "evaluating"
+
+
 @extend_schema_serializer(component_name="SubmissionFailure")
 class FailureSerializer(serializers.Serializer):
     kind = serializers.CharField(
@@ -295,6 +334,7 @@ class SubmissionOutputSerializer(serializers.ModelSerializer):
     domains = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
     failures = serializers.SerializerMethodField()
+    evaluation = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
@@ -307,6 +347,7 @@ class SubmissionOutputSerializer(serializers.ModelSerializer):
             "status_detail",
             "progress",
             "failures",
+            "evaluation",
             "created_at",
             "updated_at",
             "collection_started_at",
@@ -334,6 +375,12 @@ class SubmissionOutputSerializer(serializers.ModelSerializer):
             "ratings_approved": evaluation.ratings_approved,
         }
 
+    @extend_schema_field(DomainEvaluationSerializer(many=True))
+    def get_evaluation(self, submission: Submission) -> list[dict[str, Any]]:
+        """Per domain: how far human evaluation is from done, once comparisons are scheduled."""
+        rows = self.context["domain_evaluation"].get(submission.pk, [])
+        return list(DomainEvaluationSerializer(rows, many=True).data)
+
     @extend_schema_field(FailureSerializer(many=True))
     def get_failures(self, submission: Submission) -> list[dict[str, Any]]:
         kinds: dict[str, int] = self.context["failures"][submission.pk]
@@ -345,6 +392,9 @@ def submissions_output(submissions: list[Submission], *, many: bool) -> Any:
         "progress": submission_progress_many(submissions=submissions),
         "failures": response_failure_kinds_many(submissions=submissions),
         "evaluation": submission_evaluation_many(submissions=submissions),
+        "domain_evaluation": evaluation_progress_many(
+            submission_ids=[submission.pk for submission in submissions]
+        ),
     }
     serializer = SubmissionOutputSerializer(
         submissions if many else submissions[0], many=many, context=context

@@ -35,6 +35,19 @@ class Domain(TimeStamped):
         max_length=20, choices=AnswerGrading.choices, default=AnswerGrading.NONE
     )
     is_active = models.BooleanField(default=True)
+    # Nullable without default so adding them is a plain ADD COLUMN (see the migration).
+    rating_budget = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most expert ratings this domain may spend in all (done plus scheduled). "
+        "Empty: comparisons are scheduled once per submission, nothing adaptive is added.",
+    )
+    target_half_width = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="A submitted model's evaluation is done when its 95% interval is this narrow "
+        "(Elo points, half the width). Empty: SEAL_SCHEDULING_TARGET_HALF_WIDTH.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -306,6 +306,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "seal.tasks.webhook_deliveries_sweep",
         "schedule": SEAL_SWEEP_SECONDS,
     },
+    # Adaptive scheduling: per active domain, add comparisons where the board is unsure and
+    # complete the submissions whose evaluation is done; the sweep recovers lost runs.
+    "scheduling-run": {
+        "task": "leaderboards.tasks.scheduling_request_all",
+        "schedule": float(env_int("SEAL_SCHEDULING_SECONDS", 15 * 60)),
+    },
+    "scheduling-sweep": {
+        "task": "leaderboards.tasks.scheduling_jobs_sweep",
+        "schedule": SEAL_SWEEP_SECONDS,
+    },
     # A periodic recompute of every domain; unchanged input publishes nothing new.
     "leaderboards-recompute": {
         "task": "leaderboards.tasks.recompute_request_all",
@@ -460,6 +470,24 @@ SEAL_QUALIFICATION_PASS_RATE = float(os.environ.get("SEAL_QUALIFICATION_PASS_RAT
 SEAL_JUSTIFICATION_MIN_CHARS = env_int("SEAL_JUSTIFICATION_MIN_CHARS", 30)
 # How many established models each new model's answer to a prompt is compared against.
 SEAL_COMPARISONS_PER_PROMPT = env_int("SEAL_COMPARISONS_PER_PROMPT", 2)
+# Adaptive scheduling (leaderboards/scheduling.py). With a domain rating budget set, the
+# scheduling after collection is only a seed: this many comparisons spread over established
+# models; the periodic run adds the rest where the board is unsure, within the budget.
+SEAL_SCHEDULING_SEED_COMPARISONS = env_int("SEAL_SCHEDULING_SEED_COMPARISONS", 20)
+# A model's evaluation is done when its interval's half-width is this narrow (Elo points).
+SEAL_SCHEDULING_TARGET_HALF_WIDTH = env_float("SEAL_SCHEDULING_TARGET_HALF_WIDTH", 20.0)
+# Open work is kept to what the annotator pool does in this many hours.
+SEAL_SCHEDULING_HORIZON_HOURS = env_float("SEAL_SCHEDULING_HORIZON_HOURS", 48.0)
+# Recent throughput is measured over this window; with no history, each vetted annotator of
+# the domain is assumed to manage this many ratings an hour.
+SEAL_SCHEDULING_THROUGHPUT_WINDOW_HOURS = env_float("SEAL_SCHEDULING_THROUGHPUT_WINDOW_HOURS", 168)
+SEAL_SCHEDULING_NOMINAL_RATINGS_PER_HOUR = env_float("SEAL_SCHEDULING_NOMINAL_RATINGS_PER_HOUR", 2)
+SEAL_SCHEDULING_MAX_PER_RUN = env_int("SEAL_SCHEDULING_MAX_PER_RUN", 300)
+SEAL_SCHEDULING_JOB_TIMEOUT_SECONDS = env_int(
+    "SEAL_SCHEDULING_JOB_TIMEOUT_SECONDS", CELERY_TASK_TIME_LIMIT + 60
+)
+SEAL_SCHEDULING_QUEUED_STALE_SECONDS = env_int("SEAL_SCHEDULING_QUEUED_STALE_SECONDS", 300)
+SEAL_SCHEDULING_JOB_MAX_ATTEMPTS = env_int("SEAL_SCHEDULING_JOB_MAX_ATTEMPTS", 3)
 # A collected submission still unpaired after this long has lost its scheduling message.
 SEAL_COMPARISONS_SCHEDULE_STALE_SECONDS = env_int("SEAL_COMPARISONS_SCHEDULE_STALE_SECONDS", 120)
 

@@ -302,6 +302,9 @@ def rows(ids: dict[str, Any]) -> list[tuple[str, str, str, dict[str, int | str]]
             f"/admin/seal/webhookdelivery/{ids['own_delivery']}/change/",
             only({"staff": 200}, LOGIN),
         ),
+        ("admin", "get", "/admin/leaderboards/domainleaderboard/", only({"staff": 200}, LOGIN)),
+        ("admin", "get", "/admin/leaderboards/schedulingjob/", only({"staff": 200}, LOGIN)),
+        ("admin", "get", "/admin/leaderboards/evaluationprogress/", only({"staff": 200}, LOGIN)),
         ("api-fallback", "get", "/api/v2/anything/", everyone(404)),
         # Last: it ends the sessions the rows above use.
         ("logout", "post", "/accounts/logout/", everyone(302)),

@@ -1,0 +1,499 @@
+"""Adaptive scheduling against today's count balancing, in simulation with the real code.
+
+    python bench/bench_scheduling.py                  # 30 models, 8 trials, target ±20 Elo
+    python bench/bench_scheduling.py --models 40 --trials 4 --replicas 200
+
+A board of established models with known true strengths (spread evenly over --spread Elo) has a
+history of ratings; a new model with a random true strength arrives. Each comparison is rated by
+three raters who share the prompt's effect on the pair (a N(0, --prompt-sd) shift of the log-odds,
+which is what makes their ratings correlated) and tie 10% of the time. Both arms spend ratings
+in batches of --batch comparisons and after each batch the real ranking engine (rank_models,
+prompt bootstrap) publishes a board:
+
+* count balancing: today's `_comparisons_schedule_domain` rule, the newcomer meets the
+  established model it met least (ties by id), over and over;
+* adaptive: the same rule for a seed of --seed comparisons (the spread), then every batch is
+  chosen by the real selection, `leaderboards.stats.scheduling.comparisons_select`, with the
+  newcomer as target and every model's neighbour order in play.
+
+Reported per arm: ratings (since the newcomer arrived) until its interval's half-width reaches
+the target, and until it sits between its true neighbours on the board for good (from then to
+the end of the run). Trials that never get there within --max-ratings are counted and shown.
+Then the selection's own run time at --timing-models models (300 picks, the per-run cap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from leaderboards.stats import ELO_SCALE, Comparisons, RankingConfig, rank_models
+from leaderboards.stats.scheduling import (
+    SelectionConfig,
+    comparisons_select,
+    pair_record,
+)
+
+RATERS = 3
+TIE_RATE = 0.1
+
+
+@dataclass
+class Ratings:
+    prompt: list[int]
+    model_a: list[int]
+    model_b: list[int]
+    outcome: list[float]
+
+    def add(self, prompt: int, a: int, b: int, outcomes: list[float]) -> None:
+        for value in outcomes:
+            self.prompt.append(prompt)
+            self.model_a.append(a)
+            self.model_b.append(b)
+            self.outcome.append(value)
+
+
+def rate(
+    rng: np.random.Generator, beta: np.ndarray, a: int, b: int, prompt_sd: float
+) -> list[float]:
+    """Three correlated ratings of one comparison: a shared prompt shift, then each rater."""
+    shift = rng.normal(0.0, prompt_sd)
+    p_a = 1.0 / (1.0 + np.exp(-(beta[a] - beta[b] + shift)))
+    out = []
+    for _ in range(RATERS):
+        if rng.random() < TIE_RATE:
+            out.append(0.5)
+        else:
+            out.append(1.0 if rng.random() < p_a else 0.0)
+    return out
+
+
+def history(rng: np.random.Generator, beta: np.ndarray, n_est: int, per_pair: int, args) -> Ratings:
+    """The established board: every pair of established models compared `per_pair` times."""
+    ratings = Ratings([], [], [], [])
+    prompt = 0
+    for a in range(n_est):
+        for b in range(a + 1, n_est):
+            for _ in range(per_pair):
+                ratings.add(prompt % args.prompts, a, b, rate(rng, beta, a, b, args.prompt_sd))
+                prompt += 1
+    return ratings
+
+
+def board(ratings: Ratings, args, seed: int) -> dict[int, tuple[float, float, float]]:
+    """The real engine's board: model -> (elo, lower, upper) for ranked models."""
+    comparisons = Comparisons.from_arrays(
+        prompt=np.asarray(ratings.prompt),
+        model_a=np.asarray(ratings.model_a),
+        model_b=np.asarray(ratings.model_b),
+        outcome=np.asarray(ratings.outcome),
+    )
+    config = RankingConfig(replicas=args.replicas, seed=seed, min_ratings=20)
+    result = rank_models(comparisons, config)
+    return {
+        int(line.model): (line.elo, line.lower, line.upper)  # type: ignore[call-overload,misc]
+        for line in result.ranked
+    }
+
+
+def between_true_neighbours(
+    lines: dict[int, tuple[float, float, float]], new: int, true: np.ndarray
+) -> bool:
+    """Whether the newcomer's estimated Elo lies between those of its true neighbours."""
+    if new not in lines:
+        return False
+    others = [m for m in lines if m != new]
+    above = [m for m in others if true[m] > true[new]]
+    below = [m for m in others if true[m] < true[new]]
+    elo = lines[new][0]
+    ok_above = not above or elo < lines[min(above, key=lambda m: true[m])][0]
+    ok_below = not below or elo > lines[max(below, key=lambda m: true[m])][0]
+    return ok_above and ok_below
+
+
+def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, float]:
+    """One newcomer's evaluation; ratings to the target half-width and to a settled position."""
+    rng = np.random.default_rng(seed)
+    n_est = args.models - 1
+    elo_true = np.linspace(1000 - args.spread / 2, 1000 + args.spread / 2, n_est)
+    new_elo = rng.uniform(1000 - args.spread / 2.5, 1000 + args.spread / 2.5)
+    true = np.append(elo_true, new_elo)
+    beta = (true - 1000) / ELO_SCALE
+    new = args.models - 1
+    ratings = history(rng, beta, n_est, args.history, args)
+    start = len(ratings.outcome)
+    sim_rng = np.random.default_rng(seed + 1_000_000)  # same rater draws order across arms
+    met = np.zeros(args.models, dtype=np.int64)
+    used = np.zeros((args.models, args.models), dtype=np.int64)
+    prompt = 0
+    reached: int | None = None
+    wrong_until: int | None = 0
+    trajectory: list[tuple[int, bool]] = []
+    selection_time = 0.0
+    config = SelectionConfig(
+        target_half_width=args.target,
+        neighbour_weight=args.neighbour_weight,
+        background_weight=args.background_weight,
+        effective_ratings_per_comparison=args.effective,
+    )
+    targets = np.zeros(args.models, dtype=bool)
+    targets[new] = True
+    ci, cj = np.triu_indices(args.models, 1)
+    while len(ratings.outcome) - start < args.max_ratings:
+        spent = len(ratings.outcome) - start
+        picks: list[tuple[int, int]] = []
+        if not adaptive or spent < args.seed * RATERS:
+            count = (
+                args.batch if adaptive is False else min(args.batch, args.seed - spent // RATERS)
+            )
+            for _ in range(count):
+                opponent = int(np.lexsort((np.arange(n_est), met[:n_est]))[0])
+                met[opponent] += 1
+                picks.append((opponent, new))
+        else:
+            a = np.asarray(ratings.model_a)
+            b = np.asarray(ratings.model_b)
+            record = pair_record(
+                n_models=args.models,
+                pair_i=a,
+                pair_j=b,
+                points_i=np.asarray(ratings.outcome),
+                ratings=np.ones(len(a)),
+            )
+            began = time.perf_counter()
+            selection = comparisons_select(
+                n_models=args.models,
+                record=record,
+                targets=targets,
+                candidate_i=ci,
+                candidate_j=cj,
+                candidate_capacity=args.prompts - used[ci, cj],
+                limit=args.batch,
+                config=config,
+            )
+            selection_time += time.perf_counter() - began
+            picks = list(zip(selection.pair_i.tolist(), selection.pair_j.tolist(), strict=True))
+            if not picks:
+                break
+        for a_, b_ in picks:
+            used[min(a_, b_), max(a_, b_)] += 1
+            ratings.add(prompt % args.prompts, a_, b_, rate(sim_rng, beta, a_, b_, args.prompt_sd))
+            prompt += 1
+        spent = len(ratings.outcome) - start
+        lines = board(ratings, args, seed)
+        if new in lines and reached is None:
+            _, lower, upper = lines[new]
+            if (upper - lower) / 2 <= args.target:
+                reached = spent
+        trajectory.append((spent, between_true_neighbours(lines, new, true)))
+        if reached is not None and spent >= reached + args.settle_margin:
+            break
+    # Settled: correct at every check from some point to the end of the run.
+    wrong_until = None
+    for k in range(len(trajectory) - 1, -1, -1):
+        if not trajectory[k][1]:
+            wrong_until = k
+            break
+    settled = None
+    if trajectory and trajectory[-1][1]:
+        settled = trajectory[0][0] if wrong_until is None else trajectory[wrong_until + 1][0]
+    return reached, settled, selection_time
+
+
+def timing(args) -> list[float]:
+    """Seconds of one selection run (the per-run cap of picks) at `timing_models` models."""
+    rng = np.random.default_rng(7)
+    n = args.timing_models
+    beta = np.linspace(-1.5, 1.5, n)
+    i, j = np.triu_indices(n - 3, 1)
+    total = np.full(len(i), 6.0)
+    p = 1 / (1 + np.exp(-(beta[i] - beta[j])))
+    record = pair_record(
+        n_models=n, pair_i=i, pair_j=j, points_i=rng.binomial(6, p).astype(float), ratings=total
+    )
+    targets = np.zeros(n, dtype=bool)
+    targets[-3:] = True
+    ci, cj = np.triu_indices(n, 1)
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        comparisons_select(
+            n_models=n,
+            record=record,
+            targets=targets,
+            candidate_i=ci,
+            candidate_j=cj,
+            candidate_capacity=np.full(len(ci), 1000),
+            limit=300,
+        )
+        times.append(time.perf_counter() - began)
+    return times
+
+
+def _approved_write(assignment_model, rating_model, assignments, domain, now) -> None:
+    """Approved assignments and their ApprovedRating copies, in bulk."""
+    from annotation.services import preference_outcome
+
+    made = assignment_model.objects.bulk_create(assignments, batch_size=2000)
+    rating_model.objects.bulk_create(
+        (
+            rating_model(
+                assignment=x,
+                task=x.task,
+                domain=domain,
+                prompt_id=x.task.prompt_id,
+                model_a_id=x.task.response_a.model_version_id,
+                model_b_id=x.task.response_b.model_version_id,
+                annotator=x.annotator,
+                preference=x.preference or 0,
+                outcome=preference_outcome(x.preference or 0),
+                approved_at=now,
+            )
+            for x in made
+        ),
+        batch_size=2000,
+    )
+
+
+def domain_run(url: str, n_models: int, prompts: int, newcomers: int) -> list[float]:
+    """Seconds of whole scheduling jobs (reads, selection, writes) of one PostgreSQL domain."""
+    import os
+
+    os.environ["DATABASE_URL"] = url
+    os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seal.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, ComparisonTask
+    from bench.support import bench_database_empty, postgres_database_ensure
+    from leaderboards.services import scheduling_job_run, scheduling_request
+    from seal.models import Lab, ModelVersion, Prompt, PromptSet, Response, Submission
+    from seal.prompt_import import content_hash
+    from seal.services import domain_upsert
+    from tests.factories import DEFAULT_RUBRIC, UserFactory
+
+    postgres_database_ensure(url)
+    call_command("migrate", verbosity=0)
+    bench_database_empty()
+    settings.SEAL_SCHEDULING_HORIZON_HOURS = 1e6
+    domain = domain_upsert(slug="sched", name="Sched", rubric=DEFAULT_RUBRIC)
+    domain.rating_budget = 10_000_000
+    domain.save()
+    prompt_set = PromptSet.objects.create(domain=domain, version="1", status="active")
+    texts = [f"Scheduling prompt {i}" for i in range(prompts)]
+    made = Prompt.objects.bulk_create(
+        Prompt(prompt_set=prompt_set, text=t, content_hash=content_hash(t)) for t in texts
+    )
+    lab = Lab.objects.create(name="Bench lab", slug="bench-lab")
+    models = ModelVersion.objects.bulk_create(
+        ModelVersion(lab=lab, name=f"M{k}", version="1", base_url="https://x.example/v1")
+        for k in range(n_models)
+    )
+    responses = Response.objects.bulk_create(
+        Response(model_version=m, prompt=p, status="ok", text="a", html="<p>a</p>")
+        for m in models
+        for p in made
+    )
+    answer = {(r.model_version_id, r.prompt_id): r for r in responses}
+    raters = [
+        AnnotatorProfile.objects.create(user=UserFactory.create(), status="vetted")
+        for _ in range(3)
+    ]
+    for rater in raters:
+        rater.domains.add(domain)
+    rng = np.random.default_rng(3)
+    strength = np.linspace(-1.5, 1.5, n_models)
+    now = timezone.now()
+    established = models[: n_models - newcomers]
+    tasks = []
+    k = 0
+    for x, first in enumerate(established):
+        for second in established[x + 1 :]:
+            prompt = made[k % prompts]
+            k += 1
+            a, b = sorted(
+                (answer[(first.pk, prompt.pk)], answer[(second.pk, prompt.pk)]),
+                key=lambda r: r.pk,
+            )
+            tasks.append(
+                ComparisonTask(
+                    domain=domain,
+                    prompt=prompt,
+                    response_a=a,
+                    response_b=b,
+                    status="complete",
+                    approved_count=3,
+                )
+            )
+    tasks = ComparisonTask.objects.bulk_create(tasks, batch_size=2000)
+    index = {m.pk: i for i, m in enumerate(models)}
+    assignments = []
+    for task in tasks:
+        ma, mb = task.response_a.model_version_id, task.response_b.model_version_id
+        p_a = 1 / (1 + np.exp(strength[index[mb]] - strength[index[ma]]))
+        for slot, rater in enumerate(raters, start=1):
+            assignments.append(
+                Assignment(
+                    task=task,
+                    annotator=rater,
+                    slot=slot,
+                    left_is_a=True,
+                    leased_at=now,
+                    lease_expires_at=now,
+                    preference=1 if rng.random() < p_a else -1,
+                    submitted_at=now,
+                    status="approved",
+                    layer1_decision="approved",
+                    layer2_decision="approved",
+                    approved_at=now,
+                )
+            )
+    # A final approval and its rating copy go in one transaction (migration 0004's trigger).
+    with transaction.atomic():
+        _approved_write(Assignment, ApprovedRating, assignments, domain, now)
+    for model in models[n_models - newcomers :]:
+        submission = Submission.objects.create(model_version=model, status="comparing")
+        submission.domains.add(domain)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    times = []
+    for _ in range(3):
+        job = scheduling_request(domain=domain, enqueue=False)
+        began = time.perf_counter()
+        scheduling_job_run(job_id=job.pk)
+        times.append(time.perf_counter() - began)
+        job.refresh_from_db()
+        print(
+            f"  domain run: {times[-1]:.2f} s, {job.created_comparisons} created, "
+            f"{job.status} {job.error}",
+            file=sys.stderr,
+        )
+    return times
+
+
+def main() -> None:
+    """Run both arms over the trials and print a Markdown summary."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", type=int, default=30)
+    parser.add_argument("--spread", type=float, default=400.0)
+    parser.add_argument("--history", type=int, default=6, help="comparisons per established pair")
+    parser.add_argument("--prompts", type=int, default=1000)
+    parser.add_argument("--prompt-sd", type=float, default=0.5)
+    parser.add_argument("--target", type=float, default=20.0)
+    parser.add_argument("--batch", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=20, help="seed comparisons (adaptive arm)")
+    parser.add_argument("--replicas", type=int, default=200)
+    parser.add_argument("--max-ratings", type=int, default=9000)
+    parser.add_argument("--settle-margin", type=int, default=600)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument(
+        "--background-weight", type=float, default=SelectionConfig.background_weight
+    )
+    parser.add_argument("--neighbour-weight", type=float, default=SelectionConfig.neighbour_weight)
+    parser.add_argument(
+        "--effective", type=float, default=SelectionConfig.effective_ratings_per_comparison
+    )
+    parser.add_argument("--timing-models", type=int, default=100)
+    parser.add_argument(
+        "--domain-run",
+        metavar="DATABASE_URL",
+        help="also time whole scheduling jobs of a PostgreSQL domain of --timing-models models "
+        "(the database is emptied), e.g. postgres://postgres@127.0.0.1:5432/seal_bench_scheduling",
+    )
+    parser.add_argument("--domain-prompts", type=int, default=300)
+    args = parser.parse_args()
+
+    rows = {}
+    failures = 0
+    per_trial: dict[str, list[tuple[int | None, int | None]]] = {}
+    for name, adaptive in (("count balancing", False), ("adaptive", True)):
+        reached_all, settled_all, missing_r, missing_s, sel = [], [], 0, 0, 0.0
+        for t in range(args.trials):
+            reached, settled, selection_time = trial(1000 + t, adaptive, args)
+            sel += selection_time
+            per_trial.setdefault(name, []).append((reached, settled))
+            if reached is None:
+                missing_r += 1
+            else:
+                reached_all.append(reached)
+            if settled is None:
+                missing_s += 1
+            else:
+                settled_all.append(settled)
+            print(
+                f"  {name} trial {t}: precision at {reached}, position at {settled}",
+                file=sys.stderr,
+            )
+        failures += missing_r + missing_s
+        rows[name] = (reached_all, settled_all, missing_r, missing_s, sel)
+
+    print(
+        f"\n{args.models} models ({args.models - 1} established over {args.spread:g} Elo, "
+        f"{args.history} comparisons per established pair), {args.trials} trials, three "
+        f"correlated raters (prompt sd {args.prompt_sd}), batches of {args.batch} comparisons, "
+        f"target half-width {args.target:g} Elo, engine bootstrap {args.replicas} replicas\n"
+    )
+    print(
+        "| arm | ratings to ±target (mean / median) | not reached "
+        "| ratings to settled position (mean / median) | not settled |"
+    )
+    print("|---|---|---|---|---|")
+    for name, (reached_all, settled_all, missing_r, missing_s, _) in rows.items():
+
+        def fmt(values: list[int]) -> str:
+            return (
+                f"{statistics.mean(values):.0f} / {statistics.median(values):.0f}"
+                if values
+                else "-"
+            )
+
+        print(f"| {name} | {fmt(reached_all)} | {missing_r} | {fmt(settled_all)} | {missing_s} |")
+    for goal, label in ((0, f"reach ±{args.target:g} Elo"), (1, "settle between true neighbours")):
+        # Paired: only trials where both arms got there, so both means cover the same boards.
+        both: list[tuple[int, int]] = []
+        for b, a in zip(per_trial["count balancing"], per_trial["adaptive"], strict=True):
+            b_value, a_value = b[goal], a[goal]
+            if b_value is not None and a_value is not None:
+                both.append((b_value, a_value))
+        if both:
+            base = statistics.mean(float(b) for b, _ in both)
+            adapt = statistics.mean(float(a) for _, a in both)
+            print(
+                f"\nTo {label}: count balancing {base:.0f}, adaptive {adapt:.0f} ratings "
+                f"(mean over the {len(both)} trials where both got there): adaptive needs "
+                f"{100 * (1 - adapt / base):.0f}% fewer."
+            )
+    if args.domain_run:
+        runs = domain_run(args.domain_run, args.timing_models, args.domain_prompts, 3)
+        print(
+            f"\nWhole scheduling job of one domain at {args.timing_models} models, "
+            f"{args.domain_prompts} prompts, 3 newcomers (read, select up to 300, create, "
+            f"progress): {', '.join(f'{t:.2f}' for t in runs)} s (3 runs in a row)."
+        )
+    times = timing(args)
+    print(
+        f"\nSelection run at {args.timing_models} models (300 picks, 3 targets): "
+        f"{min(times):.2f} s best, {max(times):.2f} s worst of 3 (target < 2 s)."
+    )
+    print(
+        f"Goals not reached (trial x arm x goal; a run ends at {args.max_ratings} ratings or "
+        f"{args.settle_margin} ratings after the precision target): {failures}"
+    )
+
+
+if __name__ == "__main__":
+    main()
