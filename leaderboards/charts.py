@@ -45,10 +45,10 @@ MUTED = "#9aa3ad"
 ANNOTATE_MAX_MODELS = 14
 # The interval chart is shown at its own size (leaderboards.css, .lb-figure-natural), never
 # stretched on a desktop: 11 pt text reads as 14.7 CSS px. On a phone it is shrunk to the column
-# (about 350 CSS px at 390 px wide): 330 pt wide keeps that text at 11 CSS px or more. Long model
+# (about 330 CSS px at 390 px wide): 310 pt wide keeps that text at 11 CSS px or more. Long model
 # names widen it, so that the plot keeps at least INTERVALS_PLOT_MIN_POINTS.
-INTERVALS_WIDTH_POINTS = 330.0
-INTERVALS_PLOT_MIN_POINTS = 170.0
+INTERVALS_WIDTH_POINTS = 310.0
+INTERVALS_PLOT_MIN_POINTS = 150.0
 INTERVALS_FONT_SIZE = 11
 # ConciseDateFormatter's own levels, one per tick frequency (years, months, days, hours, minutes,
 # seconds), written so that no tick reads as a bare fraction of a second ("58:04.600000").

@@ -107,6 +107,9 @@ def test_the_interval_chart_text_reads_at_eleven_px_as_shown(browser, live_serve
     svg = page.request.get(chart.get_attribute("src")).text()
 
     assert smallest_text_px(svg, shown_width) >= READABLE_PX, shown_width
+    # At its own size: not stretched to the width of its caption's one line (its text would swell).
+    natural_width = chart.evaluate("img => img.naturalWidth")
+    assert shown_width <= natural_width + 1, (shown_width, natural_width)
 
     page.goto(f"/leaderboards/models/{world.models[0].pk}/")
     shot(page, "model-history")
