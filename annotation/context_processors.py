@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from annotation.models import AnnotatorProfile
-from annotation.selectors import annotator_profile_for, may_annotate, may_review
+from annotation.selectors import annotator_roles_for, may_annotate, may_review
 
 
 class WorkspaceLinks:
@@ -22,7 +22,7 @@ class WorkspaceLinks:
     def _profile(self) -> AnnotatorProfile | None:
         if self._user is None:
             return None
-        return annotator_profile_for(self._user)
+        return annotator_roles_for(self._user)  # one query, on the first link asked for
 
     @cached_property
     def may_annotate(self) -> bool:
