@@ -29,3 +29,10 @@ if "*" in forwarded_allow_ips:
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+
+# How long an idle kept-alive connection stays open. It must outlast the idle timeout of whatever
+# reuses connections to this server (an HTTP client's pool, the TLS proxy: nginx keeps upstream
+# connections 60 s, httpx 5 s), so that the client, not the server, closes an idle connection.
+# When the server closes first (gunicorn's default is 2 s) a request the client sends on the
+# connection at that moment is dropped unanswered: 3 of 200 logins at once (RemoteProtocolError).
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "65"))

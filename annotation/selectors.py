@@ -55,6 +55,17 @@ def annotator_profile_for(user: AbstractBaseUser | AnonymousUser) -> AnnotatorPr
     )
 
 
+def annotator_roles_for(user: AbstractBaseUser | AnonymousUser) -> AnnotatorProfile | None:
+    """The profile's status and reviewer flags only: enough for may_annotate and may_review."""
+    if not user.is_authenticated:
+        return None
+    return (
+        AnnotatorProfile.objects.filter(user_id=user.pk)
+        .only("status", "is_layer1_reviewer", "is_layer2_reviewer")
+        .first()
+    )
+
+
 def may_annotate(profile: AnnotatorProfile | None) -> bool:
     """Who the annotation workspace is for: vetted annotators and those qualifying on gold."""
     return profile is not None and profile.status in (

@@ -100,10 +100,10 @@ class LoginView(auth_views.LoginView):
         return landing_url(self.request.user)
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        # A password check is a second or so of CPU by design (PBKDF2). When a room of annotators
-        # logs in at once, checks running side by side on a few cores all finish late together
-        # and starve every other request; a few at a time per process finish in turn, and the
-        # logins waiting here cost no CPU.
+        # A password check is CPU by design (argon2id about 0.02 s, a not yet re-hashed PBKDF2
+        # one 0.2-0.5 s). When a room of annotators logs in at once, checks running side by side
+        # on a few cores all finish late together and starve every other request; a few at a
+        # time per process finish in turn, and the logins waiting here cost no CPU.
         with _login_slots_get():
             return super().post(request, *args, **kwargs)
 
@@ -157,7 +157,7 @@ def comparison(request: HttpRequest, profile: AnnotatorProfile, assignment_id: i
             if action == "skip":
                 assignment_skip(assignment_id=assignment_id, profile=profile)
                 messages.info(request, "Skipped; it goes to another annotator.")
-                return redirect("annotation:work_home")
+                return _open_next_comparison(request, profile)
             if action == "draft":
                 saved = assignment_draft_save(
                     assignment_id=assignment_id, profile=profile, draft=_draft_from_post(request)

@@ -18,6 +18,7 @@ status, and exits 1 when any client did not finish. Loopback only; bounded in ti
     python bench/bench_load_http.py --annotators 50 --seconds 20
     python bench/bench_load_http.py --scenario login-burst  # 200 logins at once
     python bench/bench_load_http.py --scenario login-burst --annotators 100
+    python bench/bench_load_http.py --scenario login-burst --hasher pbkdf2_sha256  # old hashes
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def build(url: str, tasks: int, annotators: int) -> None:
+def build(url: str, tasks: int, annotators: int, hasher: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seal.settings")
     import django
@@ -65,7 +66,7 @@ def build(url: str, tasks: int, annotators: int) -> None:
         tasks=tasks,
         annotators=annotators,
         username_prefix="load",
-        password_hash=make_password(PASSWORD),
+        password_hash=make_password(PASSWORD, hasher=hasher),
     )
 
 
@@ -217,6 +218,12 @@ def main() -> None:
         "--timeout", type=float, default=30.0, help="seconds a client waits for one response"
     )
     parser.add_argument(
+        "--hasher",
+        default="default",
+        help="hash the annotators' passwords with this Django hasher (e.g. pbkdf2_sha256: accounts "
+        "made before argon2id, re-hashed at this login); default: the first in PASSWORD_HASHERS",
+    )
+    parser.add_argument(
         "--workers", type=int, default=None, help="gunicorn workers (default: gunicorn.conf.py)"
     )
     parser.add_argument(
@@ -225,7 +232,7 @@ def main() -> None:
     options = parser.parse_args()
 
     postgres_database_ensure(options.database_url)
-    build(options.database_url, options.tasks, options.annotators)
+    build(options.database_url, options.tasks, options.annotators, options.hasher)
     from django.db import connections
 
     connections.close_all()
@@ -307,7 +314,7 @@ def main() -> None:
         f"scenario={options.scenario} clients={options.annotators} "
         + (f"seconds={options.seconds:.0f} " if options.scenario == "work" else "")
         + f"client timeout={options.timeout:.0f} s gunicorn workers={options.workers or 'conf'} "
-        f"threads={options.threads or 'conf'} cores={os.cpu_count()}"
+        f"threads={options.threads or 'conf'} cores={os.cpu_count()} hasher={options.hasher}"
     )
     print()
     print("| step | requests | p50 ms | p95 ms | p99 ms | max ms |")

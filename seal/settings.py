@@ -132,6 +132,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "annotation.context_processors.workspace_links",
             ],
         },
     },
@@ -159,6 +160,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The first hasher hashes every new or changed password; the others only check older hashes, and
+# a login that passes with one of them re-hashes the password with the first (Django's upgrade on
+# login). Accounts made before argon2id carry PBKDF2 hashes and move over as they log in.
+PASSWORD_HASHERS = [
+    "seal.hashers.Argon2idPasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 # Axes first: it refuses a locked-out username+IP before any password is checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -171,9 +181,12 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# Password checks (PBKDF2 at Django's full strength) run at most this many at a time per web
-# process; the other logins wait their turn (annotation/views.py LoginView).
+# Password checks (argon2id, seal/hashers.py; PBKDF2 for accounts not yet moved over) run at most
+# this many at a time per web process; the other logins wait their turn (annotation/views.py
+# LoginView).
 SEAL_LOGIN_CONCURRENCY = env_int("SEAL_LOGIN_CONCURRENCY", 1)
+# A form refused for its CSRF token gets a site page saying what to do, not Django's bare one.
+CSRF_FAILURE_VIEW = "seal.views.csrf_failure"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

@@ -3,10 +3,12 @@ other logins wait their turn, and every one of them logs in."""
 
 from __future__ import annotations
 
+import runpy
 import threading
+from pathlib import Path
 
 import pytest
-from django.contrib.auth.hashers import MD5PasswordHasher
+from django.contrib.auth.hashers import MD5PasswordHasher, check_password, make_password
 from django.db import connections
 from django.test import Client
 
@@ -72,3 +74,33 @@ def test_a_burst_of_logins_checks_one_password_at_a_time_and_all_log_in(settings
 
     assert statuses == [302] * CLIENTS  # every login went through
     assert WatchedHasher.peak == 1
+
+
+def test_passwords_move_to_argon2id_at_owasp_strength_when_their_owner_logs_in(settings):
+    import seal.settings as project_settings  # the deployed list; the suite's fixture uses MD5
+
+    settings.PASSWORD_HASHERS = project_settings.PASSWORD_HASHERS
+    user = UserFactory.create(username="oldhash")
+    user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")  # an account from before
+    user.save(update_fields=["password"])
+
+    response = Client().post("/accounts/login/", {"username": "oldhash", "password": PASSWORD})
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    algorithm, variety, version, params, *_ = user.password.split("$")
+    assert (algorithm, variety, version) == ("argon2", "argon2id", "v=19")
+    memory, passes, lanes = (int(part.split("=")[1]) for part in params.split(","))
+    # OWASP's minimum for argon2id: 19 MiB with 2 passes (or more memory with fewer passes).
+    assert memory >= 19 * 1024 and passes >= 2 and lanes >= 1
+    assert check_password(PASSWORD, user.password)
+    again = Client().post("/accounts/login/", {"username": "oldhash", "password": PASSWORD})
+    assert again.status_code == 302  # still logs in, now with argon2id
+
+
+def test_the_server_keeps_idle_connections_longer_than_the_clients_that_reuse_them():
+    """A server that closes an idle kept-alive connection first drops the request a client sends
+    on it at that moment; the proxy's (nginx, 60 s) and httpx's (5 s) idle timeouts are shorter."""
+    config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+
+    assert config["keepalive"] > 60

@@ -163,3 +163,43 @@ def test_500_is_the_sites_page_and_needs_no_database(site_with_failing_views):
     page = assert_site_page(response)
     assert "Something went wrong on our side" in page
     assert "boom" not in page
+
+
+@pytest.mark.django_db
+def test_a_stale_form_gets_the_sites_csrf_page_with_a_way_back(site_with_failing_views):
+    client = Client(enforce_csrf_checks=True)
+    client.get("/accounts/login/")  # the CSRF cookie is set; the form below omits its token
+
+    response = client.post("/accounts/login/", {"username": "x", "password": "y"})
+
+    assert response.status_code == 403
+    page = assert_site_page(response)
+    assert "This form was not sent: it had expired" in page
+    assert '<a href="/accounts/login/">Open the form again</a>' in page
+    assert "CSRF token" not in page  # Django's reason is for developers (shown under DEBUG only)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "links"),
+    [
+        ("staff", {"Admin"}),
+        ("reviewer1", {"Workspace", "Review"}),
+        ("reviewer2", {"Workspace", "Review"}),
+        ("annotator", {"Workspace"}),
+        ("qualifying", {"Workspace"}),
+        ("applicant", set()),
+        ("suspended", set()),  # a suspended reviewer flag opens nothing
+        ("nobody", set()),
+    ],
+)
+def test_the_header_links_each_role_to_the_workspaces_it_may_open(client, role, links):
+    log_in(client, person(role))
+
+    page = client.get("/").content.decode()
+    header = page.split("<nav>", 1)[1].split("</nav>", 1)[0]
+    shown = {name for name in ("Workspace", "Review", "Admin") if f">{name}</a>" in header}
+    assert shown == links
+    for name, url in (("Workspace", "/work/"), ("Review", "/review/")):
+        if name in shown:
+            assert client.get(url).status_code == 200  # a link is never to a 403

@@ -88,6 +88,27 @@ def test_after_submitting_the_next_comparison_opens_with_a_notice(db, real_only)
     assert "No comparison in your expertise is waiting right now." in html
 
 
+def test_skipping_opens_the_next_comparison_as_submitting_does(db, real_only):
+    world = build_world(task_count=2)
+    client, url, first = start(world)
+
+    skipped = client.post(url, {"action": "skip"}, follow=True)
+    first.refresh_from_db()
+    assert first.status == Assignment.Status.SKIPPED
+    second = Assignment.objects.exclude(pk=first.pk).get(annotator=first.annotator)
+    assert second.task_id != first.task_id
+    assert skipped.redirect_chain[-1][0] == reverse("annotation:comparison", args=[second.pk])
+    html = skipped.content.decode()
+    assert "Skipped; it goes to another annotator." in html
+    assert 'id="rating-form"' in html
+
+    # Skipping the last one: back to the workspace, saying nothing is left.
+    last = client.post(reverse("annotation:comparison", args=[second.pk]), {"action": "skip"})
+    assert last["Location"] == reverse("annotation:work_home")
+    html = client.get(last["Location"]).content.decode()
+    assert "No comparison in your expertise is waiting right now." in html
+
+
 def test_the_justification_minimum_and_a_live_count_are_shown_before_any_submit(
     world: World, real_only
 ):

@@ -1,7 +1,8 @@
 """The public boards on a phone, as Chromium lays them out at 390 x 844.
 
-No page may be wider than the screen (the table scrolls inside its own box, if at all), and on a
-board the table comes before the list of categories. Screenshots go to test-artifacts/phone/.
+No page may be wider than the screen (the table scrolls inside its own box, if at all), on a
+board the table comes before the list of categories, and the interval chart's text, shrunk to the
+column, still reads at 11 CSS px. Screenshots go to test-artifacts/phone/.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db import connections
 from leaderboards.services import leaderboards_publish_now
 from seal.models import Lab, ModelVersion
 from tests.e2e.test_journey import CHROMIUM_ARGS
+from tests.e2e.test_pages_in_browser import READABLE_PX, smallest_text_px
 from tests.leaderboards.conftest import leaderboard_world
 from tests.support import PROJECT_DIR, require_chromium, require_postgres
 
@@ -83,6 +85,7 @@ def test_boards_fit_a_phone_with_the_table_before_the_categories(phone, settings
         "model": f"/leaderboards/models/{world.models[1].pk}/",
     }
     widths = {}
+    text_px: dict[str, float] = {}
     for name, url in pages.items():
         phone.goto(url)
         phone.wait_for_load_state("load")
@@ -104,5 +107,11 @@ def test_boards_fit_a_phone_with_the_table_before_the_categories(phone, settings
             chart = phone.locator("img[src$='/intervals.svg']").bounding_box()
             assert chart["width"] > 0, name
             assert chart["x"] >= 0 and chart["x"] + chart["width"] <= WIDTH, name
+            # ... and its text, shrunk with it, still reads at 11 CSS px.
+            svg = phone.request.get(
+                phone.locator("img[src$='/intervals.svg']").get_attribute("src")
+            ).text()
+            text_px[name] = smallest_text_px(svg, chart["width"])
 
     assert all(width <= WIDTH for width in widths.values()), widths
+    assert text_px and all(px >= READABLE_PX for px in text_px.values()), text_px

@@ -17,11 +17,24 @@ import pytest
 from django.core.cache import cache
 from django.db import connections
 
-from annotation.models import AnnotatorProfile
+from annotation.models import AnnotatorProfile, Assignment
+from annotation.services import assignment_next, rating_submit, review_approve
+from leaderboards.models import RecomputeJob
 from leaderboards.services import leaderboards_publish_now
+from seal.models import PromptSet
+from seal.tasking import background
+from tests.annotation.conftest import build_world, good_rating
 from tests.e2e.test_journey import CHROMIUM_ARGS
-from tests.factories import AnnotatorProfileFactory, DomainFactory, UserFactory
+from tests.factories import (
+    AnnotatorProfileFactory,
+    CategoryFactory,
+    DomainFactory,
+    PromptFactory,
+    PromptSetFactory,
+    UserFactory,
+)
 from tests.leaderboards.conftest import leaderboard_world
+from tests.seal.test_background_tasks import WAIT, in_background  # noqa: F401 - a fixture
 from tests.support import PROJECT_DIR, require_chromium, require_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -94,6 +107,9 @@ def test_the_interval_chart_text_reads_at_eleven_px_as_shown(browser, live_serve
     svg = page.request.get(chart.get_attribute("src")).text()
 
     assert smallest_text_px(svg, shown_width) >= READABLE_PX, shown_width
+    # At its own size: not stretched to the width of its caption's one line (its text would swell).
+    natural_width = chart.evaluate("img => img.naturalWidth")
+    assert shown_width <= natural_width + 1, (shown_width, natural_width)
 
     page.goto(f"/leaderboards/models/{world.models[0].pk}/")
     shot(page, "model-history")
@@ -150,3 +166,76 @@ def test_each_role_lands_on_its_page_and_errors_are_site_pages(browser, live_ser
     assert rubric.input_value().count("\n") > 20
     assert rubric.evaluate("el => el.getBoundingClientRect().height") > 300
     assert "monospace" in rubric.evaluate("el => getComputedStyle(el).fontFamily")
+
+
+def test_a_stale_form_shows_the_sites_csrf_page(browser, live_server):
+    """A form whose CSRF cookie is gone (logged out in another tab, cookies cleared)."""
+    page = desktop(browser, live_server.url)
+    page.goto("/accounts/login/")
+    page.context.clear_cookies()
+    page.fill("#id_username", "anyone")
+    page.fill("#id_password", "anything")
+    with page.expect_navigation():
+        page.click("form[action$='/accounts/login/'] button[type=submit]")
+
+    shot(page, "403-csrf")
+    assert page.locator("h1").inner_text() == "This form was not sent: it had expired"
+    assert (
+        page.locator(".site-header").evaluate("el => getComputedStyle(el).backgroundColor")
+        == HEADER_BACKGROUND
+    )
+    page.click("text=Open the form again")
+    assert page.locator("#id_username").is_visible()
+
+
+def test_the_home_page_counts_each_prompt_once(browser, live_server):
+    """Issue 14 item 2: a prompt in three categories was counted three times (12 instead of 4)."""
+    coding = DomainFactory.create(slug="coding", name="Coding")
+    categories = [CategoryFactory.create(domain=coding, value=v) for v in ("Python", "Go", "SQL")]
+    active = PromptSetFactory.create(domain=coding, status=PromptSet.Status.ACTIVE)
+    for i in range(4):
+        PromptFactory.create(prompt_set=active, text=f"Active prompt {i}").categories.set(
+            categories[: 2 + i % 2]
+        )
+    page = desktop(browser, live_server.url)
+
+    page.goto("/")
+    shot(page, "home-counts")
+    card = page.locator("h3", has_text="Coding").locator("xpath=..")
+    assert "4 private prompts · 3 categories" in card.inner_text()
+
+
+def test_a_final_approval_in_the_browser_returns_before_the_recompute_runs(
+    browser,
+    live_server,
+    in_background,  # noqa: F811 - the fixture imported above
+):
+    """Issue 14 item 3, on the embedded default (no broker): the layer-2 reviewer's approval
+    answers while the background thread is still held, so the recompute cannot have run inside
+    the request; it runs once the thread is free."""
+    require_postgres()  # emptying approved ratings afterwards: PostgreSQL's flush only
+    world = build_world(task_count=1)
+    annotator = world.annotator("ann")
+    layer1, layer2 = world.reviewer("rev1", 1), world.reviewer("rev2", 2)
+    assignment = assignment_next(profile=annotator)
+    assert assignment is not None
+    rating_submit(assignment_id=assignment.pk, profile=annotator, rating=good_rating())
+    review_approve(assignment_id=assignment.pk, reviewer=layer1, layer=1)
+    layer2.user.set_password(PASSWORD)
+    layer2.user.save(update_fields=["password"])
+    page = desktop(browser, live_server.url)
+    log_in(page, layer2.user.username)
+
+    page.goto(f"/review/layer-2/{assignment.pk}/")
+    page.check("input[name=decision][value=approve]")
+    with page.expect_navigation():
+        page.click("#submit-review")
+
+    shot(page, "approved-before-recompute")
+    assert "Approved." in page.content()
+    assert Assignment.objects.get(pk=assignment.pk).status == Assignment.Status.APPROVED
+    assert not RecomputeJob.objects.filter(domain=world.domain).exists()  # not run in the request
+    in_background.set()
+    assert background.wait_until_idle(timeout=WAIT)
+    job = RecomputeJob.objects.get(domain=world.domain)
+    assert job.status == RecomputeJob.Status.SUCCEEDED

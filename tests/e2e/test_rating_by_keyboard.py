@@ -167,3 +167,47 @@ def test_review_with_the_keys(browser, live_server, settings):  # noqa: F811
     with page.expect_navigation():
         page.keyboard.press("n")
     assert page.url.endswith("/review/layer-1/")
+
+
+def test_on_a_phone_a_bar_jumps_to_the_rating_and_skip_opens_the_next(
+    browser,  # noqa: F811 - the fixture imported above
+    live_server,
+    settings,
+):
+    """At 390 x 844 the panel follows the answers; a bar at the foot of the screen leads to it
+    while the answers are read. Skipping, like submitting, opens the next comparison."""
+    settings.SEAL_GOLD_RATE = 0.0
+    world = build_world(task_count=2, answer_text=LONG_ANSWER)
+    annotator = world.annotator("ann-pia")
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    page = context.new_page()
+    log_in(page, "ann-pia")
+    with page.expect_navigation():
+        page.click("#start-next")
+    first = Assignment.objects.get(annotator=annotator)
+
+    page.locator("#answer-a .md p").nth(40).scroll_into_view_if_needed()
+    bar = page.locator("#jump-to-rating").bounding_box()
+    shot(page, "rating-phone-reading")
+    assert bar is not None and bar["y"] >= 844 - 80 and bar["y"] + bar["height"] <= 844 + 1
+    assert not in_viewport(page, "#preference")
+    page.click("#jump-to-rating")
+    page.wait_for_function(
+        "() => { const r = document.getElementById('preference').getBoundingClientRect();"
+        " return r.top >= 0 && r.top < window.innerHeight; }"
+    )
+
+    with page.expect_navigation():
+        page.click("#skip")
+    first.refresh_from_db()
+    assert first.status == Assignment.Status.SKIPPED
+    second = Assignment.objects.exclude(pk=first.pk).get(annotator=annotator)
+    assert page.url.endswith(f"/work/comparisons/{second.pk}/")
+    assert "Skipped; it goes to another annotator." in page.content()
+    context.close()

@@ -165,3 +165,65 @@ def test_charts_drawn_at_once_in_threads_keep_their_own_settings():
         # Text stays text (svg.fonttype "none"), at each chart's own sizes.
         assert "Model 4" in svg, k
         assert min(sizes) >= (10 if k % 2 else 7.5), (k, sizes)
+
+
+def _rects(root: ET.Element) -> list[ET.Element]:
+    return [rect for rect in root.iter(f"{SVG}rect") if rect.get("fill", "").startswith("#")]
+
+
+def test_the_win_rate_heat_map_draws_every_known_cell_in_its_colour_and_every_name():
+    n = 50
+    labels = [f"Lab <{k % 10}> & model-{k:02d}" for k in range(n)]  # markup stays text
+    matrix = [
+        [None if i == j or (i + j) % 7 == 0 else ((i * 31 + j * 17) % 101) / 100 for j in range(n)]
+        for i in range(n)
+    ]
+    matrix[0][1], matrix[1][0] = 0.0, 1.0
+
+    root = svg_root(win_rates_svg(labels, matrix))
+
+    known = sum(cell is not None for row in matrix for cell in row)
+    cells = [rect for rect in _rects(root) if rect.get("fill") != "#ffffff"]
+    assert len(cells) == known
+    by_place = {(float(r.get("y", "")), float(r.get("x", ""))): r.get("fill") for r in cells}
+    top, left = min(y for y, _ in by_place), min(x for _, x in by_place)
+    size = float(cells[0].get("width", ""))
+    # RdBu's ends: a row model that lost every point is dark red, one that won every point blue.
+    assert by_place[(top, left + size)] == "#67001f"
+    assert by_place[(top + size, left)] == "#053061"
+    texts = _texts(root)
+    assert all(texts.count(label) == 2 for label in labels)  # row and column
+    assert "row model's win rate against column model" in texts
+
+
+def test_a_small_heat_map_writes_each_win_rate_in_its_cell():
+    labels = ["Alpha 1", "Beta 2", "Gamma 3"]
+    matrix = [[None, 0.25, 0.9], [0.75, None, None], [0.1, None, None]]
+
+    texts = _texts(svg_root(win_rates_svg(labels, matrix)))
+
+    assert sorted(t for t in texts if t.startswith("0.") and len(t) == 4) == [
+        "0.10",
+        "0.25",
+        "0.75",
+        "0.90",
+    ]
+
+
+def test_the_interval_chart_draws_each_model_in_order_with_its_interval():
+    rows = [
+        IntervalRow(f"Model {k}", 1200.0 - 40 * k, 1170.0 - 40 * k, 1230.0 - 40 * k)
+        for k in range(8)
+    ]
+
+    root = svg_root(intervals_svg(rows, title="Coding"))
+
+    dots = [float(c.get("cx", "")) for c in root.iter(f"{SVG}circle")]
+    heights = [float(c.get("cy", "")) for c in root.iter(f"{SVG}circle")]
+    assert len(dots) == 8 and dots == sorted(dots, reverse=True)  # best (highest Elo) first
+    assert heights == sorted(heights)  # ... at the top
+    texts = _texts(root)
+    assert [t for t in texts if t.startswith("Model ")] == [row.label for row in rows]
+    assert "Coding" in texts and "Elo (95% interval, prompt bootstrap)" in texts
+    ticks = [int(t) for t in texts if t.isdigit()]
+    assert len(ticks) >= 3 and min(ticks) >= 900 and max(ticks) <= 1250

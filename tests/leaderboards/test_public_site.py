@@ -153,7 +153,7 @@ def test_the_json_api_caches_by_snapshot_and_answers_304(client, published):
     assert index["domains"][0]["top"][0]["model_version_id"] == world.models[0].pk
 
 
-def test_charts_are_matplotlib_svg_served_as_images(client, published):
+def test_charts_are_svg_served_as_images(client, published):
     _, snapshot = published
     board = snapshot.boards.get(key="overall")
     for kind in ("intervals", "win-rates"):
