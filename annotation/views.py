@@ -82,6 +82,7 @@ def reviewer_required(view: View) -> View:
 
 
 _login_slots: threading.BoundedSemaphore | None = None
+LOGIN_RETRY_AFTER_SECONDS = 5
 _login_slots_lock = threading.Lock()
 
 
@@ -104,8 +105,23 @@ class LoginView(auth_views.LoginView):
         # one 0.2-0.5 s). When a room of annotators logs in at once, checks running side by side
         # on a few cores all finish late together and starve every other request; a few at a
         # time per process finish in turn, and the logins waiting here cost no CPU.
-        with _login_slots_get():
+        slots = _login_slots_get()
+        # The wait is bounded so that a burst never holds every web thread: past it the person
+        # gets the form back with a 503 and Retry-After, and the thread serves others.
+        if not slots.acquire(timeout=float(settings.SEAL_LOGIN_WAIT_SECONDS)):
+            return self._busy(request)
+        try:
             return super().post(request, *args, **kwargs)
+        finally:
+            slots.release()
+
+    def _busy(self, request: HttpRequest) -> HttpResponse:
+        """The login form again (username kept, no password), saying to try in a few seconds."""
+        form = self.get_form_class()(request, initial={"username": request.POST.get("username")})
+        context = self.get_context_data(form=form, busy=True)
+        response = self.render_to_response(context, status=503)
+        response["Retry-After"] = str(LOGIN_RETRY_AFTER_SECONDS)
+        return response
 
 
 @annotator_required

@@ -185,6 +185,9 @@ AXES_RESET_ON_SUCCESS = True
 # this many at a time per web process; the other logins wait their turn (annotation/views.py
 # LoginView).
 SEAL_LOGIN_CONCURRENCY = env_int("SEAL_LOGIN_CONCURRENCY", 1)
+# A login that waited this long for its turn is answered 503 with Retry-After and the form kept:
+# a burst then costs each waiting person a retry, not a web thread held for minutes.
+SEAL_LOGIN_WAIT_SECONDS = env_float("SEAL_LOGIN_WAIT_SECONDS", 10.0)
 # A form refused for its CSRF token gets a site page saying what to do, not Django's bare one.
 CSRF_FAILURE_VIEW = "seal.views.csrf_failure"
 LOGIN_URL = "login"

@@ -104,3 +104,30 @@ def test_the_server_keeps_idle_connections_longer_than_the_clients_that_reuse_th
     config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
 
     assert config["keepalive"] > 60
+
+
+def test_a_login_that_waited_too_long_gets_the_form_back_with_503_and_retry_after(
+    settings, monkeypatch
+):
+    from annotation import views
+
+    settings.SEAL_LOGIN_WAIT_SECONDS = 0.1
+    UserFactory.create(username="patient")
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(views, "_login_slots", slots)
+    credentials = {"username": "patient", "password": PASSWORD}
+
+    slots.acquire()  # every password-check slot of this process is taken by other logins
+    try:
+        busy = Client().post("/accounts/login/", credentials)
+    finally:
+        slots.release()
+    assert busy.status_code == 503
+    assert busy["Retry-After"] == "5"
+    page = busy.content.decode()
+    assert "Many people are logging in right now" in page
+    assert 'value="patient"' in page and PASSWORD not in page
+    assert "_auth_user_id" not in busy.client.session
+
+    again = Client().post("/accounts/login/", credentials)  # a slot is free again
+    assert again.status_code == 302
