@@ -21,7 +21,9 @@ from django.conf import settings
 
 from leaderboards.models import OVERALL_KEY, SnapshotBoard
 from leaderboards.selectors import (
+    AnswerStyles,
     CountRows,
+    answer_styles,
     approved_counts,
     approved_counts_by_category,
     approved_summary,
@@ -32,13 +34,17 @@ from leaderboards.selectors import (
     published_board_elo,
 )
 from leaderboards.stats import (
+    ELO_SCALE,
     ENGINE_VERSION,
     Comparisons,
     InsufficientDataError,
     Leaderboard,
     RankingConfig,
+    StatsConvergenceError,
     StatsInputError,
+    StyleControlled,
     accuracy_interval,
+    fit_style_controlled,
     krippendorff_alpha_long,
     rank_models,
 )
@@ -46,7 +52,8 @@ from seal.models import Domain
 
 IntArray = npt.NDArray[np.int64]
 # Bump when the snapshot content for the same input and engine changes (grading rules, say).
-PIPELINE_VERSION = "1"
+# 2: rank spreads and the style-controlled view are part of every board.
+PIPELINE_VERSION = "2"
 PREFERENCE_VALUES = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
 
@@ -106,6 +113,7 @@ class RecomputeInputs:
     config: RankingConfig
     fingerprint: str
     ratings_through: datetime | None
+    styles: AnswerStyles | None = None
     # The published snapshot whose ranked Elo anchors the scale, per board key. Not part of
     # the fingerprint: the same ratings re-published must not make a new snapshot each time.
     anchor_snapshot_id: int | None = None
@@ -122,6 +130,7 @@ class RecomputeInputs:
             "pipeline_version": PIPELINE_VERSION,
             "numpy": np.__version__,
             "accuracy": "wilson" if self.numeric else None,
+            "style_control": "bradley_terry_style_covariates",
         }
 
 
@@ -146,6 +155,14 @@ class EntryDraft:
     contaminated: bool = False
     few_ratings: bool = False
     not_ranked_reason: str | None = None
+    rank_lower: int | None = None
+    rank_upper: int | None = None
+    style_elo: float | None = None
+    style_lower: float | None = None
+    style_upper: float | None = None
+    style_rank: int | None = None
+    style_rank_lower: int | None = None
+    style_rank_upper: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +181,7 @@ class BoardDraft:
     has_accuracy: bool
     data: dict[str, Any]
     entries: list[EntryDraft] = field(default_factory=list)
+    style: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +229,7 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         # Accuracy on a category board counts every graded answer in that category.
         category_prompts = _graded_category_prompts(domain.pk, grades, categories)
     exposed = exposed_answers(domain_id=domain.pk, model_ids=model_ids.tolist())
+    styles = answer_styles(domain_id=domain.pk)
     exposed_model = np.array([row[0] for row in exposed], dtype=np.int64)
     exposed_prompt = np.array([row[1] for row in exposed], dtype=np.int64)
 
@@ -225,6 +244,8 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         _digest_arrays(digest, grades.model[order], grades.prompt[order], grades.correct[order])
     order = np.lexsort((exposed_prompt, exposed_model))
     _digest_arrays(digest, exposed_model[order], exposed_prompt[order])
+    digest.update(b"styles|")
+    styles.digest_update(digest)
     data_digest = digest.hexdigest()
     seed = thresholds.seed if thresholds.seed is not None else int(data_digest[:8], 16) >> 1
     config = RankingConfig(
@@ -248,6 +269,7 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         ratings_through=summary,
         anchor_snapshot_id=anchor_snapshot_id,
         anchors=anchors,
+        styles=styles,
     )
     record = json.dumps(inputs.config_record(), sort_keys=True, default=str)
     fingerprint = hashlib.sha256(f"{data_digest}|{record}".encode()).hexdigest()
@@ -387,7 +409,12 @@ def _board_compute(
     entries: list[EntryDraft] = []
     data: dict[str, Any] = {}
     separability: float | None = None
+    style: StyleControlled | None = None
+    style_lines: dict[int, dict[str, Any]] = {}
     if leaderboard is not None:
+        style = _style_controlled(inputs, rows, leaderboard)
+        if style is not None:
+            style_lines = _style_lines(style)
         data = leaderboard.to_dict()
         data.pop("models", None)
         data["anchor"]["snapshot"] = (
@@ -413,7 +440,10 @@ def _board_compute(
                     few_ratings=line.n_ratings < thresholds.few_ratings,
                     contaminated=model_id in contaminated,
                     not_ranked_reason=line.not_ranked_reason,
+                    rank_lower=line.rank_lower,
+                    rank_upper=line.rank_upper,
                     **accuracy.get(model_id, {}),
+                    **style_lines.get(model_id, {}),
                 )
             )
     elif comparisons is not None:
@@ -456,7 +486,81 @@ def _board_compute(
         has_accuracy=bool(accuracy),
         data=data,
         entries=entries,
+        style=None if style is None else style.to_dict(),
     )
+
+
+def _style_rows(styles: AnswerStyles | None, rows: CountRows) -> tuple[IntArray, IntArray, Any]:
+    """The stored style counts of both answers of every row, and whether both were found."""
+    n = len(rows.prompt)
+    if styles is None or not len(styles.model):
+        empty = np.zeros((n, 5), dtype=np.int64)
+        return empty, empty, np.zeros(n, dtype=np.bool_)
+    # One sorted integer key per answer (model, prompt); a row's answers are found by bisection.
+    keys = (styles.model << 32) | styles.prompt
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+
+    def lookup(model: IntArray) -> tuple[IntArray, Any]:
+        wanted = (model << 32) | rows.prompt
+        position = np.searchsorted(sorted_keys, wanted).clip(0, len(sorted_keys) - 1)
+        found = sorted_keys[position] == wanted
+        return styles.counts[order[position]], found
+
+    style_a, found_a = lookup(rows.model_a)
+    style_b, found_b = lookup(rows.model_b)
+    return style_a, style_b, found_a & found_b
+
+
+def _style_controlled(
+    inputs: RecomputeInputs, rows: CountRows, leaderboard: Leaderboard
+) -> StyleControlled | None:
+    """The board's style-controlled view, on its ranked models and its bootstrap replicas."""
+    config = inputs.config
+    ranked = leaderboard.ranked
+    if config.interval != "bootstrap" or len(ranked) < 2:
+        return None
+    style_a, style_b, found = _style_rows(inputs.styles, rows)
+    if not found.any():
+        return None
+    models = tuple(line.model for line in ranked)
+    elo = np.array([line.elo for line in ranked], dtype=np.float64)
+    try:
+        return fit_style_controlled(
+            prompt=rows.prompt,
+            model_a=rows.model_a,
+            model_b=rows.model_b,
+            wins_a=rows.wins_a,
+            ties=rows.ties,
+            wins_b=rows.wins_b,
+            style_a=style_a,
+            style_b=style_b,
+            has_style=found,
+            models=models,
+            ridge=config.ridge,
+            replicas=config.replicas,
+            seed=config.seed,
+            confidence=config.confidence,
+            elo_mean=float(elo.mean()),
+            start=elo / ELO_SCALE,
+        )
+    except (StatsInputError, StatsConvergenceError):
+        # A board whose style cannot be fitted keeps its plain view; it shows no style control.
+        return None
+
+
+def _style_lines(style: StyleControlled) -> dict[int, dict[str, Any]]:
+    lines: dict[int, dict[str, Any]] = {}
+    for code, model in enumerate(style.models):
+        lines[int(model)] = {  # type: ignore[call-overload]
+            "style_elo": float(style.elo[code]),
+            "style_lower": float(style.lower[code]),
+            "style_upper": float(style.upper[code]),
+            "style_rank": int(style.rank_with_uncertainty[code]),
+            "style_rank_lower": None if style.rank_lower is None else int(style.rank_lower[code]),
+            "style_rank_upper": None if style.rank_upper is None else int(style.rank_upper[code]),
+        }
+    return lines
 
 
 def _accuracy(

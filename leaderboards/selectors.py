@@ -26,7 +26,16 @@ from leaderboards.models import (
     SnapshotChart,
     SnapshotEntry,
 )
-from seal.models import Category, Domain, Lab, ModelVersion, Prompt, PromptSet, Response
+from seal.models import (
+    Category,
+    Domain,
+    Lab,
+    ModelVersion,
+    Prompt,
+    PromptSet,
+    Response,
+    ResponseStyle,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -193,6 +202,45 @@ def model_labels(*, model_ids: Iterable[int]) -> dict[int, str]:
     }
 
 
+@dataclass(frozen=True, eq=False)
+class AnswerStyles:
+    """Style counts of a domain's collected answers: one row per (model version, prompt)."""
+
+    model: IntArray
+    prompt: IntArray
+    counts: IntArray
+
+    def digest_update(self, digest: Any) -> None:
+        import numpy as np
+
+        order = np.lexsort((self.prompt, self.model))
+        for array in (self.model[order], self.prompt[order], self.counts[order]):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+            digest.update(b"|")
+
+
+def answer_styles(*, domain_id: int) -> AnswerStyles:
+    """The stored style counts (tokens, headers, list items, bold, code blocks) of every
+    collected answer to the domain's prompts: one query."""
+    rows = (
+        ResponseStyle.objects.filter(response__prompt__prompt_set__domain_id=domain_id)
+        .order_by()
+        .values_list(
+            "response__model_version_id",
+            "response__prompt_id",
+            "tokens",
+            "headers",
+            "list_items",
+            "bold",
+            "code_blocks",
+        )
+    )
+    matrix = _matrix(list(rows), 7)
+    return AnswerStyles(
+        model=matrix[:, 0].copy(), prompt=matrix[:, 1].copy(), counts=matrix[:, 2:].copy()
+    )
+
+
 def exposed_answers(*, domain_id: int, model_ids: list[int]) -> list[tuple[int, int]]:
     """(model, prompt) of answers given after the model's lab had already been sent the prompt."""
     return list(
@@ -273,10 +321,54 @@ class EntryRow:
     contaminated: bool
     few_ratings: bool
     not_ranked_reason: str | None = None
+    rank_lower: int | None = None
+    rank_upper: int | None = None
+    style_elo: float | None = None
+    style_lower: float | None = None
+    style_upper: float | None = None
+    style_rank: int | None = None
+    style_rank_lower: int | None = None
+    style_rank_upper: int | None = None
 
     @property
     def is_ranked(self) -> bool:
         return self.rank is not None
+
+    @property
+    def has_spread(self) -> bool:
+        """The rank spread is known and is more than one rank."""
+        return (
+            self.rank_lower is not None
+            and self.rank_upper is not None
+            and self.rank_lower != self.rank_upper
+        )
+
+    @property
+    def style_plus(self) -> float | None:
+        if self.style_upper is None or self.style_elo is None:
+            return None
+        return self.style_upper - self.style_elo
+
+    @property
+    def style_minus(self) -> float | None:
+        if self.style_lower is None or self.style_elo is None:
+            return None
+        return self.style_elo - self.style_lower
+
+    @property
+    def style_shift(self) -> float | None:
+        """Style-controlled Elo minus plain Elo."""
+        if self.style_elo is None or self.elo is None:
+            return None
+        return self.style_elo - self.elo
+
+    @property
+    def style_has_spread(self) -> bool:
+        return (
+            self.style_rank_lower is not None
+            and self.style_rank_upper is not None
+            and self.style_rank_lower != self.style_rank_upper
+        )
 
     @property
     def plus(self) -> float | None:
@@ -285,11 +377,6 @@ class EntryRow:
     @property
     def minus(self) -> float | None:
         return None if self.lower is None or self.elo is None else self.elo - self.lower
-
-    @property
-    def tied(self) -> bool:
-        """Ranked by Elo below others it cannot be told apart from."""
-        return self.rank is not None and self.rank != self.rank_with_uncertainty
 
 
 @dataclass(frozen=True)
@@ -318,6 +405,20 @@ class BoardView:
     n_prompts: int
     entries: list[EntryRow]
     boards: list[BoardLink]
+    style: dict[str, Any] | None = None
+
+    @property
+    def style_entries(self) -> list[EntryRow]:
+        """Ranked entries with a style-controlled line, best style-controlled Elo first."""
+        lines = [entry for entry in self.entries if entry.style_elo is not None]
+        return sorted(lines, key=lambda entry: -(entry.style_elo or 0.0))
+
+    @property
+    def style_coefficients(self) -> list[dict[str, Any]]:
+        """The published style coefficients that could be estimated on this board."""
+        if not self.style:
+            return []
+        return [c for c in self.style.get("coefficients", []) if c.get("coefficient") is not None]
 
     @property
     def facets(self) -> list[FacetGroup]:
@@ -409,6 +510,14 @@ def _entry_row(entry: SnapshotEntry) -> EntryRow:
         contaminated=entry.contaminated,
         few_ratings=entry.few_ratings,
         not_ranked_reason=entry.not_ranked_reason,
+        rank_lower=entry.rank_lower,
+        rank_upper=entry.rank_upper,
+        style_elo=entry.style_elo,
+        style_lower=entry.style_lower,
+        style_upper=entry.style_upper,
+        style_rank=entry.style_rank,
+        style_rank_lower=entry.style_rank_lower,
+        style_rank_upper=entry.style_rank_upper,
     )
 
 
@@ -532,6 +641,7 @@ def board_view(
         n_prompts=board.n_prompts,
         entries=_entries(board.pk),
         boards=[_board_link(b) for b in boards],
+        style=board.style,
     )
 
 
@@ -842,6 +952,11 @@ class LabResult:
     accuracy_lower: float | None
     accuracy_upper: float | None
     issue_tags: dict[str, int]
+    rank_lower: int | None = None
+    rank_upper: int | None = None
+    style_elo: float | None = None
+    style_lower: float | None = None
+    style_upper: float | None = None
 
 
 def lab_results(*, lab: Lab) -> list[LabResult]:
@@ -884,6 +999,11 @@ def lab_results(*, lab: Lab) -> list[LabResult]:
             accuracy_lower=entry.accuracy_lower,
             accuracy_upper=entry.accuracy_upper,
             issue_tags={},
+            rank_lower=entry.rank_lower,
+            rank_upper=entry.rank_upper,
+            style_elo=entry.style_elo,
+            style_lower=entry.style_lower,
+            style_upper=entry.style_upper,
         )
     tags = _own_issue_tags(list(models))
     unpublished = {key for key in tags if key not in rows}

@@ -35,6 +35,7 @@ from .intervals import (
     normal_quantile,
     sandwich_covariance,
 )
+from .style import rank_spread
 
 IntervalMethod: TypeAlias = Literal["bootstrap", "sandwich"]
 INTERVAL_METHODS: tuple[IntervalMethod, ...] = ("bootstrap", "sandwich")
@@ -117,6 +118,8 @@ class ModelRanking:
     """One model's line on the leaderboard; the Elo fields are None when it is not ranked.
 
     `not_ranked_reason` says why a model has no rank, e.g. "3 ratings; needs 20".
+    `rank_lower` and `rank_upper` are the rank spread: the 2.5% and 97.5% quantiles (at the
+    configured confidence) of the model's rank over the bootstrap replicas; None without them.
     """
 
     model: ModelId
@@ -131,6 +134,8 @@ class ModelRanking:
     ties: int
     losses: int
     not_ranked_reason: str | None = None
+    rank_lower: int | None = None
+    rank_upper: int | None = None
 
     @property
     def ranked(self) -> bool:
@@ -152,6 +157,8 @@ class ModelRanking:
             "ties": self.ties,
             "losses": self.losses,
             "not_ranked_reason": self.not_ranked_reason,
+            "rank_lower": self.rank_lower,
+            "rank_upper": self.rank_upper,
         }
 
 
@@ -327,6 +334,7 @@ def rank_models(
     rank = 1 + (elo[None, :] > elo[:, None]).sum(axis=1)
     # An interval wholly above this one means that model is better beyond reasonable doubt.
     rank_with_uncertainty = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
+    spread = None if replicas is None else rank_spread(replicas, config.confidence)
     order = np.lexsort((np.arange(len(elo)), rank))
     all_codes = np.flatnonzero(qualifying)
     lines: list[ModelRanking] = []
@@ -345,6 +353,8 @@ def rank_models(
                 wins=int(tallies.wins[code]),
                 ties=int(tallies.ties[code]),
                 losses=int(tallies.losses[code]),
+                rank_lower=None if spread is None else int(spread[0][position]),
+                rank_upper=None if spread is None else int(spread[1][position]),
             )
         )
     unranked = np.flatnonzero(~qualifying)
