@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from typing import Any
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -58,7 +59,7 @@ def test_a_recompute_counts_missing_styles_and_publishes_the_style_view(styled):
     world, snapshot = styled
     # The world's answers were written behind the services' back: the recompute counted them.
     assert ResponseStyle.objects.count() == len(world.responses)
-    one = Response.objects.select_related("style").first()
+    one: Any = Response.objects.select_related("style").first()
     assert one.style.tokens == answer_style(one.text).tokens
     overall = SnapshotBoard.objects.get(snapshot=snapshot, key="overall")
     assert overall.style is not None
@@ -70,7 +71,7 @@ def test_a_recompute_counts_missing_styles_and_publishes_the_style_view(styled):
     assert overall.style["replicas"] == snapshot.config["ranking"]["replicas"]
     assert overall.style["n_ratings"] == overall.n_ratings
     assert overall.style["n_ratings_without_style"] == 0
-    entries = list(SnapshotEntry.objects.filter(board=overall, rank__isnull=False))
+    entries: list[Any] = list(SnapshotEntry.objects.filter(board=overall, rank__isnull=False))
     assert len(entries) == 4
     for entry in entries:
         assert entry.style_lower <= entry.style_elo <= entry.style_upper
@@ -84,14 +85,14 @@ def test_a_recompute_counts_missing_styles_and_publishes_the_style_view(styled):
 def test_style_counts_enter_the_fingerprint(styled):
     world, _ = styled
     before = recompute_inputs_load(domain=world.domain).fingerprint
-    style = ResponseStyle.objects.first()
+    style: Any = ResponseStyle.objects.first()
     ResponseStyle.objects.filter(pk=style.pk).update(tokens=style.tokens + 1)
     assert recompute_inputs_load(domain=world.domain).fingerprint != before
 
 
 def test_published_style_numbers_are_append_only(styled):
     _, snapshot = styled
-    entry = SnapshotEntry.objects.filter(snapshot=snapshot, style_elo__isnull=False).first()
+    entry: Any = SnapshotEntry.objects.filter(snapshot=snapshot, style_elo__isnull=False).first()
     with pytest.raises(IntegrityError), transaction.atomic():
         SnapshotEntry.objects.filter(pk=entry.pk).update(style_elo=0.0)
     board = SnapshotBoard.objects.get(snapshot=snapshot, key="overall")
@@ -154,6 +155,7 @@ def test_identical_answer_styles_publish_no_coefficients_and_no_style_table(clie
     world.rate()
     (snapshot,) = leaderboards_publish_now(domains=[world.domain], draw_charts=False)
     board = SnapshotBoard.objects.get(snapshot=snapshot, key="overall")
+    assert board.style is not None
     assert all(c["coefficient"] is None for c in board.style["coefficients"])
     entries = SnapshotEntry.objects.filter(board=board, rank__isnull=False)
     for entry in entries:

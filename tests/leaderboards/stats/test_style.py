@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -91,7 +93,7 @@ def test_normalised_differences_follow_lmarena():
 def test_known_style_effects_and_strengths_are_recovered():
     data = _simulate(11, prompts=1500, per_prompt=6)
     result = _fit(data, replicas=300)
-    by_feature = {c.feature: c for c in result.coefficients}
+    by_feature: dict[str, Any] = {c.feature: c for c in result.coefficients}
     # Length differences go mostly with the models' habits, so length is the least precise.
     assert by_feature["length"].coefficient == pytest.approx(0.6, abs=0.15)
     assert by_feature["lists"].coefficient == pytest.approx(0.3, abs=0.08)
@@ -99,7 +101,7 @@ def test_known_style_effects_and_strengths_are_recovered():
         assert abs(by_feature[name].coefficient) < 0.08
     # The intervals of the true effects hold them, and the two real effects exclude zero.
     truth = dict(zip(STYLE_FEATURES, (0.6, 0.0, 0.3, 0.0, 0.0), strict=True))
-    covered = sum(c.lower <= truth[c.feature] <= c.upper for c in result.coefficients)
+    covered = sum(by_feature[f].lower <= truth[f] <= by_feature[f].upper for f in truth)
     assert covered >= 4
     assert by_feature["length"].lower > 0 and by_feature["lists"].lower > 0
     elo_truth = 1000 + ELO_SCALE * data["beta"]
@@ -157,13 +159,13 @@ def test_without_a_style_effect_the_controlled_board_matches_the_plain_one():
         elo_mean=mean,
     )
     for code, model in enumerate(models):
-        line = plain.get(model)
+        line: Any = plain.get(model)
         assert controlled.elo[code] == pytest.approx(line.elo, abs=8)
         assert controlled.upper[code] - controlled.lower[code] == pytest.approx(
             line.upper - line.lower, rel=0.25
         )
         assert controlled.rank_with_uncertainty[code] == line.rank_with_uncertainty
-    assert all(c.lower < 0 < c.upper for c in controlled.coefficients)
+    assert all(c.lower < 0 < c.upper for c in controlled.coefficients)  # type: ignore[operator]
 
 
 def test_identical_styles_leave_exactly_the_plain_fit():
@@ -246,7 +248,8 @@ def test_the_plain_board_publishes_rank_spreads():
         ),
         RankingConfig(replicas=100, seed=2),
     )
-    for line in board.ranked:
+    lines: list[Any] = list(board.ranked)
+    for line in lines:
         assert line.rank_lower is not None and line.rank_upper is not None
         assert line.rank_lower <= line.rank <= line.rank_upper
         assert line.to_dict()["rank_lower"] == line.rank_lower
