@@ -34,7 +34,6 @@ from leaderboards.selectors import (
     published_board_elo,
 )
 from leaderboards.stats import (
-    ELO_SCALE,
     ENGINE_VERSION,
     Comparisons,
     InsufficientDataError,
@@ -43,14 +42,17 @@ from leaderboards.stats import (
     StatsConvergenceError,
     StatsInputError,
     StyleControlled,
+    StylePointFit,
     accuracy_interval,
-    fit_style_controlled,
     krippendorff_alpha_long,
     rank_models,
+    style_controlled,
+    style_point_fit,
 )
 from seal.models import Domain
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 # Bump when the snapshot content for the same input and engine changes (grading rules, say).
 # 2: rank spreads and the style-controlled view are part of every board.
 PIPELINE_VERSION = "2"
@@ -378,6 +380,7 @@ def _board_compute(
     leaderboard: Leaderboard | None = None
     comparisons: Comparisons | None = None
     not_ranked: dict[Any, str] = {}
+    style_fit = _StyleFitting(inputs, rows)
     if n_ratings:
         comparisons = Comparisons.from_count_arrays(
             prompt=rows.prompt,
@@ -395,7 +398,12 @@ def _board_compute(
         )
     else:
         try:
-            leaderboard = rank_models(comparisons, inputs.config, anchor=inputs.anchors.get(key))
+            leaderboard = rank_models(
+                comparisons,
+                inputs.config,
+                anchor=inputs.anchors.get(key),
+                extra_columns=style_fit.prompt_scores,
+            )
         except InsufficientDataError as exc:
             status = SnapshotBoard.Status.INSUFFICIENT
             detail = (
@@ -412,7 +420,7 @@ def _board_compute(
     style: StyleControlled | None = None
     style_lines: dict[int, dict[str, Any]] = {}
     if leaderboard is not None:
-        style = _style_controlled(inputs, rows, leaderboard)
+        style = style_fit.finish(leaderboard)
         if style is not None:
             style_lines = _style_lines(style)
         data = leaderboard.to_dict()
@@ -512,41 +520,58 @@ def _style_rows(styles: AnswerStyles | None, rows: CountRows) -> tuple[IntArray,
     return style_a, style_b, found_a & found_b
 
 
-def _style_controlled(
-    inputs: RecomputeInputs, rows: CountRows, leaderboard: Leaderboard
-) -> StyleControlled | None:
-    """The board's style-controlled view, on its ranked models and its bootstrap replicas."""
-    config = inputs.config
-    ranked = leaderboard.ranked
-    if config.interval != "bootstrap" or len(ranked) < 2:
-        return None
-    style_a, style_b, found = _style_rows(inputs.styles, rows)
-    if not found.any():
-        return None
-    models = tuple(line.model for line in ranked)
-    elo = np.array([line.elo for line in ranked], dtype=np.float64)
-    try:
-        return fit_style_controlled(
-            prompt=rows.prompt,
-            model_a=rows.model_a,
-            model_b=rows.model_b,
-            wins_a=rows.wins_a,
-            ties=rows.ties,
-            wins_b=rows.wins_b,
-            style_a=style_a,
-            style_b=style_b,
-            has_style=found,
-            models=models,
-            ridge=config.ridge,
-            replicas=config.replicas,
-            seed=config.seed,
-            confidence=config.confidence,
-            elo_mean=float(elo.mean()),
-            start=elo / ELO_SCALE,
+class _StyleFitting:
+    """The board's style-controlled view, fitted inside the plain board's bootstrap.
+
+    `rank_models` calls `prompt_scores` with the ratings between the ranked models and their
+    fitted strengths; the per-prompt scores it returns ride along with the plain replicas'
+    prompt counts, so the style view's intervals come from the very same draws."""
+
+    def __init__(self, inputs: RecomputeInputs, rows: CountRows) -> None:
+        self.inputs = inputs
+        self.rows = rows
+        self.fit: StylePointFit | None = None
+
+    def prompt_scores(self, used: Comparisons, beta: FloatArray) -> FloatArray | None:
+        rows = self.rows
+        style_a, style_b, found = _style_rows(self.inputs.styles, rows)
+        if not found.any():
+            return None
+        try:
+            fit = style_point_fit(
+                prompt=rows.prompt,
+                model_a=rows.model_a,
+                model_b=rows.model_b,
+                wins_a=rows.wins_a,
+                ties=rows.ties,
+                wins_b=rows.wins_b,
+                style_a=style_a,
+                style_b=style_b,
+                has_style=found,
+                models=used.models,
+                ridge=self.inputs.config.ridge,
+                start=beta,
+            )
+        except (StatsInputError, StatsConvergenceError):
+            # A board whose style cannot be fitted keeps its plain view and shows no style view.
+            return None
+        if fit.n_prompts != used.n_prompts:
+            return None
+        self.fit = fit
+        return fit.scores
+
+    def finish(self, leaderboard: Leaderboard) -> StyleControlled | None:
+        if self.fit is None or leaderboard.extra_replicas is None:
+            return None
+        ranked = leaderboard.ranked
+        elo = {line.model: line.elo for line in ranked}
+        mean = float(np.mean([elo[model] for model in self.fit.models]))
+        return style_controlled(
+            self.fit,
+            leaderboard.extra_replicas,
+            confidence=self.inputs.config.confidence,
+            elo_mean=mean,
         )
-    except (StatsInputError, StatsConvergenceError):
-        # A board whose style cannot be fitted keeps its plain view; it shows no style control.
-        return None
 
 
 def _style_lines(style: StyleControlled) -> dict[int, dict[str, Any]]:

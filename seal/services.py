@@ -447,7 +447,8 @@ def response_store(
         response.error = ""
         response.attempts += 1
         response.save()
-        response_styles_record(responses=[(response.pk, text)])
+    # Counted after the row lock is released; should this fail, the recompute counts it.
+    response_styles_record(responses=[(response.pk, text)])
     return response
 
 

@@ -43,9 +43,12 @@ from .style import (
     STYLE_FEATURES,
     StyleCoefficient,
     StyleControlled,
+    StylePointFit,
     fit_style_controlled,
     normalised_differences,
     rank_spread,
+    style_controlled,
+    style_point_fit,
 )
 
 __all__ = [
@@ -70,6 +73,7 @@ __all__ = [
     "StatsInputError",
     "StyleCoefficient",
     "StyleControlled",
+    "StylePointFit",
     "accuracy_interval",
     "bootstrap_strengths",
     "fit_bradley_terry",
@@ -85,6 +89,8 @@ __all__ = [
     "rankable_models",
     "sandwich_covariance",
     "separability",
+    "style_controlled",
+    "style_point_fit",
     "to_elo",
     "wilson_interval",
 ]

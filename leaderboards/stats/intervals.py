@@ -59,6 +59,8 @@ class BootstrapDraws:
 
     beta: FloatArray
     not_converged: int
+    # counts @ `extra` per replica (replicas, columns), when the caller passed per-prompt columns.
+    extra: FloatArray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,6 +87,7 @@ def bootstrap_strengths(
     tolerance: float = DEFAULT_TOLERANCE,
     max_iterations: int = DEFAULT_MAX_ITERATIONS,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    extra: FloatArray | None = None,
 ) -> BootstrapDraws:
     """Refit `fit` on `replicas` resamples of prompts (or of single ratings) drawn with `seed`.
 
@@ -94,7 +97,9 @@ def bootstrap_strengths(
     units are prompts in sorted order of their ids, or single ratings in cell order. So the
     same data, seed and replicas give the same numbers, whatever the row order of the input.
     Resampling single ratings treats the ratings of a prompt as independent; it exists to
-    show how much that understates the uncertainty.
+    show how much that understates the uncertainty. `extra` (prompts, columns), prompt
+    resampling only, is multiplied by every replica's prompt counts too (`BootstrapDraws.extra`):
+    that is how the style-controlled view gets its replicas from these same draws.
     """
     if unit not in RESAMPLE_UNITS:
         raise StatsInputError(f"resample unit must be one of {RESAMPLE_UNITS}, got {unit!r}")
@@ -102,6 +107,11 @@ def bootstrap_strengths(
         raise StatsInputError(f"replicas must be at least 1, got {replicas}")
     design = fit.design
     columns = _unit_columns(comparisons, fit, unit)
+    if extra is not None and (unit != "prompt" or extra.shape[0] != columns.n_units):
+        raise StatsInputError(
+            f"extra columns need one row per prompt ({columns.n_units}) and prompt resampling"
+        )
+    extra_sums = None if extra is None else np.empty((replicas, extra.shape[1]))
     if unit == "prompt":
         draw_owner = None
         n_draws = columns.n_units
@@ -131,6 +141,8 @@ def bootstrap_strengths(
     ):
         size = len(counts)
         sums = product(counts)
+        if extra is not None and extra_sums is not None:
+            extra_sums[start : start + size] = counts.astype(np.float64) @ extra
         totals, scores = _replica_totals(sums, design, fit)
         solved = solve_bradley_terry(
             totals,
@@ -143,7 +155,7 @@ def bootstrap_strengths(
         )
         beta[start : start + size] = solved.beta
         not_converged += int((~solved.converged).sum())
-    return BootstrapDraws(beta=beta, not_converged=not_converged)
+    return BootstrapDraws(beta=beta, not_converged=not_converged, extra=extra_sums)
 
 
 def replica_counts(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, TypeAlias
 
@@ -221,6 +221,8 @@ class Leaderboard:
     elo_covariance: FloatArray
     elo_replicas: FloatArray | None
     anchor: Anchor = Anchor(shift=0.0, models=(), reference_mean=None)
+    # Replicas' prompt counts times the caller's per-prompt columns (see `rank_models`).
+    extra_replicas: FloatArray | None = None
 
     @property
     def ranked(self) -> tuple[ModelRanking, ...]:
@@ -264,6 +266,7 @@ def rank_models(
     *,
     models: Iterable[ModelId] | None = None,
     anchor: Mapping[Any, float] | None = None,
+    extra_columns: Callable[[Comparisons, FloatArray], FloatArray | None] | None = None,
 ) -> Leaderboard:
     """Build a leaderboard: Elo, 95% intervals, ranks, vote counts and win-rate matrices.
 
@@ -273,6 +276,10 @@ def rank_models(
     ratings yet. Only the models `rankable_models` accepts are fitted and ranked; the others
     are listed with the reason. `anchor` maps models to their Elo on the previous board: the
     scale is shifted so the ranked models found there keep their mean (see `Anchor`).
+    `extra_columns(used, beta)`, given the ratings between the ranked models and their fitted
+    strengths, may return a (prompts, columns) matrix in `used`'s prompt coding; each prompt
+    bootstrap replica's counts times it are returned as `Leaderboard.extra_replicas` (the
+    style-controlled view takes its replicas from here, so both use the same draws).
     """
     config = config or RankingConfig()
     if isinstance(ratings, Comparisons):
@@ -301,7 +308,11 @@ def rank_models(
     elo = fit.elo
     replicas: FloatArray | None = None
     not_converged = 0
+    extra_replicas: FloatArray | None = None
     if config.interval == "bootstrap":
+        extra = None
+        if extra_columns is not None and config.resample == "prompt":
+            extra = extra_columns(used, fit.beta)
         draws = bootstrap_strengths(
             used,
             fit,
@@ -310,7 +321,9 @@ def rank_models(
             unit=config.resample,
             tolerance=config.tolerance,
             max_iterations=config.max_iterations,
+            extra=extra,
         )
+        extra_replicas = draws.extra
         replicas = to_elo(draws.beta)
         not_converged = draws.not_converged
         lower, upper = bootstrap_interval(
@@ -402,6 +415,7 @@ def rank_models(
         elo_covariance=covariance[np.ix_(order, order)],
         elo_replicas=None if replicas is None else replicas[:, order],
         anchor=placed,
+        extra_replicas=extra_replicas,
     )
 
 

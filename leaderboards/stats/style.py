@@ -49,7 +49,7 @@ STYLE_LABELS: dict[str, str] = {
 }
 # The coefficients' own prior is negligible; it only keeps a collinear feature finite.
 _COEFFICIENT_RIDGE = 1e-6
-_TOLERANCE = 1e-9
+_TOLERANCE = 1e-7
 _MAX_ITERATIONS = 50
 _MEMORY_BUDGET = 128 * 1024 * 1024
 _SAFE_STEP = 0.3
@@ -143,7 +143,35 @@ def rank_spread(draws: FloatArray, confidence: float) -> tuple[IntArray, IntArra
     return lower.astype(np.int64), upper.astype(np.int64)
 
 
-def fit_style_controlled(
+@dataclass(frozen=True, eq=False)
+class StylePointFit:
+    """The full-data style-controlled fit and what each bootstrap replica needs from it.
+
+    `scores` (prompts, parameters) are each prompt's contributions to the score at the fit, in
+    the plain board's prompt coding: replica r's score is its prompt counts times `scores`.
+    """
+
+    models: tuple[ModelId, ...]
+    theta: FloatArray
+    information: FloatArray
+    scores: FloatArray
+    penalty: FloatArray
+    active: npt.NDArray[np.bool_]
+    scale: FloatArray
+    n_prompts: int
+    n_ratings: int
+    n_ratings_without_style: int
+
+    def replica_parameters(self, replica_scores: FloatArray) -> FloatArray:
+        """One Newton step per replica from the fit: theta + I^-1 (counts @ scores - penalty)."""
+        gradient = np.asarray(replica_scores, dtype=np.float64) - self.penalty
+        draws = self.theta + np.linalg.solve(self.information, gradient.T).T
+        m = len(self.models)
+        draws[:, :m] -= draws[:, :m].mean(axis=1, keepdims=True)
+        return np.asarray(draws, dtype=np.float64)
+
+
+def style_point_fit(
     *,
     prompt: npt.ArrayLike,
     model_a: npt.ArrayLike,
@@ -155,25 +183,18 @@ def fit_style_controlled(
     style_b: npt.ArrayLike,
     models: tuple[ModelId, ...],
     ridge: float,
-    replicas: int,
-    seed: int,
-    confidence: float = 0.95,
-    elo_mean: float | None = None,
     has_style: npt.ArrayLike | None = None,
     start: FloatArray | None = None,
-) -> StyleControlled:
-    """Fit the style-controlled board on (prompt, a, b) count rows between `models`.
+) -> StylePointFit:
+    """Fit the style-controlled model on (prompt, a, b) count rows between `models`.
 
     `style_a` and `style_b` are (rows, features) raw counts of the two answers (STYLE_FEATURES
     order). Rows whose models are not both in `models` are dropped; prompts are coded in sorted
     order of the remaining rows' prompt ids, which is the plain board's prompt coding when
     `models` are its ranked models, so replica r weights the same prompts. Rows with
-    `has_style` false keep their prompt in the coding but do not enter the fit. `elo_mean`
-    places the scale (the plain board's mean Elo over `models`; default 1000). `start`
+    `has_style` false keep their prompt in the coding but do not enter the fit. `start`
     (natural-log strengths of `models`, e.g. the plain fit) warm-starts the Newton solver.
     """
-    if replicas < 1:
-        raise StatsInputError(f"replicas must be at least 1, got {replicas}")
     if len(models) < 2:
         raise StatsInputError("need at least two models to fit")
     if not (math.isfinite(ridge) and ridge > 0):
@@ -227,22 +248,33 @@ def fit_style_controlled(
     active = scale > 1e-12
     x = raw[:, active] / scale[active]
     theta, eta = _newton_fit(code_a, code_b, n, wins, x, m, ridge, start)
-    information = _information(eta, code_a, code_b, n, x, m, ridge)
+    return StylePointFit(
+        models=models,
+        theta=theta,
+        information=_information(eta, code_a, code_b, n, x, m, ridge),
+        scores=_per_prompt_scores(eta, code_a, code_b, n, wins, x, m, prompt_code, n_prompts),
+        penalty=np.concatenate([ridge * theta[:m], _COEFFICIENT_RIDGE * theta[m:]]),
+        active=active,
+        scale=scale,
+        n_prompts=n_prompts,
+        n_ratings=n_ratings,
+        n_ratings_without_style=n_without,
+    )
 
-    # One Newton step per replica: the replica's score at the fit (counts @ per-prompt scores)
-    # times the inverse of the full-data information.
-    scores = _per_prompt_scores(eta, code_a, code_b, n, wins, x, m, prompt_code, n_prompts)
-    penalty = np.concatenate([ridge * theta[:m], _COEFFICIENT_RIDGE * theta[m:]])
-    solve = np.linalg.inv(information)
-    draws = np.empty((replicas, len(theta)))
-    per_replica = 8 * (n_prompts + 2 * len(theta))
-    chunk = max(1, min(256, _MEMORY_BUDGET // max(per_replica, 1)))
-    for first, counts in prompt_replica_counts(n_prompts, replicas, seed, chunk=chunk):
-        gradient = counts.astype(np.float64) @ scores - penalty
-        step = gradient @ solve.T
-        draws[first : first + len(counts)] = theta + step
-    draws[:, :m] -= draws[:, :m].mean(axis=1, keepdims=True)
 
+def style_controlled(
+    fit: StylePointFit,
+    replica_scores: FloatArray,
+    *,
+    confidence: float = 0.95,
+    elo_mean: float | None = None,
+) -> StyleControlled:
+    """The style-controlled board from its point fit and the replicas' scores (counts @ scores).
+
+    `elo_mean` places the scale (the plain board's mean Elo over the models; default 1000)."""
+    m = len(fit.models)
+    theta = fit.theta
+    draws = fit.replica_parameters(replica_scores)
     beta = theta[:m] - theta[:m].mean()
     shift = (elo_mean if elo_mean is not None else 1000.0) - float((ELO_SCALE * beta).mean())
     elo = ELO_SCALE * beta + shift
@@ -255,14 +287,14 @@ def fit_style_controlled(
     coefficients: list[StyleCoefficient] = []
     position = 0
     for index, feature in enumerate(STYLE_FEATURES):
-        if active[index]:
+        if fit.active[index]:
             coefficients.append(
                 StyleCoefficient(
                     feature=feature,
                     coefficient=float(theta[m + position]),
                     lower=float(gamma_low[position]),
                     upper=float(gamma_high[position]),
-                    scale=float(scale[index]),
+                    scale=float(fit.scale[index]),
                 )
             )
             position += 1
@@ -273,7 +305,7 @@ def fit_style_controlled(
                 )
             )
     return StyleControlled(
-        models=models,
+        models=fit.models,
         elo=elo,
         lower=lower,
         upper=upper,
@@ -281,11 +313,59 @@ def fit_style_controlled(
         rank_lower=rank_lower,
         rank_upper=rank_upper,
         coefficients=tuple(coefficients),
-        n_ratings=n_ratings,
-        n_ratings_without_style=n_without,
-        replicas=replicas,
+        n_ratings=fit.n_ratings,
+        n_ratings_without_style=fit.n_ratings_without_style,
+        replicas=len(replica_scores),
         elo_replicas=elo_draws,
     )
+
+
+def fit_style_controlled(
+    *,
+    prompt: npt.ArrayLike,
+    model_a: npt.ArrayLike,
+    model_b: npt.ArrayLike,
+    wins_a: npt.ArrayLike,
+    ties: npt.ArrayLike,
+    wins_b: npt.ArrayLike,
+    style_a: npt.ArrayLike,
+    style_b: npt.ArrayLike,
+    models: tuple[ModelId, ...],
+    ridge: float,
+    replicas: int,
+    seed: int,
+    confidence: float = 0.95,
+    elo_mean: float | None = None,
+    has_style: npt.ArrayLike | None = None,
+    start: FloatArray | None = None,
+) -> StyleControlled:
+    """Fit the style-controlled board and its intervals on its own draws of the replicas.
+
+    The same numbers as `rank_models(..., style=...)` gives for the same rows, seed and models
+    (the replicas are redrawn here with `intervals.replica_counts`); see `style_point_fit`.
+    """
+    if replicas < 1:
+        raise StatsInputError(f"replicas must be at least 1, got {replicas}")
+    fit = style_point_fit(
+        prompt=prompt,
+        model_a=model_a,
+        model_b=model_b,
+        wins_a=wins_a,
+        ties=ties,
+        wins_b=wins_b,
+        style_a=style_a,
+        style_b=style_b,
+        models=models,
+        ridge=ridge,
+        has_style=has_style,
+        start=start,
+    )
+    sums = np.empty((replicas, fit.scores.shape[1]))
+    per_replica = 8 * (fit.n_prompts + 2 * fit.scores.shape[1])
+    chunk = max(1, min(256, _MEMORY_BUDGET // max(per_replica, 1)))
+    for first, counts in prompt_replica_counts(fit.n_prompts, replicas, seed, chunk=chunk):
+        sums[first : first + len(counts)] = counts.astype(np.float64) @ fit.scores
+    return style_controlled(fit, sums, confidence=confidence, elo_mean=elo_mean)
 
 
 def _linear(theta: FloatArray, a: IntArray, b: IntArray, x: FloatArray, m: int) -> FloatArray:

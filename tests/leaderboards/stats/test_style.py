@@ -16,6 +16,8 @@ from leaderboards.stats import (
     normalised_differences,
     rank_models,
     rank_spread,
+    style_controlled,
+    style_point_fit,
 )
 from leaderboards.stats.intervals import prompt_replica_counts, replica_counts
 from leaderboards.stats.style import STYLE_FEATURES
@@ -265,3 +267,48 @@ def test_the_plain_board_publishes_rank_spreads():
         RankingConfig(interval="sandwich"),
     )
     assert all(line.rank_lower is None for line in sandwich.models)
+
+
+def test_the_style_view_takes_its_replicas_from_the_plain_bootstrap():
+    # Fitted inside rank_models (the recompute's path) it equals the standalone fit that
+    # redraws the replicas: the same seed gives the same prompt counts.
+    data = _simulate(18, prompts=200, per_prompt=4)
+    fits: list[Any] = []
+
+    def extra(used: Comparisons, beta: np.ndarray) -> np.ndarray:
+        fit = style_point_fit(
+            prompt=data["prompt"],
+            model_a=data["model_a"],
+            model_b=data["model_b"],
+            wins_a=data["wins_a"],
+            ties=data["ties"],
+            wins_b=data["wins_b"],
+            style_a=data["style_a"],
+            style_b=data["style_b"],
+            models=used.models,
+            ridge=RankingConfig().ridge,
+            start=beta,
+        )
+        fits.append(fit)
+        return fit.scores
+
+    board = rank_models(
+        Comparisons.from_count_arrays(
+            prompt=data["prompt"],
+            model_a=data["model_a"],
+            model_b=data["model_b"],
+            wins_a=data["wins_a"],
+            ties=data["ties"],
+            wins_b=data["wins_b"],
+        ),
+        RankingConfig(replicas=40, seed=21),
+        extra_columns=extra,
+    )
+    assert board.extra_replicas is not None and board.extra_replicas.shape[0] == 40
+    inside = style_controlled(fits[0], board.extra_replicas)
+    alone = _fit(data, replicas=40, seed=21)
+    assert np.allclose(inside.elo, alone.elo, atol=1e-6)
+    assert np.allclose(inside.lower, alone.lower, atol=1e-6)
+    assert np.allclose(inside.upper, alone.upper, atol=1e-6)
+    for a, b in zip(inside.coefficients, alone.coefficients, strict=True):
+        assert a.lower == pytest.approx(b.lower, abs=1e-9)
