@@ -500,23 +500,11 @@ def _board_compute(
 
 def _style_rows(styles: AnswerStyles | None, rows: CountRows) -> tuple[IntArray, IntArray, Any]:
     """The stored style counts of both answers of every row, and whether both were found."""
-    n = len(rows.prompt)
-    if styles is None or not len(styles.model):
-        empty = np.zeros((n, 5), dtype=np.int64)
-        return empty, empty, np.zeros(n, dtype=np.bool_)
-    # One sorted integer key per answer (model, prompt); a row's answers are found by bisection.
-    keys = (styles.model << 32) | styles.prompt
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-
-    def lookup(model: IntArray) -> tuple[IntArray, Any]:
-        wanted = (model << 32) | rows.prompt
-        position = np.searchsorted(sorted_keys, wanted).clip(0, len(sorted_keys) - 1)
-        found = sorted_keys[position] == wanted
-        return styles.counts[order[position]], found
-
-    style_a, found_a = lookup(rows.model_a)
-    style_b, found_b = lookup(rows.model_b)
+    if styles is None:
+        empty = np.zeros((len(rows.prompt), 5), dtype=np.int64)
+        return empty, empty, np.zeros(len(rows.prompt), dtype=np.bool_)
+    style_a, found_a = styles.locate(rows.model_a, rows.prompt)
+    style_b, found_b = styles.locate(rows.model_b, rows.prompt)
     return style_a, style_b, found_a & found_b
 
 

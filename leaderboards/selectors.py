@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, Subquery
@@ -210,6 +211,27 @@ class AnswerStyles:
     prompt: IntArray
     counts: IntArray
 
+    @cached_property
+    def _sorted(self) -> tuple[IntArray, IntArray]:
+        import numpy as np
+
+        keys = (self.model << 32) | self.prompt
+        order = np.argsort(keys, kind="stable")
+        return keys[order], order
+
+    def locate(self, model: IntArray, prompt: IntArray) -> tuple[IntArray, Any]:
+        """The counts of the answers (model[k], prompt[k]), and whether each is stored."""
+        import numpy as np
+
+        keys, order = self._sorted
+        if not len(keys):
+            return np.zeros((len(model), self.counts.shape[1]), dtype=np.int64), np.zeros(
+                len(model), dtype=np.bool_
+            )
+        wanted = (model << 32) | prompt
+        position = np.searchsorted(keys, wanted).clip(0, len(keys) - 1)
+        return self.counts[order[position]], keys[position] == wanted
+
     def digest_update(self, digest: Any) -> None:
         import numpy as np
 
@@ -236,6 +258,8 @@ def answer_styles(*, domain_id: int) -> AnswerStyles:
         )
     )
     matrix = _matrix(list(rows), 7)
+    if not len(matrix):
+        matrix = matrix.reshape(0, 7)
     return AnswerStyles(
         model=matrix[:, 0].copy(), prompt=matrix[:, 1].copy(), counts=matrix[:, 2:].copy()
     )
