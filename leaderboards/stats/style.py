@@ -130,13 +130,16 @@ def normalised_differences(style_a: npt.ArrayLike, style_b: npt.ArrayLike) -> Fl
 def rank_spread(draws: FloatArray, confidence: float) -> tuple[IntArray, IntArray]:
     """Interval of each column's rank (1 = highest) over the replica rows of `draws`.
 
-    Ranks within a replica count the models strictly above; the bounds are the observed ranks
-    at the (1 - confidence) / 2 and (1 + confidence) / 2 quantiles (inverted CDF, so each bound
-    is a rank some replica gave)."""
+    A model's rank within a replica is its position by that replica's Elo (exact ties, which
+    continuous replicas do not produce, go to the earlier column); the bounds are the observed
+    ranks at the (1 - confidence) / 2 and (1 + confidence) / 2 quantiles (inverted CDF, so each
+    bound is a rank some replica gave)."""
     values = np.asarray(draws, dtype=np.float64)
     if values.ndim != 2 or values.shape[0] < 1:
         raise StatsInputError("rank_spread needs a (replicas, models) array")
-    ranks = 1 + (values[:, None, :] > values[:, :, None]).sum(axis=2)
+    order = np.argsort(-values, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(1, values.shape[1] + 1)[None, :], axis=1)
     tail = (1.0 - confidence) / 2.0
     lower = np.quantile(ranks, tail, axis=0, method="inverted_cdf")
     upper = np.quantile(ranks, 1.0 - tail, axis=0, method="inverted_cdf")
