@@ -143,7 +143,7 @@ def build(
     return domain.pk
 
 
-def _answers_load(rng, *, prompt_ids, a, b, now: str) -> None:  # type: ignore[no-untyped-def]
+def _answers_load(rng, *, prompt_ids, a, b, now: str) -> None:
     """One collected answer per rated (model, prompt) and its stored style counts, by COPY.
 
     The style control reads the counts stored per answer (seal.ResponseStyle), never the text,

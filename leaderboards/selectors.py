@@ -331,6 +331,13 @@ class BoardLink:
         return self.title.split(": ", 1)[-1]
 
 
+def _spread_shown(rank: int | None, lower: int | None, upper: int | None) -> bool:
+    """A rank spread is shown unless it is unknown or the rank itself in (nearly) every replica."""
+    if lower is None or upper is None:
+        return False
+    return not (lower == upper == rank)
+
+
 @dataclass(frozen=True)
 class EntryRow:
     model_version_id: int
@@ -367,12 +374,8 @@ class EntryRow:
 
     @property
     def has_spread(self) -> bool:
-        """The rank spread is known and is more than one rank."""
-        return (
-            self.rank_lower is not None
-            and self.rank_upper is not None
-            and self.rank_lower != self.rank_upper
-        )
+        """The rank spread is known and says more than the rank: not that rank in every replica."""
+        return _spread_shown(self.rank_with_uncertainty, self.rank_lower, self.rank_upper)
 
     @property
     def style_plus(self) -> float | None:
@@ -395,11 +398,7 @@ class EntryRow:
 
     @property
     def style_has_spread(self) -> bool:
-        return (
-            self.style_rank_lower is not None
-            and self.style_rank_upper is not None
-            and self.style_rank_lower != self.style_rank_upper
-        )
+        return _spread_shown(self.style_rank, self.style_rank_lower, self.style_rank_upper)
 
     @property
     def plus(self) -> float | None:
