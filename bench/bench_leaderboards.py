@@ -55,7 +55,14 @@ def setup_django(url: str) -> None:
     django.setup()
 
 
-def build(*, ratings: int, models: int, categories: int, prompts_per_category: int) -> int:
+def build(
+    *,
+    ratings: int,
+    models: int,
+    categories: int,
+    prompts_per_category: int,
+    with_answers: bool = True,
+) -> int:
     import numpy as np
     from django.core.management import call_command
     from django.db import connection
@@ -129,8 +136,52 @@ def build(*, ratings: int, models: int, categories: int, prompts_per_category: i
             while chunk := buffer.read(1 << 20):
                 copy.write(chunk)
         cursor.execute("SET session_replication_role = DEFAULT")
+    if with_answers:
+        _answers_load(rng, prompt_ids=prompt_ids, a=model_ids[a], b=model_ids[b], now=now)
+    with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return domain.pk
+
+
+def _answers_load(rng, *, prompt_ids, a, b, now: str) -> None:
+    """One collected answer per rated (model, prompt) and its stored style counts, by COPY.
+
+    The style control reads the counts stored per answer (seal.ResponseStyle), never the text,
+    so the answers' text is a stub and the counts are drawn: each model has its own habits
+    (longer or shorter, more or less Markdown), varied per answer."""
+    import numpy as np
+    from django.db import connection
+
+    keys = np.unique(np.concatenate([a * 1_000_000 + prompt_ids, b * 1_000_000 + prompt_ids]))
+    model, prompt = np.divmod(keys, 1_000_000)
+    buffer = io.StringIO()
+    for m, p in zip(model.tolist(), prompt.tolist(), strict=True):
+        buffer.write(f"{now}\t{now}\t{m}\t{p}\tok\tBench answer\t\tstop\t0\t0\tf\t\t\n")
+    buffer.seek(0)
+    with connection.cursor() as cursor:
+        with cursor.copy(
+            "COPY seal_response (created_at, updated_at, model_version_id, prompt_id, status, "
+            "text, error, finish_reason, attempts, sends, lab_previously_exposed, html, "
+            "submission_id) FROM STDIN WITH (NULL '\\N')"
+        ) as copy:
+            copy.write(buffer.getvalue().replace("\t\t\n", "\t\t\\N\n"))
+        cursor.execute("SELECT id, model_version_id FROM seal_response ORDER BY id")
+        rows = np.array(cursor.fetchall(), dtype=np.int64)
+        models = np.unique(rows[:, 1])
+        habit = dict(zip(models.tolist(), rng.uniform(0.5, 2.0, (len(models), 5)), strict=True))
+        mean = np.array([300.0, 2.0, 6.0, 4.0, 0.5]) * np.stack(
+            [habit[m] for m in rows[:, 1].tolist()]
+        )
+        counts = rng.poisson(mean)
+        styles = io.StringIO()
+        for response_id, row in zip(rows[:, 0].tolist(), counts.tolist(), strict=True):
+            styles.write(f"{response_id}\t" + "\t".join(map(str, row)) + "\t1\n")
+        with cursor.copy(
+            "COPY seal_responsestyle (response_id, tokens, headers, list_items, bold, "
+            "code_blocks, version) FROM STDIN"
+        ) as copy:
+            copy.write(styles.getvalue())
+    print(f"stored {len(rows):,} answers with their style counts")
 
 
 def recompute(domain_id: int) -> dict[str, float]:
@@ -292,6 +343,11 @@ def main() -> None:
     parser.add_argument("--prompts-per-category", type=int, default=200)
     parser.add_argument("--skip-build", action="store_true")
     parser.add_argument("--skip-web", action="store_true")
+    parser.add_argument(
+        "--without-answers",
+        action="store_true",
+        help="build no answers (and so no style counts): the boards get no style-controlled view",
+    )
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
@@ -312,6 +368,7 @@ def main() -> None:
             models=args.models,
             categories=args.categories,
             prompts_per_category=args.prompts_per_category,
+            with_answers=not args.without_answers,
         )
         print(f"built {args.ratings:,} approved ratings in {time.perf_counter() - start:.1f} s")
     print(f"replicas per board: {settings.SEAL_LEADERBOARD_REPLICAS}")

@@ -45,7 +45,7 @@ from seal.rest import error_responses, list_error_responses
 
 PUBLIC_ERRORS = error_responses(404)
 # Bump when the JSON shape changes, so cached bodies of an unchanged snapshot are rebuilt.
-BODY_VERSION = "1"
+BODY_VERSION = "2"
 
 
 def _board_url(domain_slug: str, link: BoardLink) -> str:
@@ -116,6 +116,29 @@ class EntrySerializer(serializers.Serializer):
     not_ranked_reason = serializers.CharField(
         allow_null=True, help_text='Why the model has no rank, e.g. "no losses yet"; null if ranked'
     )
+    rank_lower = serializers.IntegerField(
+        allow_null=True,
+        help_text="Rank spread, best end: the 2.5% quantile of the model's rank over the "
+        "bootstrap replicas",
+    )
+    rank_upper = serializers.IntegerField(
+        allow_null=True,
+        help_text="Rank spread, worst end: the 97.5% quantile of its rank over the replicas",
+    )
+    style_elo = serializers.FloatField(
+        allow_null=True, help_text="Style-controlled Elo (length and Markdown held equal)"
+    )
+    style_lower = serializers.FloatField(allow_null=True, help_text="Its 95% interval, lower end")
+    style_upper = serializers.FloatField(allow_null=True, help_text="Its 95% interval, upper end")
+    style_rank = serializers.IntegerField(
+        allow_null=True, help_text="Rank with uncertainty on the style-controlled view"
+    )
+    style_rank_lower = serializers.IntegerField(
+        allow_null=True, help_text="Rank spread on the style-controlled view, best end"
+    )
+    style_rank_upper = serializers.IntegerField(
+        allow_null=True, help_text="Rank spread on the style-controlled view, worst end"
+    )
 
 
 @extend_schema_serializer(component_name="LeaderboardWinRates")
@@ -148,6 +171,43 @@ class AnchorSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(component_name="LeaderboardStyleCoefficient")
+class StyleCoefficientSerializer(serializers.Serializer):
+    feature = serializers.ChoiceField(
+        choices=["length", "headers", "lists", "bold", "code_blocks"],
+        help_text="Length in tokens, Markdown headers, list items, bold spans, code blocks",
+    )
+    title = serializers.CharField(source="label", help_text="How the page names it")
+    coefficient = serializers.FloatField(
+        allow_null=True,
+        help_text="Change in log-odds of winning per root-mean-square normalised difference; "
+        "null when the answers on this board never differ in it",
+    )
+    lower = serializers.FloatField(allow_null=True, help_text="95% interval, lower end")
+    upper = serializers.FloatField(allow_null=True, help_text="95% interval, upper end")
+    elo = serializers.FloatField(allow_null=True, help_text="The coefficient in Elo points")
+    elo_lower = serializers.FloatField(allow_null=True)
+    elo_upper = serializers.FloatField(allow_null=True)
+    scale = serializers.FloatField(
+        allow_null=True,
+        help_text="Root mean square of the normalised difference (a - b) / (a + b) on the board",
+    )
+
+
+@extend_schema_serializer(component_name="LeaderboardStyleControl")
+class StyleControlSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    features = serializers.ListField(child=serializers.CharField())
+    normalisation = serializers.CharField()
+    coefficients = StyleCoefficientSerializer(many=True)
+    n_ratings = serializers.IntegerField(help_text="Ratings between the board's ranked models")
+    n_ratings_without_style = serializers.IntegerField(
+        help_text="Of those, ratings left out because an answer's style was not stored"
+    )
+    replicas = serializers.IntegerField(help_text="Prompt-bootstrap replicas (the board's own)")
+    bootstrap = serializers.CharField()
+
+
 @extend_schema_serializer(component_name="LeaderboardDomain")
 class DomainSerializer(serializers.Serializer):
     slug = serializers.CharField()
@@ -168,6 +228,11 @@ class BoardSerializer(serializers.Serializer):
     entries = EntrySerializer(many=True)
     win_rates = WinRatesSerializer()
     anchor = AnchorSerializer(allow_null=True)
+    style_control = StyleControlSerializer(
+        allow_null=True,
+        help_text="The style-controlled view's coefficients (per-model numbers are in entries); "
+        "null when the board has none",
+    )
     boards = BoardLinkSerializer(many=True)
 
 
@@ -259,6 +324,7 @@ def _board_body(view: BoardView) -> Any:
             "entries": view.entries,
             "win_rates": stored["win_rates"],
             "anchor": stored["anchor"],
+            "style_control": view.style,
             "boards": view.boards,
         },
         context=context,
@@ -381,9 +447,18 @@ class LabResultSerializer(serializers.Serializer):
     published_at = serializers.DateTimeField(allow_null=True)
     rank = serializers.IntegerField(allow_null=True)
     rank_with_uncertainty = serializers.IntegerField(allow_null=True)
+    rank_lower = serializers.IntegerField(
+        allow_null=True, help_text="Rank spread over the bootstrap replicas, best end (2.5%)"
+    )
+    rank_upper = serializers.IntegerField(
+        allow_null=True, help_text="Rank spread over the bootstrap replicas, worst end (97.5%)"
+    )
     elo = serializers.FloatField(allow_null=True)
     lower = serializers.FloatField(allow_null=True)
     upper = serializers.FloatField(allow_null=True)
+    style_elo = serializers.FloatField(allow_null=True, help_text="Style-controlled Elo")
+    style_lower = serializers.FloatField(allow_null=True)
+    style_upper = serializers.FloatField(allow_null=True)
     n_ratings = serializers.IntegerField()
     accuracy = serializers.FloatField(allow_null=True)
     accuracy_lower = serializers.FloatField(allow_null=True)

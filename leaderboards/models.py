@@ -161,6 +161,13 @@ class SnapshotBoard(models.Model):
     data = models.JSONField(
         default=dict, help_text="The engine's output (win-rate matrices, config, diagnostics)"
     )
+    # Nullable without a default, so adding it is a plain ADD COLUMN on SQLite too (a table
+    # rebuild would drop the append-only triggers). None: no style-controlled view.
+    style = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Style control: the style coefficients with their intervals, and counts",
+    )
 
     class Meta:
         ordering = ["snapshot", "position"]
@@ -216,6 +223,18 @@ class SnapshotEntry(models.Model):
         blank=True,
         help_text='Why an unranked model has no rank, e.g. "3 ratings; needs 20"',
     )
+    # Added nullable (plain ADD COLUMN on SQLite): the rank spread, the 95% range of the
+    # model's rank over the bootstrap replicas; and its line on the style-controlled view.
+    rank_lower = models.PositiveIntegerField(null=True, blank=True)
+    rank_upper = models.PositiveIntegerField(null=True, blank=True)
+    style_elo = models.FloatField(null=True, blank=True)
+    style_lower = models.FloatField(null=True, blank=True)
+    style_upper = models.FloatField(null=True, blank=True)
+    style_rank = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Rank with uncertainty on the style-controlled view"
+    )
+    style_rank_lower = models.PositiveIntegerField(null=True, blank=True)
+    style_rank_upper = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["board", "position"]
@@ -244,10 +263,6 @@ class SnapshotEntry(models.Model):
     @property
     def minus(self) -> float | None:
         return None if self.lower is None or self.elo is None else self.elo - self.lower
-
-    @property
-    def is_tied(self) -> bool:
-        return self.rank_with_uncertainty is not None and self.rank != self.rank_with_uncertainty
 
 
 class SnapshotChart(models.Model):

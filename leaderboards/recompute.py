@@ -21,7 +21,9 @@ from django.conf import settings
 
 from leaderboards.models import OVERALL_KEY, SnapshotBoard
 from leaderboards.selectors import (
+    AnswerStyles,
     CountRows,
+    answer_styles,
     approved_counts,
     approved_counts_by_category,
     approved_summary,
@@ -37,16 +39,23 @@ from leaderboards.stats import (
     InsufficientDataError,
     Leaderboard,
     RankingConfig,
+    StatsConvergenceError,
     StatsInputError,
+    StyleControlled,
+    StylePointFit,
     accuracy_interval,
     krippendorff_alpha_long,
     rank_models,
+    style_controlled,
+    style_point_fit,
 )
 from seal.models import Domain
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 # Bump when the snapshot content for the same input and engine changes (grading rules, say).
-PIPELINE_VERSION = "1"
+# 2: rank spreads and the style-controlled view are part of every board.
+PIPELINE_VERSION = "2"
 PREFERENCE_VALUES = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
 
@@ -106,6 +115,7 @@ class RecomputeInputs:
     config: RankingConfig
     fingerprint: str
     ratings_through: datetime | None
+    styles: AnswerStyles | None = None
     # The published snapshot whose ranked Elo anchors the scale, per board key. Not part of
     # the fingerprint: the same ratings re-published must not make a new snapshot each time.
     anchor_snapshot_id: int | None = None
@@ -122,6 +132,7 @@ class RecomputeInputs:
             "pipeline_version": PIPELINE_VERSION,
             "numpy": np.__version__,
             "accuracy": "wilson" if self.numeric else None,
+            "style_control": "bradley_terry_style_covariates",
         }
 
 
@@ -146,6 +157,14 @@ class EntryDraft:
     contaminated: bool = False
     few_ratings: bool = False
     not_ranked_reason: str | None = None
+    rank_lower: int | None = None
+    rank_upper: int | None = None
+    style_elo: float | None = None
+    style_lower: float | None = None
+    style_upper: float | None = None
+    style_rank: int | None = None
+    style_rank_lower: int | None = None
+    style_rank_upper: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +183,7 @@ class BoardDraft:
     has_accuracy: bool
     data: dict[str, Any]
     entries: list[EntryDraft] = field(default_factory=list)
+    style: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +231,7 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         # Accuracy on a category board counts every graded answer in that category.
         category_prompts = _graded_category_prompts(domain.pk, grades, categories)
     exposed = exposed_answers(domain_id=domain.pk, model_ids=model_ids.tolist())
+    styles = answer_styles(domain_id=domain.pk)
     exposed_model = np.array([row[0] for row in exposed], dtype=np.int64)
     exposed_prompt = np.array([row[1] for row in exposed], dtype=np.int64)
 
@@ -225,6 +246,8 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         _digest_arrays(digest, grades.model[order], grades.prompt[order], grades.correct[order])
     order = np.lexsort((exposed_prompt, exposed_model))
     _digest_arrays(digest, exposed_model[order], exposed_prompt[order])
+    digest.update(b"styles|")
+    styles.digest_update(digest)
     data_digest = digest.hexdigest()
     seed = thresholds.seed if thresholds.seed is not None else int(data_digest[:8], 16) >> 1
     config = RankingConfig(
@@ -248,6 +271,7 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         ratings_through=summary,
         anchor_snapshot_id=anchor_snapshot_id,
         anchors=anchors,
+        styles=styles,
     )
     record = json.dumps(inputs.config_record(), sort_keys=True, default=str)
     fingerprint = hashlib.sha256(f"{data_digest}|{record}".encode()).hexdigest()
@@ -356,6 +380,7 @@ def _board_compute(
     leaderboard: Leaderboard | None = None
     comparisons: Comparisons | None = None
     not_ranked: dict[Any, str] = {}
+    style_fit = _StyleFitting(inputs, rows)
     if n_ratings:
         comparisons = Comparisons.from_count_arrays(
             prompt=rows.prompt,
@@ -373,7 +398,12 @@ def _board_compute(
         )
     else:
         try:
-            leaderboard = rank_models(comparisons, inputs.config, anchor=inputs.anchors.get(key))
+            leaderboard = rank_models(
+                comparisons,
+                inputs.config,
+                anchor=inputs.anchors.get(key),
+                extra_columns=style_fit.prompt_scores,
+            )
         except InsufficientDataError as exc:
             status = SnapshotBoard.Status.INSUFFICIENT
             detail = (
@@ -387,7 +417,12 @@ def _board_compute(
     entries: list[EntryDraft] = []
     data: dict[str, Any] = {}
     separability: float | None = None
+    style: StyleControlled | None = None
+    style_lines: dict[int, dict[str, Any]] = {}
     if leaderboard is not None:
+        style = style_fit.finish(leaderboard)
+        if style is not None:
+            style_lines = _style_lines(style)
         data = leaderboard.to_dict()
         data.pop("models", None)
         data["anchor"]["snapshot"] = (
@@ -413,7 +448,10 @@ def _board_compute(
                     few_ratings=line.n_ratings < thresholds.few_ratings,
                     contaminated=model_id in contaminated,
                     not_ranked_reason=line.not_ranked_reason,
+                    rank_lower=line.rank_lower,
+                    rank_upper=line.rank_upper,
                     **accuracy.get(model_id, {}),
+                    **style_lines.get(model_id, {}),
                 )
             )
     elif comparisons is not None:
@@ -456,7 +494,86 @@ def _board_compute(
         has_accuracy=bool(accuracy),
         data=data,
         entries=entries,
+        style=None if style is None else style.to_dict(),
     )
+
+
+def _style_rows(styles: AnswerStyles | None, rows: CountRows) -> tuple[IntArray, IntArray, Any]:
+    """The stored style counts of both answers of every row, and whether both were found."""
+    if styles is None:
+        empty = np.zeros((len(rows.prompt), 5), dtype=np.int64)
+        return empty, empty, np.zeros(len(rows.prompt), dtype=np.bool_)
+    style_a, found_a = styles.locate(rows.model_a, rows.prompt)
+    style_b, found_b = styles.locate(rows.model_b, rows.prompt)
+    return style_a, style_b, found_a & found_b
+
+
+class _StyleFitting:
+    """The board's style-controlled view, fitted inside the plain board's bootstrap.
+
+    `rank_models` calls `prompt_scores` with the ratings between the ranked models and their
+    fitted strengths; the per-prompt scores it returns ride along with the plain replicas'
+    prompt counts, so the style view's intervals come from the very same draws."""
+
+    def __init__(self, inputs: RecomputeInputs, rows: CountRows) -> None:
+        self.inputs = inputs
+        self.rows = rows
+        self.fit: StylePointFit | None = None
+
+    def prompt_scores(self, used: Comparisons, beta: FloatArray) -> FloatArray | None:
+        rows = self.rows
+        style_a, style_b, found = _style_rows(self.inputs.styles, rows)
+        if not found.any():
+            return None
+        try:
+            fit = style_point_fit(
+                prompt=rows.prompt,
+                model_a=rows.model_a,
+                model_b=rows.model_b,
+                wins_a=rows.wins_a,
+                ties=rows.ties,
+                wins_b=rows.wins_b,
+                style_a=style_a,
+                style_b=style_b,
+                has_style=found,
+                models=used.models,
+                ridge=self.inputs.config.ridge,
+                start=beta,
+            )
+        except (StatsInputError, StatsConvergenceError):
+            # A board whose style cannot be fitted keeps its plain view and shows no style view.
+            return None
+        if fit.n_prompts != used.n_prompts:
+            return None
+        self.fit = fit
+        return fit.scores
+
+    def finish(self, leaderboard: Leaderboard) -> StyleControlled | None:
+        if self.fit is None or leaderboard.extra_replicas is None:
+            return None
+        ranked = leaderboard.ranked
+        elo = {line.model: line.elo for line in ranked}
+        mean = float(np.mean([elo[model] for model in self.fit.models]))
+        return style_controlled(
+            self.fit,
+            leaderboard.extra_replicas,
+            confidence=self.inputs.config.confidence,
+            elo_mean=mean,
+        )
+
+
+def _style_lines(style: StyleControlled) -> dict[int, dict[str, Any]]:
+    lines: dict[int, dict[str, Any]] = {}
+    for code, model in enumerate(style.models):
+        lines[int(model)] = {  # type: ignore[call-overload]
+            "style_elo": float(style.elo[code]),
+            "style_lower": float(style.lower[code]),
+            "style_upper": float(style.upper[code]),
+            "style_rank": int(style.rank_with_uncertainty[code]),
+            "style_rank_lower": None if style.rank_lower is None else int(style.rank_lower[code]),
+            "style_rank_upper": None if style.rank_upper is None else int(style.rank_upper[code]),
+        }
+    return lines
 
 
 def _accuracy(

@@ -11,8 +11,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, Subquery
 
 from annotation.models import ApprovedRating
@@ -27,7 +29,16 @@ from leaderboards.models import (
     SnapshotChart,
     SnapshotEntry,
 )
-from seal.models import Category, Domain, Lab, ModelVersion, Prompt, PromptSet, Response
+from seal.models import (
+    Category,
+    Domain,
+    Lab,
+    ModelVersion,
+    Prompt,
+    PromptSet,
+    Response,
+    ResponseStyle,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -194,6 +205,74 @@ def model_labels(*, model_ids: Iterable[int]) -> dict[int, str]:
     }
 
 
+@dataclass(frozen=True, eq=False)
+class AnswerStyles:
+    """Style counts of a domain's collected answers: one row per (model version, prompt)."""
+
+    model: IntArray
+    prompt: IntArray
+    counts: IntArray
+
+    @cached_property
+    def _sorted(self) -> tuple[IntArray, IntArray]:
+        import numpy as np
+
+        keys = (self.model << 32) | self.prompt
+        order = np.argsort(keys, kind="stable")
+        return keys[order], order
+
+    def locate(self, model: IntArray, prompt: IntArray) -> tuple[IntArray, Any]:
+        """The counts of the answers (model[k], prompt[k]), and whether each is stored."""
+        import numpy as np
+
+        keys, order = self._sorted
+        if not len(keys):
+            return np.zeros((len(model), self.counts.shape[1]), dtype=np.int64), np.zeros(
+                len(model), dtype=np.bool_
+            )
+        wanted = (model << 32) | prompt
+        position = np.searchsorted(keys, wanted).clip(0, len(keys) - 1)
+        return self.counts[order[position]], keys[position] == wanted
+
+    def digest_update(self, digest: Any) -> None:
+        import numpy as np
+
+        order = np.lexsort((self.prompt, self.model))
+        for array in (self.model[order], self.prompt[order], self.counts[order]):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+            digest.update(b"|")
+
+
+def answer_styles(*, domain_id: int) -> AnswerStyles:
+    """The stored style counts (tokens, headers, list items, bold, code blocks) of every
+    collected answer to the domain's prompts: one query."""
+    query = (
+        ResponseStyle.objects.filter(response__prompt__prompt_set__domain_id=domain_id)
+        .order_by()
+        .values_list(
+            "response__model_version_id",
+            "response__prompt_id",
+            "tokens",
+            "headers",
+            "list_items",
+            "bold",
+            "code_blocks",
+        )
+    )
+    # Plain integers, one row per answer (100,000s of them): read through a cursor, without
+    # the ORM's per-row work, with the SQL the ORM wrote.
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    matrix = _matrix(rows, 7)
+    if not len(matrix):
+        matrix = matrix.reshape(0, 7)
+    return AnswerStyles(
+        model=matrix[:, 0].copy(), prompt=matrix[:, 1].copy(), counts=matrix[:, 2:].copy()
+    )
+
+
 def exposed_answers(*, domain_id: int, model_ids: list[int]) -> list[tuple[int, int]]:
     """(model, prompt) of answers given after the model's lab had already been sent the prompt."""
     return list(
@@ -253,6 +332,13 @@ class BoardLink:
         return self.title.split(": ", 1)[-1]
 
 
+def _spread_shown(rank: int | None, lower: int | None, upper: int | None) -> bool:
+    """A rank spread is shown unless it is unknown or the rank itself in (nearly) every replica."""
+    if lower is None or upper is None:
+        return False
+    return not (lower == upper == rank)
+
+
 @dataclass(frozen=True)
 class EntryRow:
     model_version_id: int
@@ -274,10 +360,46 @@ class EntryRow:
     contaminated: bool
     few_ratings: bool
     not_ranked_reason: str | None = None
+    rank_lower: int | None = None
+    rank_upper: int | None = None
+    style_elo: float | None = None
+    style_lower: float | None = None
+    style_upper: float | None = None
+    style_rank: int | None = None
+    style_rank_lower: int | None = None
+    style_rank_upper: int | None = None
 
     @property
     def is_ranked(self) -> bool:
         return self.rank is not None
+
+    @property
+    def has_spread(self) -> bool:
+        """The rank spread is known and says more than the rank: not that rank in every replica."""
+        return _spread_shown(self.rank_with_uncertainty, self.rank_lower, self.rank_upper)
+
+    @property
+    def style_plus(self) -> float | None:
+        if self.style_upper is None or self.style_elo is None:
+            return None
+        return self.style_upper - self.style_elo
+
+    @property
+    def style_minus(self) -> float | None:
+        if self.style_lower is None or self.style_elo is None:
+            return None
+        return self.style_elo - self.style_lower
+
+    @property
+    def style_shift(self) -> float | None:
+        """Style-controlled Elo minus plain Elo."""
+        if self.style_elo is None or self.elo is None:
+            return None
+        return self.style_elo - self.elo
+
+    @property
+    def style_has_spread(self) -> bool:
+        return _spread_shown(self.style_rank, self.style_rank_lower, self.style_rank_upper)
 
     @property
     def plus(self) -> float | None:
@@ -286,11 +408,6 @@ class EntryRow:
     @property
     def minus(self) -> float | None:
         return None if self.lower is None or self.elo is None else self.elo - self.lower
-
-    @property
-    def tied(self) -> bool:
-        """Ranked by Elo below others it cannot be told apart from."""
-        return self.rank is not None and self.rank != self.rank_with_uncertainty
 
 
 @dataclass(frozen=True)
@@ -319,6 +436,20 @@ class BoardView:
     n_prompts: int
     entries: list[EntryRow]
     boards: list[BoardLink]
+    style: dict[str, Any] | None = None
+
+    @property
+    def style_entries(self) -> list[EntryRow]:
+        """Ranked entries with a style-controlled line, best style-controlled Elo first."""
+        lines = [entry for entry in self.entries if entry.style_elo is not None]
+        return sorted(lines, key=lambda entry: -(entry.style_elo or 0.0))
+
+    @property
+    def style_coefficients(self) -> list[dict[str, Any]]:
+        """The published style coefficients that could be estimated on this board."""
+        if not self.style:
+            return []
+        return [c for c in self.style.get("coefficients", []) if c.get("coefficient") is not None]
 
     @property
     def facets(self) -> list[FacetGroup]:
@@ -410,6 +541,14 @@ def _entry_row(entry: SnapshotEntry) -> EntryRow:
         contaminated=entry.contaminated,
         few_ratings=entry.few_ratings,
         not_ranked_reason=entry.not_ranked_reason,
+        rank_lower=entry.rank_lower,
+        rank_upper=entry.rank_upper,
+        style_elo=entry.style_elo,
+        style_lower=entry.style_lower,
+        style_upper=entry.style_upper,
+        style_rank=entry.style_rank,
+        style_rank_lower=entry.style_rank_lower,
+        style_rank_upper=entry.style_rank_upper,
     )
 
 
@@ -533,6 +672,7 @@ def board_view(
         n_prompts=board.n_prompts,
         entries=_entries(board.pk),
         boards=[_board_link(b) for b in boards],
+        style=board.style,
     )
 
 
@@ -843,6 +983,11 @@ class LabResult:
     accuracy_lower: float | None
     accuracy_upper: float | None
     issue_tags: dict[str, int]
+    rank_lower: int | None = None
+    rank_upper: int | None = None
+    style_elo: float | None = None
+    style_lower: float | None = None
+    style_upper: float | None = None
 
 
 def lab_results(*, lab: Lab) -> list[LabResult]:
@@ -885,6 +1030,11 @@ def lab_results(*, lab: Lab) -> list[LabResult]:
             accuracy_lower=entry.accuracy_lower,
             accuracy_upper=entry.accuracy_upper,
             issue_tags={},
+            rank_lower=entry.rank_lower,
+            rank_upper=entry.rank_upper,
+            style_elo=entry.style_elo,
+            style_lower=entry.style_lower,
+            style_upper=entry.style_upper,
         )
     tags = _own_issue_tags(list(models))
     unpublished = {key for key in tags if key not in rows}

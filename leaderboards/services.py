@@ -43,7 +43,7 @@ from leaderboards.selectors import (
 )
 from seal.errors import ApplicationError
 from seal.models import Domain, Submission, WebhookEndpoint
-from seal.services import webhook_event_emit
+from seal.services import response_styles_backfill, webhook_event_emit
 from seal.tasking import task_send_on_commit
 
 if TYPE_CHECKING:
@@ -219,6 +219,9 @@ def recompute_job_run(*, job_id: int, draw_charts: bool = True) -> Snapshot | No
         return None
     try:
         domain = Domain.objects.get(pk=job.domain_id)
+        # Answers are counted when stored; any stored by another path are counted now, so the
+        # style-controlled boards (and the input fingerprint) see every answer's style.
+        response_styles_backfill(domain_id=domain.pk)
         inputs = _inputs_read(domain)
         snapshot = Snapshot.objects.filter(
             domain=domain, input_fingerprint=inputs.fingerprint
@@ -353,6 +356,7 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
             separability=board.separability,
             has_accuracy=board.has_accuracy,
             data=board.data,
+            style=board.style,
         )
         for board in draft.boards
     )
@@ -381,6 +385,14 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
                 contaminated=entry.contaminated,
                 few_ratings=entry.few_ratings,
                 not_ranked_reason=entry.not_ranked_reason,
+                rank_lower=entry.rank_lower,
+                rank_upper=entry.rank_upper,
+                style_elo=entry.style_elo,
+                style_lower=entry.style_lower,
+                style_upper=entry.style_upper,
+                style_rank=entry.style_rank,
+                style_rank_lower=entry.style_rank_lower,
+                style_rank_upper=entry.style_rank_upper,
             )
             for board, board_draft in zip(boards, draft.boards, strict=True)
             for entry in board_draft.entries

@@ -36,6 +36,7 @@ from seal.services import (
     lab_create,
     model_version_create,
     prompt_set_import,
+    response_styles_backfill,
 )
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
@@ -207,6 +208,7 @@ def demo_responses_seed(*, domains: list[Domain], models: list[DemoModel], versi
             for response, answer in zip(new_responses, rendered, strict=True):
                 response.html = answer.html
             Response.objects.bulk_create(new_responses)
+            response_styles_backfill(domain_id=domain.pk)
             created += len(new_responses)
             PromptExposure.objects.bulk_create(
                 [

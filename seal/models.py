@@ -273,6 +273,30 @@ class Response(TimeStamped):
         return f"Response of {self.model_version} to {self.prompt}"
 
 
+class ResponseStyle(models.Model):
+    """Style counts of one collected answer (seal/answer_style.py), counted once when stored.
+
+    A table of its own rather than columns on Response: a response cited by a final rating is
+    frozen by database triggers, and adding columns to Response would rebuild the table on
+    SQLite and drop them. The leaderboards' style control reads these counts."""
+
+    response = models.OneToOneField(
+        Response, on_delete=models.CASCADE, primary_key=True, related_name="style"
+    )
+    tokens = models.PositiveIntegerField()
+    headers = models.PositiveIntegerField()
+    list_items = models.PositiveIntegerField()
+    bold = models.PositiveIntegerField()
+    code_blocks = models.PositiveIntegerField()
+    version = models.PositiveSmallIntegerField(help_text="Counting rules version")
+
+    class Meta:
+        ordering = ["response"]
+
+    def __str__(self) -> str:
+        return f"Style of response {self.response_id}"
+
+
 class PromptExposure(models.Model):
     """The first time a lab's endpoint was sent a prompt: prompt text has then left the platform."""
 

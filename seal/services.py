@@ -25,6 +25,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
+from seal.answer_style import STYLE_VERSION, answer_style
 from seal.endpoints import (
     INTERRUPTED,
     AllowList,
@@ -51,6 +52,7 @@ from seal.models import (
     PromptExposure,
     PromptSet,
     Response,
+    ResponseStyle,
     Submission,
     WebhookDelivery,
     WebhookEndpoint,
@@ -459,7 +461,53 @@ def response_store(
         response.error = ""
         response.attempts += 1
         response.save()
+    # Counted after the row lock is released; should this fail, the recompute counts it.
+    response_styles_record(responses=[(response.pk, text)])
     return response
+
+
+def response_styles_record(*, responses: Iterable[tuple[int, str]]) -> int:
+    """Count and keep the style of collected answers, given as (response id, text); once each.
+
+    An answer's text never changes once it is collected, so a stored count stays right; a row
+    already there is left alone."""
+    rows = []
+    for response_id, text in responses:
+        style = answer_style(text)
+        rows.append(
+            ResponseStyle(
+                response_id=response_id,
+                tokens=style.tokens,
+                headers=style.headers,
+                list_items=style.list_items,
+                bold=style.bold,
+                code_blocks=style.code_blocks,
+                version=STYLE_VERSION,
+            )
+        )
+    with transaction.atomic():
+        ResponseStyle.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+    return len(rows)
+
+
+def response_styles_backfill(*, domain_id: int | None = None, batch: int = 1000) -> int:
+    """Count the style of every collected answer (of one domain) that has none yet.
+
+    Answers are counted when stored; this covers answers stored by any other path (a bulk
+    load, an older release), so the style-controlled boards never miss one."""
+    missing = Response.objects.filter(status=Response.Status.OK, style__isnull=True)
+    if domain_id is not None:
+        missing = missing.filter(prompt__prompt_set__domain_id=domain_id)
+    counted = 0
+    last_pk = 0
+    while True:
+        chunk = list(
+            missing.filter(pk__gt=last_pk).order_by("pk").values_list("pk", "text")[:batch]
+        )
+        if not chunk:
+            return counted
+        counted += response_styles_record(responses=chunk)
+        last_pk = chunk[-1][0]
 
 
 def worker_heartbeat_record(*, hostname: str) -> WorkerHeartbeat:
@@ -831,6 +879,21 @@ def _collection_results_store(*, outcomes: Sequence[_CallOutcome]) -> None:
         )
         for outcome in outcomes:
             _collection_result_write_alone(outcome=outcome, now=now)
+    _collection_styles_record(outcomes=outcomes)
+
+
+def _collection_styles_record(*, outcomes: Sequence[_CallOutcome]) -> None:
+    """Count the style of the answers this batch stored (a refused one has none to count)."""
+    wanted = Q(pk__in=[])
+    for outcome in outcomes:
+        if outcome.result.ok:
+            wanted |= Q(model_version_id=outcome.model_version_id, prompt_id=outcome.result.key)
+    stored = Response.objects.filter(wanted, status=Response.Status.OK, style__isnull=True)
+    try:
+        response_styles_record(responses=list(stored.values_list("pk", "text")))
+    except _UNSTORABLE_ERRORS:
+        # The counts are derived data: the recompute's backfill counts what is missing here.
+        logger.exception("style counts of %s collected answers were not stored", len(outcomes))
 
 
 def _collection_result_write_alone(*, outcome: _CallOutcome, now: datetime) -> None:

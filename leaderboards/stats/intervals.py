@@ -20,6 +20,7 @@ such models are not ranked anyway (leaderboards/stats/ranking.py, `rankable_mode
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal, TypeAlias
@@ -58,6 +59,8 @@ class BootstrapDraws:
 
     beta: FloatArray
     not_converged: int
+    # counts @ `extra` per replica (replicas, columns), when the caller passed per-prompt columns.
+    extra: FloatArray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +87,7 @@ def bootstrap_strengths(
     tolerance: float = DEFAULT_TOLERANCE,
     max_iterations: int = DEFAULT_MAX_ITERATIONS,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    extra: FloatArray | None = None,
 ) -> BootstrapDraws:
     """Refit `fit` on `replicas` resamples of prompts (or of single ratings) drawn with `seed`.
 
@@ -93,7 +97,9 @@ def bootstrap_strengths(
     units are prompts in sorted order of their ids, or single ratings in cell order. So the
     same data, seed and replicas give the same numbers, whatever the row order of the input.
     Resampling single ratings treats the ratings of a prompt as independent; it exists to
-    show how much that understates the uncertainty.
+    show how much that understates the uncertainty. `extra` (prompts, columns), prompt
+    resampling only, is multiplied by every replica's prompt counts too (`BootstrapDraws.extra`):
+    that is how the style-controlled view gets its replicas from these same draws.
     """
     if unit not in RESAMPLE_UNITS:
         raise StatsInputError(f"resample unit must be one of {RESAMPLE_UNITS}, got {unit!r}")
@@ -101,6 +107,11 @@ def bootstrap_strengths(
         raise StatsInputError(f"replicas must be at least 1, got {replicas}")
     design = fit.design
     columns = _unit_columns(comparisons, fit, unit)
+    if extra is not None and (unit != "prompt" or extra.shape[0] != columns.n_units):
+        raise StatsInputError(
+            f"extra columns need one row per prompt ({columns.n_units}) and prompt resampling"
+        )
+    extra_sums = None if extra is None else np.empty((replicas, extra.shape[1]))
     if unit == "prompt":
         draw_owner = None
         n_draws = columns.n_units
@@ -123,20 +134,15 @@ def bootstrap_strengths(
     )
     chunk = max(1, min(_MAX_CHUNK, replicas, memory_budget // per_replica))
 
-    rng = np.random.default_rng(seed)
-    # uint32 draws read whole 32-bit words from the generator, so chunking does not change them.
-    draw_type = np.uint32 if n_draws < 2**32 else np.int64
     beta = np.empty((replicas, m))
     not_converged = 0
-    for start in range(0, replicas, chunk):
-        size = min(chunk, replicas - start)
-        draws = rng.integers(0, n_draws, size=(size, n_draws), dtype=draw_type)
-        units = draws.astype(np.int64) if draw_owner is None else draw_owner[draws]
-        offsets = np.arange(size, dtype=np.int64)[:, None] * columns.n_units
-        counts = np.bincount((units + offsets).ravel(), minlength=size * columns.n_units).reshape(
-            size, columns.n_units
-        )
+    for start, counts in replica_counts(
+        columns.n_units, replicas, seed, chunk=chunk, n_draws=n_draws, owner=draw_owner
+    ):
+        size = len(counts)
         sums = product(counts)
+        if extra is not None and extra_sums is not None:
+            extra_sums[start : start + size] = counts.astype(np.float64) @ extra
         totals, scores = _replica_totals(sums, design, fit)
         solved = solve_bradley_terry(
             totals,
@@ -149,7 +155,45 @@ def bootstrap_strengths(
         )
         beta[start : start + size] = solved.beta
         not_converged += int((~solved.converged).sum())
-    return BootstrapDraws(beta=beta, not_converged=not_converged)
+    return BootstrapDraws(beta=beta, not_converged=not_converged, extra=extra_sums)
+
+
+def replica_counts(
+    n_units: int,
+    replicas: int,
+    seed: int,
+    *,
+    chunk: int,
+    n_draws: int | None = None,
+    owner: IntArray | None = None,
+) -> Iterator[tuple[int, IntArray]]:
+    """The bootstrap's replica weights, chunk by chunk: (first replica, counts (size, n_units)).
+
+    Replica r is row r of Generator(seed).integers(0, n_draws, size=(replicas, n_draws),
+    dtype=uint32): multinomial counts of the units drawn (a draw maps to unit `owner[draw]`
+    when given, else to itself). uint32 draws read whole 32-bit words from the generator, so
+    the chunk size does not change them: every consumer of the same seed and units (the plain
+    board, the style-controlled board) sees the same replicas.
+    """
+    draws_per_replica = n_units if n_draws is None else n_draws
+    rng = np.random.default_rng(seed)
+    draw_type = np.uint32 if draws_per_replica < 2**32 else np.int64
+    for start in range(0, replicas, chunk):
+        size = min(chunk, replicas - start)
+        draws = rng.integers(0, draws_per_replica, size=(size, draws_per_replica), dtype=draw_type)
+        units = draws.astype(np.int64) if owner is None else owner[draws]
+        offsets = np.arange(size, dtype=np.int64)[:, None] * n_units
+        counts = np.bincount((units + offsets).ravel(), minlength=size * n_units).reshape(
+            size, n_units
+        )
+        yield start, counts
+
+
+def prompt_replica_counts(
+    n_prompts: int, replicas: int, seed: int, *, chunk: int
+) -> Iterator[tuple[int, IntArray]]:
+    """The prompt bootstrap's replica counts over `n_prompts` prompts (see `replica_counts`)."""
+    return replica_counts(n_prompts, replicas, seed, chunk=chunk)
 
 
 def _unit_columns(comparisons: Comparisons, fit: BradleyTerryFit, unit: ResampleUnit) -> _Columns:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, TypeAlias
 
@@ -35,6 +35,7 @@ from .intervals import (
     normal_quantile,
     sandwich_covariance,
 )
+from .style import rank_spread
 
 IntervalMethod: TypeAlias = Literal["bootstrap", "sandwich"]
 INTERVAL_METHODS: tuple[IntervalMethod, ...] = ("bootstrap", "sandwich")
@@ -117,6 +118,8 @@ class ModelRanking:
     """One model's line on the leaderboard; the Elo fields are None when it is not ranked.
 
     `not_ranked_reason` says why a model has no rank, e.g. "3 ratings; needs 20".
+    `rank_lower` and `rank_upper` are the rank spread: the 2.5% and 97.5% quantiles (at the
+    configured confidence) of the model's rank over the bootstrap replicas; None without them.
     """
 
     model: ModelId
@@ -131,6 +134,8 @@ class ModelRanking:
     ties: int
     losses: int
     not_ranked_reason: str | None = None
+    rank_lower: int | None = None
+    rank_upper: int | None = None
 
     @property
     def ranked(self) -> bool:
@@ -152,6 +157,8 @@ class ModelRanking:
             "ties": self.ties,
             "losses": self.losses,
             "not_ranked_reason": self.not_ranked_reason,
+            "rank_lower": self.rank_lower,
+            "rank_upper": self.rank_upper,
         }
 
 
@@ -214,6 +221,8 @@ class Leaderboard:
     elo_covariance: FloatArray
     elo_replicas: FloatArray | None
     anchor: Anchor = Anchor(shift=0.0, models=(), reference_mean=None)
+    # Replicas' prompt counts times the caller's per-prompt columns (see `rank_models`).
+    extra_replicas: FloatArray | None = None
 
     @property
     def ranked(self) -> tuple[ModelRanking, ...]:
@@ -257,6 +266,7 @@ def rank_models(
     *,
     models: Iterable[ModelId] | None = None,
     anchor: Mapping[Any, float] | None = None,
+    extra_columns: Callable[[Comparisons, FloatArray], FloatArray | None] | None = None,
 ) -> Leaderboard:
     """Build a leaderboard: Elo, 95% intervals, ranks, vote counts and win-rate matrices.
 
@@ -266,6 +276,10 @@ def rank_models(
     ratings yet. Only the models `rankable_models` accepts are fitted and ranked; the others
     are listed with the reason. `anchor` maps models to their Elo on the previous board: the
     scale is shifted so the ranked models found there keep their mean (see `Anchor`).
+    `extra_columns(used, beta)`, given the ratings between the ranked models and their fitted
+    strengths, may return a (prompts, columns) matrix in `used`'s prompt coding; each prompt
+    bootstrap replica's counts times it are returned as `Leaderboard.extra_replicas` (the
+    style-controlled view takes its replicas from here, so both use the same draws).
     """
     config = config or RankingConfig()
     if isinstance(ratings, Comparisons):
@@ -294,7 +308,11 @@ def rank_models(
     elo = fit.elo
     replicas: FloatArray | None = None
     not_converged = 0
+    extra_replicas: FloatArray | None = None
     if config.interval == "bootstrap":
+        extra = None
+        if extra_columns is not None and config.resample == "prompt":
+            extra = extra_columns(used, fit.beta)
         draws = bootstrap_strengths(
             used,
             fit,
@@ -303,7 +321,9 @@ def rank_models(
             unit=config.resample,
             tolerance=config.tolerance,
             max_iterations=config.max_iterations,
+            extra=extra,
         )
+        extra_replicas = draws.extra
         replicas = to_elo(draws.beta)
         not_converged = draws.not_converged
         lower, upper = bootstrap_interval(
@@ -327,6 +347,7 @@ def rank_models(
     rank = 1 + (elo[None, :] > elo[:, None]).sum(axis=1)
     # An interval wholly above this one means that model is better beyond reasonable doubt.
     rank_with_uncertainty = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
+    spread = None if replicas is None else rank_spread(replicas, config.confidence)
     order = np.lexsort((np.arange(len(elo)), rank))
     all_codes = np.flatnonzero(qualifying)
     lines: list[ModelRanking] = []
@@ -345,6 +366,8 @@ def rank_models(
                 wins=int(tallies.wins[code]),
                 ties=int(tallies.ties[code]),
                 losses=int(tallies.losses[code]),
+                rank_lower=None if spread is None else int(spread[0][position]),
+                rank_upper=None if spread is None else int(spread[1][position]),
             )
         )
     unranked = np.flatnonzero(~qualifying)
@@ -392,6 +415,7 @@ def rank_models(
         elo_covariance=covariance[np.ix_(order, order)],
         elo_replicas=None if replicas is None else replicas[:, order],
         anchor=placed,
+        extra_replicas=extra_replicas,
     )
 
 

@@ -115,3 +115,27 @@ def test_boards_fit_a_phone_with_the_table_before_the_categories(phone, settings
 
     assert all(width <= WIDTH for width in widths.values()), widths
     assert text_px and all(px >= READABLE_PX for px in text_px.values()), text_px
+
+
+def test_the_style_control_section_fits_a_phone_when_opened(phone, settings):
+    require_postgres()
+    from tests.leaderboards.test_style_control import _styled_world
+
+    settings.SEAL_LEADERBOARD_REPLICAS = 60
+    settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_BOARD = 10
+    settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL = 3
+    cache.clear()
+    world = _styled_world()
+    for model, name, lab in zip(world.models, MODEL_NAMES, LAB_NAMES, strict=True):
+        ModelVersion.objects.filter(pk=model.pk).update(name=name)
+        Lab.objects.filter(pk=model.lab_id).update(name=lab)
+    leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    phone.goto(f"/leaderboards/{world.domain.slug}/")
+    phone.wait_for_load_state("load")
+    section = phone.locator("details#style-control")
+    assert not section.evaluate("element => element.open")
+    section.locator("summary").click()
+    assert section.evaluate("element => element.open")
+    assert phone.locator("table.lb-coefficients").is_visible()
+    phone.screenshot(path=str(ARTIFACTS / "style-control.png"), full_page=True)
+    assert page_width(phone) <= WIDTH
