@@ -199,8 +199,7 @@ def load(url: str, port: int, *, clients: int, seconds: float) -> list[float]:
     return latencies
 
 
-def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int) -> None:
-    port = 8765
+def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int, port: int) -> None:
     static_root = tempfile.mkdtemp(prefix="seal-bench-static-")
     env = {
         **os.environ,
@@ -248,7 +247,11 @@ def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int) ->
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        pages = {"trivial Django view": "/bench/trivial/", "domain page": "/leaderboards/bench/"}
+        pages = {
+            "trivial Django view": "/bench/trivial/",
+            "domain page": "/leaderboards/bench/",
+            "board JSON API": "/api/v1/leaderboards/bench/",
+        }
         for path in pages.values():
             load(path, port, clients=clients, seconds=1.0)  # warm both workers' caches
         results: dict[str, list[float]] = {name: [] for name in pages}
@@ -274,10 +277,11 @@ def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int) ->
                 f"| {name} `{path}` | {statistics.mean(rates[name]):.0f} | "
                 f"{ms[0]:.1f} ms | {ms[1]:.1f} ms | {ms[2]:.1f} ms |"
             )
-        ratio = statistics.mean(rates["domain page"]) / statistics.mean(
-            rates["trivial Django view"]
-        )
-        print(f"\ndomain page / trivial view throughput: {ratio:.0%}")
+        trivial = statistics.mean(rates["trivial Django view"])
+        for name in pages:
+            if name != "trivial Django view":
+                ratio = statistics.mean(rates[name]) / trivial
+                print(f"\n{name} / trivial view throughput: {ratio:.0%}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -295,6 +299,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
 
     postgres_database_ensure(args.database_url)
@@ -321,7 +326,11 @@ def main() -> None:
         print(f"| {name} | {seconds:.2f} |")
     if not args.skip_web:
         serve_and_measure(
-            args.database_url, clients=args.clients, seconds=args.seconds, rounds=args.rounds
+            args.database_url,
+            clients=args.clients,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            port=args.port,
         )
 
 
