@@ -1248,18 +1248,6 @@ def _model_names(model_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     }
 
 
-def snapshot_previous(
-    *, domain_slug: str, snapshot_id: int, include_hidden: bool = False
-) -> SnapshotSummary | None:
-    """The visible snapshot of the domain published just before this one, if any."""
-    history = snapshot_history(domain_slug=domain_slug, include_hidden=include_hidden)
-    ids = [summary.id for summary in history]
-    if snapshot_id not in ids:
-        return None
-    index = ids.index(snapshot_id)
-    return history[index + 1] if index + 1 < len(history) else None
-
-
 def snapshot_diff(
     *,
     domain_slug: str,
