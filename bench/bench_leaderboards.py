@@ -12,10 +12,11 @@
 2. Recompute: `leaderboards_publish_now` (the service the workers run) with 1,000 replicas:
    both grouped queries, 21 boards, the snapshot with its entries and the pointer, in one
    transaction; then the charts (42 SVGs). Each phase is also timed on its own.
-3. Web: gunicorn with production settings (2 sync workers) serves the domain page from the
-   published snapshot and, side by side in the same run, a trivial Django view (same middleware,
-   no database). A small load generator (processes with one connection each) alternates rounds
-   between the two URLs and reports requests per second and latency percentiles.
+3. Web: gunicorn with production settings (2 sync workers) serves the domain page and the
+   domain's board JSON (`/api/v1/leaderboards/bench/`) from the published snapshot and, side by
+   side in the same run, a trivial Django view (same middleware, no database). A small load
+   generator (processes with one connection each) alternates rounds between the URLs and
+   reports requests per second and latency percentiles. `--port` picks the server's port.
 
 It uses (and empties) its own database, `seal_bench_leaderboards` by default.
 """
@@ -296,6 +297,11 @@ def main() -> None:
     parser.add_argument("--prompts-per-category", type=int, default=200)
     parser.add_argument("--skip-build", action="store_true")
     parser.add_argument("--skip-web", action="store_true")
+    parser.add_argument(
+        "--skip-recompute",
+        action="store_true",
+        help="with --skip-build: serve the snapshot already published (web part only)",
+    )
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
@@ -319,11 +325,12 @@ def main() -> None:
             prompts_per_category=args.prompts_per_category,
         )
         print(f"built {args.ratings:,} approved ratings in {time.perf_counter() - start:.1f} s")
-    print(f"replicas per board: {settings.SEAL_LEADERBOARD_REPLICAS}")
-    timings = recompute(domain_id)
-    print("\n| phase | seconds |\n|---|---|")
-    for name, seconds in timings.items():
-        print(f"| {name} | {seconds:.2f} |")
+    if not (args.skip_build and args.skip_recompute):
+        print(f"replicas per board: {settings.SEAL_LEADERBOARD_REPLICAS}")
+        timings = recompute(domain_id)
+        print("\n| phase | seconds |\n|---|---|")
+        for name, seconds in timings.items():
+            print(f"| {name} | {seconds:.2f} |")
     if not args.skip_web:
         serve_and_measure(
             args.database_url,
