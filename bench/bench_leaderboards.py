@@ -12,10 +12,11 @@
 2. Recompute: `leaderboards_publish_now` (the service the workers run) with 1,000 replicas:
    both grouped queries, 21 boards, the snapshot with its entries and the pointer, in one
    transaction; then the charts (42 SVGs). Each phase is also timed on its own.
-3. Web: gunicorn with production settings (2 sync workers) serves the domain page from the
-   published snapshot and, side by side in the same run, a trivial Django view (same middleware,
-   no database). A small load generator (processes with one connection each) alternates rounds
-   between the two URLs and reports requests per second and latency percentiles.
+3. Web: gunicorn with production settings (2 sync workers) serves the domain page and the
+   domain's board JSON (`/api/v1/leaderboards/bench/`) from the published snapshot and, side by
+   side in the same run, a trivial Django view (same middleware, no database). A small load
+   generator (processes with one connection each) alternates rounds between the URLs and
+   reports requests per second and latency percentiles. `--port` picks the server's port.
 
 It uses (and empties) its own database, `seal_bench_leaderboards` by default.
 """
@@ -250,8 +251,7 @@ def load(url: str, port: int, *, clients: int, seconds: float) -> list[float]:
     return latencies
 
 
-def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int) -> None:
-    port = 8765
+def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int, port: int) -> None:
     static_root = tempfile.mkdtemp(prefix="seal-bench-static-")
     env = {
         **os.environ,
@@ -299,7 +299,11 @@ def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int) ->
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        pages = {"trivial Django view": "/bench/trivial/", "domain page": "/leaderboards/bench/"}
+        pages = {
+            "trivial Django view": "/bench/trivial/",
+            "domain page": "/leaderboards/bench/",
+            "board JSON API": "/api/v1/leaderboards/bench/",
+        }
         for path in pages.values():
             load(path, port, clients=clients, seconds=1.0)  # warm both workers' caches
         results: dict[str, list[float]] = {name: [] for name in pages}
@@ -325,10 +329,11 @@ def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int) ->
                 f"| {name} `{path}` | {statistics.mean(rates[name]):.0f} | "
                 f"{ms[0]:.1f} ms | {ms[1]:.1f} ms | {ms[2]:.1f} ms |"
             )
-        ratio = statistics.mean(rates["domain page"]) / statistics.mean(
-            rates["trivial Django view"]
-        )
-        print(f"\ndomain page / trivial view throughput: {ratio:.0%}")
+        trivial = statistics.mean(rates["trivial Django view"])
+        for name in pages:
+            if name != "trivial Django view":
+                ratio = statistics.mean(rates[name]) / trivial
+                print(f"\n{name} / trivial view throughput: {ratio:.0%}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -348,9 +353,15 @@ def main() -> None:
         action="store_true",
         help="build no answers (and so no style counts): the boards get no style-controlled view",
     )
+    parser.add_argument(
+        "--skip-recompute",
+        action="store_true",
+        help="with --skip-build: serve the snapshot already published (web part only)",
+    )
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
 
     postgres_database_ensure(args.database_url)
@@ -371,14 +382,19 @@ def main() -> None:
             with_answers=not args.without_answers,
         )
         print(f"built {args.ratings:,} approved ratings in {time.perf_counter() - start:.1f} s")
-    print(f"replicas per board: {settings.SEAL_LEADERBOARD_REPLICAS}")
-    timings = recompute(domain_id)
-    print("\n| phase | seconds |\n|---|---|")
-    for name, seconds in timings.items():
-        print(f"| {name} | {seconds:.2f} |")
+    if not (args.skip_build and args.skip_recompute):
+        print(f"replicas per board: {settings.SEAL_LEADERBOARD_REPLICAS}")
+        timings = recompute(domain_id)
+        print("\n| phase | seconds |\n|---|---|")
+        for name, seconds in timings.items():
+            print(f"| {name} | {seconds:.2f} |")
     if not args.skip_web:
         serve_and_measure(
-            args.database_url, clients=args.clients, seconds=args.seconds, rounds=args.rounds
+            args.database_url,
+            clients=args.clients,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            port=args.port,
         )
 
 

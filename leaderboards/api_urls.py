@@ -11,6 +11,27 @@ urlpatterns = [
         apis.LeaderboardModelApi.as_view(),
         name="api-leaderboard-model",
     ),
+    # Before the board route: "snapshots" and "diff" are not category slugs.
+    path(
+        "leaderboards/<slug:domain_slug>/snapshots/",
+        apis.LeaderboardSnapshotsApi.as_view(),
+        name="api-leaderboard-snapshots",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/snapshots/<int:snapshot_id>/",
+        apis.LeaderboardSnapshotApi.as_view(),
+        name="api-leaderboard-snapshot",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/snapshots/<int:snapshot_id>/<slug:board_key>/",
+        apis.LeaderboardSnapshotBoardApi.as_view(),
+        name="api-leaderboard-snapshot-board",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/diff/",
+        apis.LeaderboardDiffApi.as_view(),
+        name="api-leaderboard-diff",
+    ),
     path(
         "leaderboards/<slug:domain_slug>/",
         apis.LeaderboardDomainApi.as_view(),

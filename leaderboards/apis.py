@@ -7,20 +7,25 @@ publicly for SEAL_LEADERBOARD_CACHE_SECONDS. The lab endpoint lists only the key
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
 )
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -29,16 +34,31 @@ from rest_framework.views import APIView
 
 from leaderboards.models import OVERALL_KEY
 from leaderboards.selectors import (
+    CHANGELOG_PAGE,
     BoardLink,
     BoardView,
+    ChangelogItem,
+    DiffStatus,
     LabResult,
+    PublishedVersion,
+    SnapshotSummary,
     board_stored,
     board_view,
+    changelog,
+    changelog_size,
+    history_domain,
+    history_version,
     lab_results,
     leaderboard_index,
     leaderboard_index_version,
     model_view,
     published_version,
+    snapshot_board_view,
+    snapshot_citation,
+    snapshot_diff,
+    snapshot_history,
+    snapshot_on_date,
+    snapshot_summary,
 )
 from seal.apis import LabApi
 from seal.rest import error_responses, list_error_responses
@@ -86,6 +106,12 @@ class BoardLinkSerializer(serializers.Serializer):
     url = serializers.SerializerMethodField()
 
     def get_url(self, link: BoardLink) -> str:
+        snapshot_id = self.context.get("snapshot_id")
+        if snapshot_id is not None:
+            return reverse(
+                "api-leaderboard-snapshot-board",
+                args=[self.context["domain_slug"], snapshot_id, link.key],
+            )
         return _board_url(self.context["domain_slug"], link)
 
 
@@ -295,20 +321,58 @@ class PublicLeaderboardApi(APIView):
     throttle_classes: list[Any] = []
     metadata_class = None
 
-    def cached(self, request: Request, *, etag: str, build: Callable[[], Any]) -> Response:
-        headers = {
+    def body_name(self, request: HttpRequest, **kwargs: Any) -> tuple[str, str] | None:
+        """(ETag, cache key part) of the public body a GET would serve now, if one query or
+        none can tell; None sends the request the whole way through DRF."""
+        return None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # The hot path: a body already rendered for the current ETag is served before DRF wraps
+        # the request, negotiates content and renders (most of a cached request's time). What
+        # it serves is byte for byte what the DRF path serves, with the same headers.
+        if request.method == "GET":
+            named = self.body_name(request, **kwargs)
+            if named is not None:
+                response = self._cache_hit(request, *named)
+                if response is not None:
+                    response["Allow"] = ", ".join(self.allowed_methods)
+                    return response
+        return super().dispatch(request, *args, **kwargs)
+
+    def _headers(self, etag: str) -> dict[str, str]:
+        return {
             "ETag": etag,
             "Cache-Control": f"public, max-age={int(settings.SEAL_LEADERBOARD_CACHE_SECONDS)}",
         }
+
+    def _cache_key(self, etag: str, key_extra: str) -> str:
+        return f"lb:json:{BODY_VERSION}:{type(self).__name__}:{etag}:{key_extra}"
+
+    def _cache_hit(self, request: HttpRequest, etag: str, key_extra: str) -> HttpResponse | None:
+        """304 if the caller has the body, the cached bytes if rendered already, else None."""
         wanted = request.headers.get("If-None-Match", "")
         if any(tag.strip().removeprefix("W/") == etag for tag in wanted.split(",")):
-            return Response(status=304, headers=headers)
-        key = f"lb:json:{BODY_VERSION}:{type(self).__name__}:{etag}"
-        data = cache.get(key)
-        if data is None:
-            data = build()
-            cache.set(key, data, timeout=60 * 60)
-        return Response(data, headers=headers)
+            not_modified = HttpResponse(status=304, headers=self._headers(etag))
+            del not_modified["Content-Type"]  # no body, no type: as DRF answered before
+            return not_modified
+        body = cache.get(self._cache_key(etag, key_extra))
+        if body is None:
+            return None
+        return HttpResponse(body, content_type="application/json", headers=self._headers(etag))
+
+    def cached(
+        self, request: Request, *, etag: str, build: Callable[[], Any], key_extra: str = ""
+    ) -> HttpResponse:
+        """Serve the JSON body named by `etag`: 304 if the caller has it, else the cached bytes.
+
+        The body is rendered once per ETag and kept as bytes: a cache hit neither serialises
+        nor renders (the board body is ~100 kB of floats, most of a request's time otherwise)."""
+        response = self._cache_hit(request._request, etag, key_extra)
+        if response is not None:
+            return response
+        body = JSONRenderer().render(build())
+        cache.set(self._cache_key(etag, key_extra), body, timeout=60 * 60)
+        return HttpResponse(body, content_type="application/json", headers=self._headers(etag))
 
 
 def _board_body(view: BoardView) -> Any:
@@ -332,6 +396,9 @@ def _board_body(view: BoardView) -> Any:
 
 
 class LeaderboardIndexApi(PublicLeaderboardApi):
+    def body_name(self, request: HttpRequest, **kwargs: Any) -> tuple[str, str] | None:
+        return f'"index-{leaderboard_index_version().key}"', ""
+
     @extend_schema(
         operation_id="leaderboards_list",
         summary="Every domain's published leaderboard: snapshot, leaders, boards",
@@ -339,7 +406,7 @@ class LeaderboardIndexApi(PublicLeaderboardApi):
         auth=[],
         tags=["leaderboards"],
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         version = leaderboard_index_version()
 
         def build() -> Any:
@@ -366,6 +433,15 @@ class LeaderboardIndexApi(PublicLeaderboardApi):
 
 
 class LeaderboardBoardApi(PublicLeaderboardApi):
+    def body_name(self, request: HttpRequest, **kwargs: Any) -> tuple[str, str] | None:
+        version = published_version(domain_slug=kwargs["domain_slug"])
+        if version is None:
+            return None
+        return self._etag(version, kwargs.get("board_key", OVERALL_KEY)), ""
+
+    def _etag(self, version: PublishedVersion, board_key: str) -> str:
+        return f'"{version.key}-{board_key}"'
+
     @extend_schema(
         operation_id="leaderboards_board_retrieve",
         summary="One published board: the domain overall, or a category ('overall' or its slug)",
@@ -377,7 +453,7 @@ class LeaderboardBoardApi(PublicLeaderboardApi):
         auth=[],
         tags=["leaderboards"],
     )
-    def get(self, request: Request, domain_slug: str, board_key: str = OVERALL_KEY) -> Response:
+    def get(self, request: Request, domain_slug: str, board_key: str = OVERALL_KEY) -> HttpResponse:
         version = published_version(domain_slug=domain_slug)
         if version is None:
             raise NotFound("No published leaderboard for this domain.")
@@ -389,10 +465,13 @@ class LeaderboardBoardApi(PublicLeaderboardApi):
                 raise NotFound("No such board.")
             return _board_body(view)
 
-        return self.cached(request, etag=f'"{version.key}-{board_key}"', build=build)
+        return self.cached(request, etag=self._etag(version, board_key), build=build)
 
 
 class LeaderboardDomainApi(LeaderboardBoardApi):
+    def body_name(self, request: HttpRequest, **kwargs: Any) -> tuple[str, str] | None:
+        return super().body_name(request, domain_slug=kwargs["domain_slug"])
+
     @extend_schema(
         operation_id="leaderboards_domain_retrieve",
         summary="A domain's published overall board (the same as its board 'overall')",
@@ -404,7 +483,7 @@ class LeaderboardDomainApi(LeaderboardBoardApi):
         auth=[],
         tags=["leaderboards"],
     )
-    def get(self, request: Request, domain_slug: str, board_key: str = OVERALL_KEY) -> Response:
+    def get(self, request: Request, domain_slug: str, board_key: str = OVERALL_KEY) -> HttpResponse:
         return super().get(request, domain_slug, OVERALL_KEY)
 
 
@@ -420,7 +499,7 @@ class LeaderboardModelApi(PublicLeaderboardApi):
         auth=[],
         tags=["leaderboards"],
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: Request, pk: int) -> HttpResponse:
         view = model_view(model_version_id=pk)
         if view is None:
             raise NotFound("This model is not on a public leaderboard.")
@@ -429,6 +508,437 @@ class LeaderboardModelApi(PublicLeaderboardApi):
             etag=f'"model-{pk}-{view.history_key}"',
             build=lambda: ModelSerializer(view).data,
         )
+
+
+# --- Snapshot history: every visible snapshot by id and date, diffs, the changelog ---------------
+
+DATE_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DIFF_STATUSES = list(DiffStatus.ALL)
+
+
+def query_date(value: str | None, field: str = "date") -> date | None:
+    """A YYYY-MM-DD query parameter; a clear 400 naming the field if it is not one."""
+    if value is None or value == "":
+        return None
+    try:
+        if not DATE_FORMAT.match(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError({field: ["Expected a date as YYYY-MM-DD."]}) from None
+
+
+def query_int(value: str | None, field: str) -> int | None:
+    """A positive integer query parameter; a clear 400 naming the field if it is not one."""
+    if value is None or value == "":
+        return None
+    if not value.isascii() or not value.isdigit() or int(value) < 1 or len(value) > 12:
+        raise ValidationError({field: ["Expected a snapshot id (a positive integer)."]})
+    return int(value)
+
+
+def request_is_staff(request: HttpRequest) -> bool:
+    """A signed-in staff member (Django's session), who may also read hidden snapshots."""
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False  # nobody is signed in: no need to ask the auth machinery
+    # From the session itself: the public API views run without DRF authentication, which
+    # leaves an anonymous user on the request.
+    user = get_user(request)
+    return bool(user.is_authenticated and user.is_staff)
+
+
+def snapshot_urls(domain_slug: str, snapshot_id: int, board_key: str = OVERALL_KEY) -> dict:
+    """Where a snapshot board lives: its page, its JSON, its downloads."""
+    if board_key == OVERALL_KEY:
+        page = reverse("leaderboards:snapshot", args=[domain_slug, snapshot_id])
+        api = reverse("api-leaderboard-snapshot", args=[domain_slug, snapshot_id])
+    else:
+        page = reverse("leaderboards:snapshot-board", args=[domain_slug, snapshot_id, board_key])
+        api = reverse("api-leaderboard-snapshot-board", args=[domain_slug, snapshot_id, board_key])
+    download = reverse("leaderboards:snapshot-download", args=[domain_slug, snapshot_id, "csv"])
+    parquet = reverse("leaderboards:snapshot-download", args=[domain_slug, snapshot_id, "parquet"])
+    return {
+        "page": page,
+        "api": api,
+        "csv": f"{download}?board={board_key}",
+        "parquet": f"{parquet}?board={board_key}",
+        "csv_all_boards": download,
+        "parquet_all_boards": parquet,
+        "diff": reverse("leaderboards:diff", args=[domain_slug])
+        + f"?to={snapshot_id}&board={board_key}",
+    }
+
+
+@extend_schema_serializer(component_name="LeaderboardSnapshotSummary")
+class SnapshotSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField(help_text="When it was computed and published")
+    ratings_through = serializers.DateTimeField(
+        allow_null=True, help_text="Latest final approval counted"
+    )
+    n_ratings = serializers.IntegerField()
+    n_prompts = serializers.IntegerField()
+    n_models = serializers.IntegerField()
+    fingerprint = serializers.CharField(help_text="SHA-256 of the aggregated input and config")
+    url = serializers.SerializerMethodField(help_text="Its JSON")
+    page_url = serializers.SerializerMethodField(help_text="Its page")
+
+    def get_url(self, summary: SnapshotSummary) -> str:
+        return reverse("api-leaderboard-snapshot", args=[summary.domain_slug, summary.id])
+
+    def get_page_url(self, summary: SnapshotSummary) -> str:
+        return reverse("leaderboards:snapshot", args=[summary.domain_slug, summary.id])
+
+
+@extend_schema_serializer(component_name="LeaderboardModelRef")
+class ModelRefSerializer(serializers.Serializer):
+    model_version_id = serializers.IntegerField()
+    model = serializers.CharField()
+    lab = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="LeaderboardDiffRow")
+class DiffRowSerializer(ModelRefSerializer):
+    status = serializers.ChoiceField(
+        choices=DIFF_STATUSES,
+        help_text="ranked: ranked in both; added / removed: on the board only after / before; "
+        "newly_ranked / newly_unranked: on it in both, ranked only after / before; "
+        "unranked: on it in both, ranked in neither",
+    )
+    rank_before = serializers.IntegerField(allow_null=True, help_text="By Elo")
+    rank_after = serializers.IntegerField(allow_null=True)
+    rank_change = serializers.IntegerField(
+        allow_null=True,
+        help_text="Places gained by Elo rank (positive: up); null unless ranked in both",
+    )
+    rank_with_uncertainty_before = serializers.IntegerField(allow_null=True)
+    rank_with_uncertainty_after = serializers.IntegerField(allow_null=True)
+    rank_with_uncertainty_change = serializers.IntegerField(allow_null=True)
+    elo_before = serializers.FloatField(allow_null=True)
+    elo_after = serializers.FloatField(allow_null=True)
+    elo_change = serializers.FloatField(allow_null=True, help_text="After minus before")
+
+
+@extend_schema_serializer(component_name="LeaderboardChangelogItem")
+class ChangelogItemSerializer(serializers.Serializer):
+    snapshot = SnapshotSummarySerializer()
+    previous = serializers.IntegerField(
+        allow_null=True, source="previous_id", help_text="The visible snapshot before it"
+    )
+    models_added = ModelRefSerializer(many=True, source="added", help_text="Overall board")
+    models_removed = ModelRefSerializer(many=True, source="removed")
+    newly_ranked = ModelRefSerializer(many=True)
+    biggest_moves = DiffRowSerializer(many=True, help_text="Up to 3 largest Elo changes")
+    diff_url = serializers.SerializerMethodField(
+        help_text="Its diff against the snapshot before; null for the first"
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_diff_url(self, item: ChangelogItem) -> str | None:
+        if item.previous_id is None:
+            return None
+        return reverse("api-leaderboard-diff", args=[item.domain.slug]) + (
+            f"?from={item.previous_id}&to={item.snapshot.id}"
+        )
+
+
+@extend_schema_serializer(component_name="LeaderboardSnapshotList")
+class SnapshotListSerializer(serializers.Serializer):
+    domain = DomainSerializer()
+    count = serializers.IntegerField(help_text="Visible snapshots of the domain in this answer")
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    snapshots = ChangelogItemSerializer(many=True, help_text="Newest first")
+
+
+@extend_schema_serializer(component_name="LeaderboardCitation")
+class CitationSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    bibtex = serializers.CharField()
+    text = serializers.CharField()
+    url = serializers.CharField(help_text="The snapshot's permanent page")
+
+
+@extend_schema_serializer(component_name="LeaderboardSnapshotLinks")
+class SnapshotLinksSerializer(serializers.Serializer):
+    page = serializers.CharField()
+    api = serializers.CharField()
+    csv = serializers.CharField(help_text="This board as CSV")
+    parquet = serializers.CharField(help_text="This board as Parquet")
+    csv_all_boards = serializers.CharField()
+    parquet_all_boards = serializers.CharField()
+    diff = serializers.CharField(help_text="Against the snapshot before it")
+
+
+@extend_schema_serializer(component_name="LeaderboardSnapshotBoard")
+class SnapshotBoardSerializer(BoardSerializer):
+    citation = CitationSerializer()
+    links = SnapshotLinksSerializer()
+
+
+@extend_schema_serializer(component_name="LeaderboardDiff")
+class DiffSerializer(serializers.Serializer):
+    domain = DomainSerializer()
+    board = serializers.CharField(source="board_key")
+    board_title = serializers.CharField()
+    before = SnapshotSummarySerializer()
+    after = SnapshotSummarySerializer()
+    rows = DiffRowSerializer(many=True, help_text="The board after in its order, then removed")
+    added = ModelRefSerializer(many=True)
+    removed = ModelRefSerializer(many=True)
+    newly_ranked = ModelRefSerializer(many=True)
+    newly_unranked = ModelRefSerializer(many=True)
+
+
+def snapshot_board_body(view: BoardView, *, absolute_page_url: str) -> Any:
+    """A snapshot board's JSON: the board body, its citation and its links."""
+    summary = SnapshotSummary(
+        id=view.snapshot.id,
+        domain_slug=view.domain.slug,
+        fingerprint=view.snapshot.fingerprint,
+        created_at=view.snapshot.created_at,
+        ratings_through=view.snapshot.ratings_through,
+        n_ratings=view.snapshot.n_ratings,
+        n_prompts=view.snapshot.n_prompts,
+        n_models=view.snapshot.n_models,
+        is_hidden=False,
+    )
+    stored = board_stored(board_id=view.board.id)
+    return SnapshotBoardSerializer(
+        {
+            "domain": view.domain,
+            "snapshot": view.snapshot,
+            "board": view.board,
+            "separability": view.separability,
+            "n_prompts": view.n_prompts,
+            "entries": view.entries,
+            "win_rates": stored["win_rates"],
+            "anchor": stored["anchor"],
+            "boards": view.boards,
+            "citation": snapshot_citation(
+                domain=view.domain, snapshot=summary, url=absolute_page_url
+            ),
+            "links": snapshot_urls(view.domain.slug, view.snapshot.id, view.board.key),
+        },
+        context={"domain_slug": view.domain.slug, "snapshot_id": view.snapshot.id},
+    ).data
+
+
+class LeaderboardSnapshotsApi(PublicLeaderboardApi):
+    @extend_schema(
+        operation_id="leaderboards_snapshots_list",
+        summary="A domain's published snapshots, newest first, as a changelog",
+        description="Each visible snapshot with what changed on the overall board since the one "
+        "before it: models added and removed, newly ranked, the biggest Elo moves. With `date`, "
+        "only the snapshot that was public at the end of that day (UTC).",
+        parameters=[
+            OpenApiParameter(
+                "date", str, description="YYYY-MM-DD: the snapshot public on that day"
+            ),
+            OpenApiParameter("page", int, description=f"{CHANGELOG_PAGE} snapshots a page"),
+        ],
+        responses={
+            200: SnapshotListSerializer,
+            304: OpenApiResponse(description="Not modified"),
+            **error_responses(400, 404),
+        },
+        auth=[],
+        tags=["leaderboards"],
+    )
+    def get(self, request: Request, domain_slug: str) -> HttpResponse:
+        day = query_date(request.query_params.get("date"))
+        page = query_int(request.query_params.get("page"), "page") or 1
+        domain = history_domain(domain_slug=domain_slug)
+        if domain is None:
+            raise NotFound("No such domain.")
+        if day is not None:
+            found = snapshot_on_date(domain_slug=domain_slug, day=day)
+            if found is None:
+                raise NotFound("No snapshot of this domain was public on that date.")
+            # The list as it stands holds it; its changelog line is read from there.
+            ids = [summary.id for summary in snapshot_history(domain_slug=domain_slug)]
+            offset, limit = ids.index(found.id), 1
+        else:
+            offset, limit = (page - 1) * CHANGELOG_PAGE, CHANGELOG_PAGE
+
+        def build() -> Any:
+            total = changelog_size(domain_slug=domain_slug)
+            pages = max(1, -(-total // CHANGELOG_PAGE))
+            if day is None and page > pages:
+                raise NotFound("No such page.")
+            items = changelog(domain_slug=domain_slug, limit=limit, offset=offset)
+            return SnapshotListSerializer(
+                {
+                    "domain": domain,
+                    "count": len(items) if day is not None else total,
+                    "page": 1 if day is not None else page,
+                    "pages": 1 if day is not None else pages,
+                    "snapshots": items,
+                }
+            ).data
+
+        version = history_version(domain_slug=domain_slug)
+        return self.cached(
+            request, etag=f'"snapshots-{domain_slug}-{version}-{offset}-{limit}"', build=build
+        )
+
+
+class LeaderboardSnapshotApi(PublicLeaderboardApi):
+    @extend_schema(
+        operation_id="leaderboards_snapshot_retrieve",
+        summary="One published snapshot by id: its overall board, citation and download links",
+        responses={
+            200: SnapshotBoardSerializer,
+            304: OpenApiResponse(description="Not modified"),
+            **PUBLIC_ERRORS,
+        },
+        auth=[],
+        tags=["leaderboards"],
+    )
+    def get(
+        self, request: Request, domain_slug: str, snapshot_id: int, board_key: str = OVERALL_KEY
+    ) -> HttpResponse:
+        staff = request_is_staff(request._request)
+        summary = snapshot_summary(
+            domain_slug=domain_slug, snapshot_id=snapshot_id, include_hidden=staff
+        )
+        if summary is None:
+            raise NotFound("No such snapshot.")
+        page_url = request.build_absolute_uri(
+            snapshot_urls(domain_slug, snapshot_id, OVERALL_KEY)["page"]
+        )
+
+        def build() -> Any:
+            view = snapshot_board_view(
+                domain_slug=domain_slug,
+                snapshot_id=snapshot_id,
+                board_key=board_key,
+                include_hidden=staff,
+            )
+            if view is None:
+                raise NotFound("No such board.")
+            return snapshot_board_body(view, absolute_page_url=page_url)
+
+        if summary.is_hidden:  # staff only: never cached, never stored by a shared cache
+            response = HttpResponse(JSONRenderer().render(build()), content_type="application/json")
+            response["Cache-Control"] = "private, no-cache"
+            return response
+        etag, host = self._name(summary, board_key, request._request)
+        return self.cached(request, etag=etag, build=build, key_extra=host)
+
+    def body_name(self, request: HttpRequest, **kwargs: Any) -> tuple[str, str] | None:
+        summary = snapshot_summary(
+            domain_slug=kwargs["domain_slug"], snapshot_id=kwargs["snapshot_id"]
+        )
+        if summary is None:
+            return None  # hidden (staff may read it) or missing: the whole way
+        return self._name(summary, kwargs.get("board_key", OVERALL_KEY), request)
+
+    def _name(
+        self, summary: SnapshotSummary, board_key: str, request: HttpRequest
+    ) -> tuple[str, str]:
+        # A snapshot never changes; the host is part of the citation's URL.
+        etag = f'"snapshot-{summary.id}-{summary.fingerprint[:16]}-{board_key}"'
+        return etag, request.get_host()
+
+
+class LeaderboardSnapshotBoardApi(LeaderboardSnapshotApi):
+    @extend_schema(
+        operation_id="leaderboards_snapshot_board_retrieve",
+        summary="One board of a published snapshot ('overall' or a category slug)",
+        responses={
+            200: SnapshotBoardSerializer,
+            304: OpenApiResponse(description="Not modified"),
+            **PUBLIC_ERRORS,
+        },
+        auth=[],
+        tags=["leaderboards"],
+    )
+    def get(
+        self, request: Request, domain_slug: str, snapshot_id: int, board_key: str = OVERALL_KEY
+    ) -> HttpResponse:
+        return super().get(request, domain_slug, snapshot_id, board_key)
+
+
+class LeaderboardDiffApi(PublicLeaderboardApi):
+    @extend_schema(
+        operation_id="leaderboards_diff_retrieve",
+        summary="Rank and Elo moves of every model on one board between two snapshots",
+        description="`to` defaults to the latest visible snapshot, `from` to the visible one "
+        "before `to`, `board` to overall.",
+        parameters=[
+            OpenApiParameter("from", int, description="The earlier snapshot id"),
+            OpenApiParameter("to", int, description="The later snapshot id"),
+            OpenApiParameter("board", str, description='"overall" (default) or a category slug'),
+        ],
+        responses={
+            200: DiffSerializer,
+            304: OpenApiResponse(description="Not modified"),
+            **error_responses(400, 404),
+        },
+        auth=[],
+        tags=["leaderboards"],
+    )
+    def get(self, request: Request, domain_slug: str) -> HttpResponse:
+        staff = request_is_staff(request._request)
+        before_id, after_id, board_key = diff_arguments(
+            domain_slug,
+            request.query_params.get("from"),
+            request.query_params.get("to"),
+            request.query_params.get("board"),
+            staff=staff,
+        )
+        diff = snapshot_diff(
+            domain_slug=domain_slug,
+            before_id=before_id,
+            after_id=after_id,
+            board_key=board_key,
+            include_hidden=staff,
+        )
+        if diff is None:
+            raise NotFound("No such snapshots or board.")
+        if diff.before.is_hidden or diff.after.is_hidden:
+            response = HttpResponse(
+                JSONRenderer().render(DiffSerializer(diff).data), content_type="application/json"
+            )
+            response["Cache-Control"] = "private, no-cache"
+            return response
+        etag = f'"diff-{diff.before.fingerprint[:12]}-{diff.after.fingerprint[:12]}-{board_key}"'
+        return self.cached(request, etag=etag, build=lambda: DiffSerializer(diff).data)
+
+
+BOARD_KEY = re.compile(r"^[-a-zA-Z0-9_]{1,120}$")
+
+
+class NothingToCompare(NotFound):
+    """The domain has fewer than two visible snapshots up to the one asked for."""
+
+    default_detail = "No earlier snapshot to compare with."
+
+
+def diff_arguments(
+    domain_slug: str, before: str | None, after: str | None, board: str | None, *, staff: bool
+) -> tuple[int, int, str]:
+    """The two snapshot ids and the board of a diff request, with the documented defaults."""
+    before_id = query_int(before, "from")
+    after_id = query_int(after, "to")
+    board_key = board or OVERALL_KEY
+    if not BOARD_KEY.match(board_key):
+        raise ValidationError({"board": ['Expected "overall" or a category slug.']})
+    history = snapshot_history(domain_slug=domain_slug, include_hidden=staff)
+    ids = [summary.id for summary in history]
+    if after_id is None:
+        if not ids:
+            raise NothingToCompare("This domain has no published snapshot.")
+        after_id = ids[0]
+    if before_id is None:
+        if after_id not in ids:
+            raise NotFound("No such snapshot.")
+        index = ids.index(after_id)
+        if index + 1 >= len(ids):
+            raise NothingToCompare("No snapshot before this one to compare with.")
+        before_id = ids[index + 1]
+    return before_id, after_id, board_key
 
 
 # --- A lab's own results -------------------------------------------------------------------------

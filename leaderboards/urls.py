@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leaderboards import views
+from leaderboards import feeds, views
 
 app_name = "leaderboards"
 
@@ -15,6 +15,28 @@ urlpatterns = [
         name="model-history-chart",
     ),
     path("leaderboards/charts/<int:board_id>/<slug:kind>.svg", views.board_chart, name="chart"),
+    path("leaderboards/feed.atom", feeds.SnapshotFeed(), name="feed"),
+    # Before the board route: "snapshots" and "diff" are not category slugs.
+    path("leaderboards/<slug:domain_slug>/snapshots/", views.snapshots, name="snapshots"),
+    path(
+        "leaderboards/<slug:domain_slug>/snapshots/<int:snapshot_id>/",
+        views.snapshot,
+        name="snapshot",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/snapshots/<int:snapshot_id>/<slug:board_key>/",
+        views.snapshot,
+        name="snapshot-board",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/snapshots/<int:snapshot_id>/download.<slug:fmt>",
+        views.snapshot_download,
+        name="snapshot-download",
+    ),
+    path("leaderboards/<slug:domain_slug>/diff/", views.diff, name="diff"),
+    path(
+        "leaderboards/<slug:domain_slug>/feed.atom", feeds.DomainSnapshotFeed(), name="domain-feed"
+    ),
     path("leaderboards/<slug:domain_slug>/", views.board, name="domain"),
     path("leaderboards/<slug:domain_slug>/<slug:board_key>/", views.board, name="board"),
     path("methodology/", views.methodology, name="methodology"),

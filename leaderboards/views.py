@@ -15,14 +15,35 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
-from django.shortcuts import render
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotModified,
+)
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
+from rest_framework.exceptions import NotFound, ValidationError
 
+from leaderboards.apis import (
+    BOARD_KEY,
+    NothingToCompare,
+    diff_arguments,
+    query_date,
+    query_int,
+    request_is_staff,
+    snapshot_urls,
+)
 from leaderboards.models import OVERALL_KEY, SnapshotChart
 from leaderboards.selectors import (
+    CHANGELOG_PAGE,
     board_view,
+    changelog,
+    changelog_size,
+    history_domain,
+    history_version,
     leaderboard_index,
     leaderboard_index_version,
     model_view,
@@ -30,6 +51,13 @@ from leaderboards.selectors import (
     public_chart_svg,
     public_sample_prompts,
     published_version,
+    snapshot_board_view,
+    snapshot_citation,
+    snapshot_diff,
+    snapshot_download_boards,
+    snapshot_history,
+    snapshot_on_date,
+    snapshot_summary,
 )
 from leaderboards.services import snapshot_chart_ensure
 from seal.errors import ApplicationError
@@ -37,6 +65,8 @@ from seal.rendering import prompt_html
 
 # Bump when the templates change, so cached pages of an unchanged snapshot are drawn anew.
 PAGE_VERSION = "2"
+# Bump when the download columns change.
+DOWNLOAD_VERSION = "1"
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
@@ -211,3 +241,224 @@ def methodology(request: HttpRequest) -> HttpResponse:
     # Sample prompts can be edited by staff at any time; a short-lived page is good enough.
     period = int(time.time() // max(1, _max_age()))
     return _public_page(request, key=f"methodology:{period}", render_page=render_page)
+
+
+# --- Snapshot history: pages of every visible snapshot, diffs, the changelog, downloads ---------
+
+
+def _bad_request(message: str) -> HttpResponse:
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
+def _staff_page(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@require_GET
+def snapshots(request: HttpRequest, domain_slug: str) -> HttpResponse:
+    """The domain's changelog (every visible snapshot); `?date=` opens the one public that day."""
+    try:
+        day = query_date(request.GET.get("date"))
+        page = query_int(request.GET.get("page"), "page") or 1
+    except ValidationError as exc:
+        return _bad_request(_first_error(exc))
+    domain = history_domain(domain_slug=domain_slug)
+    if domain is None:
+        raise Http404("No such domain")
+    staff = request_is_staff(request)
+    if day is not None:
+        found = snapshot_on_date(domain_slug=domain_slug, day=day, include_hidden=staff)
+        if found is None:
+            raise Http404("No snapshot of this domain was public on that date")
+        return redirect("leaderboards:snapshot", domain_slug, found.id)
+    total = changelog_size(domain_slug=domain_slug)
+    pages = max(1, -(-total // CHANGELOG_PAGE))
+    if page > pages:
+        raise Http404("No such page")
+
+    def render_page() -> HttpResponse:
+        items = changelog(
+            domain_slug=domain_slug, limit=CHANGELOG_PAGE, offset=(page - 1) * CHANGELOG_PAGE
+        )
+        everything = snapshot_history(domain_slug=domain_slug, include_hidden=staff)
+        hidden = [summary for summary in everything if summary.is_hidden]
+        return render(
+            request,
+            "leaderboards/snapshots.html",
+            {
+                "domain": domain,
+                "items": items,
+                "hidden": hidden,
+                "page": page,
+                "pages": pages,
+                "total": total,
+                "api_url": reverse("api-leaderboard-snapshots", args=[domain_slug]),
+            },
+        )
+
+    version = history_version(domain_slug=domain_slug)
+    return _public_page(
+        request, key=f"snapshots:{domain_slug}:{version}:{page}", render_page=render_page
+    )
+
+
+def _first_error(exc: ValidationError) -> str:
+    detail = exc.detail
+    if isinstance(detail, dict):
+        field, messages = next(iter(detail.items()))
+        return f"{field}: {messages[0] if isinstance(messages, list) else messages}"
+    return str(detail)
+
+
+@require_GET
+def snapshot(
+    request: HttpRequest, domain_slug: str, snapshot_id: int, board_key: str = OVERALL_KEY
+) -> HttpResponse:
+    """A board of any visible snapshot, on the board page's template, with its citation."""
+    staff = request_is_staff(request)
+    summary = snapshot_summary(
+        domain_slug=domain_slug, snapshot_id=snapshot_id, include_hidden=staff
+    )
+    if summary is None:
+        raise Http404("No such snapshot")
+    current = published_version(domain_slug=domain_slug)
+    is_current = current is not None and current.snapshot_id == summary.id
+    links = snapshot_urls(domain_slug, summary.id, board_key)
+    page_url = request.build_absolute_uri(snapshot_urls(domain_slug, summary.id)["page"])
+
+    def render_page() -> HttpResponse:
+        view = snapshot_board_view(
+            domain_slug=domain_slug,
+            snapshot_id=summary.id,
+            board_key=board_key,
+            include_hidden=staff,
+        )
+        if view is None:
+            raise Http404("No such board")
+        return render(
+            request,
+            "leaderboards/board.html",
+            {
+                "view": view,
+                "archive": {
+                    "summary": summary,
+                    "is_current": is_current,
+                    "citation": snapshot_citation(
+                        domain=view.domain, snapshot=summary, url=page_url
+                    ),
+                    "links": links,
+                },
+                "api_url": links["api"],
+                "min_ratings_per_model": view.snapshot.config["ranking"]["min_ratings"],
+                "few_ratings": view.snapshot.config["few_ratings"],
+            },
+        )
+
+    if summary.is_hidden:
+        return _staff_page(render_page())
+    # Whether it is the public one now, and the host (in the citation), are part of the page.
+    key = f"snapshot:{summary.id}:{summary.fingerprint[:16]}:{board_key}:{is_current}:"
+    key += request.get_host()
+    return _public_page(request, key=key, render_page=render_page)
+
+
+@require_GET
+def snapshot_download(
+    request: HttpRequest, domain_slug: str, snapshot_id: int, fmt: str
+) -> HttpResponse:
+    """Every board of a snapshot (or `?board=`) as CSV or Parquet: the boards' public rows."""
+    from leaderboards.downloads import FORMATS, boards_file
+
+    if fmt not in FORMATS:
+        raise Http404("No such format")
+    board_key = request.GET.get("board") or None
+    if board_key is not None and not BOARD_KEY.match(board_key):
+        return _bad_request('board: expected "overall" or a category slug.')
+    staff = request_is_staff(request)
+    summary = snapshot_summary(
+        domain_slug=domain_slug, snapshot_id=snapshot_id, include_hidden=staff
+    )
+    if summary is None:
+        raise Http404("No such snapshot")
+    etag = f'"download-{summary.id}-{summary.fingerprint[:16]}-{board_key or "all"}-{fmt}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache"
+        if summary.is_hidden
+        else f"public, max-age={_max_age()}",
+    }
+    if not summary.is_hidden and _etag_matches(request, etag):
+        return HttpResponseNotModified(headers=headers)
+    cache_key = f"lb:download:{DOWNLOAD_VERSION}:{etag}"
+    body = None if summary.is_hidden else cache.get(cache_key)
+    if body is None:
+        boards = snapshot_download_boards(
+            domain_slug=domain_slug,
+            snapshot_id=summary.id,
+            board_key=board_key,
+            include_hidden=staff,
+        )
+        if boards is None:
+            raise Http404("No such board")
+        # pandas and pyarrow load here, with the first Parquet file a process builds.
+        body = boards_file(boards, fmt)
+        if not summary.is_hidden:
+            cache.set(cache_key, body, timeout=60 * 60)
+    name = f"seal-{domain_slug}-snapshot-{summary.id}-{board_key or 'all-boards'}.{fmt}"
+    response = HttpResponse(body, content_type=FORMATS[fmt], headers=headers)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_GET
+def diff(request: HttpRequest, domain_slug: str) -> HttpResponse:
+    """Rank and Elo moves between two snapshots of a domain on one board."""
+    staff = request_is_staff(request)
+    domain = history_domain(domain_slug=domain_slug)
+    if domain is None:
+        raise Http404("No such domain")
+    try:
+        before_id, after_id, board_key = diff_arguments(
+            domain_slug,
+            request.GET.get("from"),
+            request.GET.get("to"),
+            request.GET.get("board"),
+            staff=staff,
+        )
+    except ValidationError as exc:
+        return _bad_request(_first_error(exc))
+    except NothingToCompare as exc:
+        # A page linked from every board: with one snapshot so far it says so, not 404.
+        response = render(
+            request, "leaderboards/diff.html", {"domain": domain, "nothing": str(exc.detail)}
+        )
+        return _staff_page(response) if staff else response
+    except NotFound as exc:
+        raise Http404(str(exc.detail)) from exc
+    result = snapshot_diff(
+        domain_slug=domain_slug,
+        before_id=before_id,
+        after_id=after_id,
+        board_key=board_key,
+        include_hidden=staff,
+    )
+    if result is None:
+        raise Http404("No such snapshots or board")
+
+    def render_page() -> HttpResponse:
+        return render(
+            request,
+            "leaderboards/diff.html",
+            {
+                "diff": result,
+                "api_url": reverse("api-leaderboard-diff", args=[domain_slug])
+                + f"?from={before_id}&to={after_id}&board={board_key}",
+            },
+        )
+
+    if result.before.is_hidden or result.after.is_hidden:
+        return _staff_page(render_page())
+    key = f"diff:{result.before.id}:{result.before.fingerprint[:12]}:{result.after.id}:"
+    key += f"{result.after.fingerprint[:12]}:{board_key}"
+    return _public_page(request, key=key, render_page=render_page)

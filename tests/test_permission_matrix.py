@@ -19,8 +19,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from annotation.models import Assignment
 from annotation.services import assignment_next, rating_submit, review_approve
-from leaderboards.models import SnapshotBoard
-from leaderboards.services import leaderboards_publish_now
+from leaderboards.models import Snapshot, SnapshotBoard
+from leaderboards.services import leaderboards_publish_now, snapshot_hide
 from seal.models import Submission, WebhookDelivery
 from seal.services import lab_api_key_create, webhook_endpoint_create, webhook_event_emit
 from tests.annotation.conftest import World, build_world, good_rating
@@ -85,6 +85,13 @@ def matrix(settings) -> Matrix:
     assert others is not None
     leaderboards_publish_now(domains=[world.domain], draw_charts=False)
     board = SnapshotBoard.objects.filter(snapshot__domain=world.domain, key="overall").latest("pk")
+    # A second snapshot (another engine setting, the same ratings); the first is then hidden
+    # by staff: the public may not read it, staff may.
+    hidden = Snapshot.objects.get(domain=world.domain)
+    settings.SEAL_LEADERBOARD_REPLICAS = 40
+    (visible,) = leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    snapshot_hide(snapshot=hidden)
+    board = SnapshotBoard.objects.get(snapshot=visible, key="overall")
 
     own_submission = Submission.objects.create(model_version=own_model)
     own_submission.domains.add(world.domain)
@@ -122,6 +129,8 @@ def matrix(settings) -> Matrix:
         "other_hook": hooks["other"].pk,
         "own_delivery": deliveries["own"].pk,
         "other_delivery": deliveries["other"].pk,
+        "snapshot": visible.pk,
+        "hidden_snapshot": hidden.pk,
     }
     return Matrix(world=world, clients=clients, ids=ids)
 
@@ -130,6 +139,9 @@ def rows(ids: dict[str, Any]) -> list[tuple[str, str, str, dict[str, int | str]]
     """(url name, method, path, expected status per role)."""
     domain, board = ids["domain"], ids["board"]
     work = only({"annotator": 200, "reviewer1": 200, "reviewer2": 200, "staff": 403}, LOGIN)
+    snapshots = f"/leaderboards/{domain}/snapshots/"
+    snapshot, hidden = ids["snapshot"], ids["hidden_snapshot"]
+    staff_only = only({"staff": 200}, 404)
     api_lab = only({"lab": 200}, 401)
     lab_404 = only({"lab": 404}, 401)
     return [
@@ -153,6 +165,34 @@ def rows(ids: dict[str, Any]) -> list[tuple[str, str, str, dict[str, int | str]]
             everyone(200),
         ),
         ("leaderboards:methodology", "get", "/methodology/", everyone(200)),
+        ("leaderboards:feed", "get", "/leaderboards/feed.atom", everyone(200)),
+        ("leaderboards:domain-feed", "get", f"/leaderboards/{domain}/feed.atom", everyone(200)),
+        ("leaderboards:snapshots", "get", f"/leaderboards/{domain}/snapshots/", everyone(200)),
+        ("leaderboards:snapshot", "get", f"{snapshots}{snapshot}/", everyone(200)),
+        ("leaderboards:snapshot", "get", f"{snapshots}{hidden}/", staff_only),
+        ("leaderboards:snapshot-board", "get", f"{snapshots}{snapshot}/overall/", everyone(200)),
+        ("leaderboards:snapshot-board", "get", f"{snapshots}{hidden}/overall/", staff_only),
+        (
+            "leaderboards:snapshot-download",
+            "get",
+            f"{snapshots}{snapshot}/download.csv",
+            everyone(200),
+        ),
+        ("leaderboards:snapshot-download", "get", f"{snapshots}{hidden}/download.csv", staff_only),
+        (
+            "leaderboards:snapshot-download",
+            "get",
+            f"{snapshots}{hidden}/download.parquet",
+            staff_only,
+        ),
+        # Only one snapshot is visible: the public is told there is nothing to compare yet.
+        ("leaderboards:diff", "get", f"/leaderboards/{domain}/diff/", everyone(200)),
+        (
+            "leaderboards:diff",
+            "get",
+            f"/leaderboards/{domain}/diff/?from={hidden}&to={snapshot}",
+            staff_only,
+        ),
         ("api-leaderboards", "get", "/api/v1/leaderboards/", everyone(200)),
         ("api-leaderboard-domain", "get", f"/api/v1/leaderboards/{domain}/", everyone(200)),
         (
@@ -167,6 +207,22 @@ def rows(ids: dict[str, Any]) -> list[tuple[str, str, str, dict[str, int | str]]
             f"/api/v1/leaderboards/models/{ids['own_model']}/",
             everyone(200),
         ),
+        ("api-leaderboard-snapshots", "get", f"/api/v1{snapshots}", everyone(200)),
+        ("api-leaderboard-snapshot", "get", f"/api/v1{snapshots}{snapshot}/", everyone(200)),
+        ("api-leaderboard-snapshot", "get", f"/api/v1{snapshots}{hidden}/", staff_only),
+        (
+            "api-leaderboard-snapshot-board",
+            "get",
+            f"/api/v1{snapshots}{snapshot}/overall/",
+            everyone(200),
+        ),
+        (
+            "api-leaderboard-snapshot-board",
+            "get",
+            f"/api/v1{snapshots}{hidden}/overall/",
+            staff_only,
+        ),
+        ("api-leaderboard-diff", "get", f"/api/v1/leaderboards/{domain}/diff/", staff_only),
         ("api-schema", "get", "/api/v1/schema/", everyone(200)),
         ("api-docs", "get", "/api/v1/docs/", everyone(200)),
         ("api-lab", "get", "/api/v1/lab/", api_lab),
@@ -411,6 +467,8 @@ def test_every_url_is_in_the_matrix():
                     "other_hook",
                     "own_delivery",
                     "other_delivery",
+                    "snapshot",
+                    "hidden_snapshot",
                 ],
                 1,
             )

@@ -1,6 +1,6 @@
 """The web process loads what it needs to serve pages: the numerical and plotting libraries
-(pandas, matplotlib, scipy) are imported by the recompute, the charts and the staff quality table
-when they run, not when the site starts."""
+(pandas, pyarrow, matplotlib, scipy) are imported by the recompute, the charts, the Parquet
+downloads and the staff quality table when they run, not when the site starts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("matplotlib", "pandas", "scipy")
+HEAVY = ("matplotlib", "pandas", "pyarrow", "scipy")
 
 LOAD_THE_SITE = """
 import json, sys

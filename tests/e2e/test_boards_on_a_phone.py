@@ -76,13 +76,20 @@ def test_boards_fit_a_phone_with_the_table_before_the_categories(phone, settings
         ModelVersion.objects.filter(pk=model.pk).update(name=name)
         Lab.objects.filter(pk=model.lab_id).update(name=lab)
     world.rate()
-    leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    (snapshot,) = leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    settings.SEAL_LEADERBOARD_REPLICAS = 50  # the same ratings, another setting: a second snapshot
+    (later,) = leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    history = f"/leaderboards/{world.domain.slug}/snapshots/"
 
     pages = {
         "index": "/leaderboards/",
         "domain-board": f"/leaderboards/{world.domain.slug}/",
         "category-board": f"/leaderboards/{world.domain.slug}/arithmetic/",
         "model": f"/leaderboards/models/{world.models[1].pk}/",
+        # A snapshot's permanent page (with its citation), the changelog and a diff.
+        "snapshot-board": f"{history}{snapshot.pk}/",
+        "changelog": history,
+        "diff": f"/leaderboards/{world.domain.slug}/diff/?from={snapshot.pk}&to={later.pk}",
     }
     widths = {}
     text_px: dict[str, float] = {}

@@ -78,6 +78,15 @@ PUBLIC_OPERATIONS = {
     ("/api/v1/leaderboards/{domain_slug}/", "get"),
     ("/api/v1/leaderboards/{domain_slug}/{board_key}/", "get"),
     ("/api/v1/leaderboards/models/{id}/", "get"),
+    ("/api/v1/leaderboards/{domain_slug}/snapshots/", "get"),
+    ("/api/v1/leaderboards/{domain_slug}/snapshots/{snapshot_id}/", "get"),
+    ("/api/v1/leaderboards/{domain_slug}/snapshots/{snapshot_id}/{board_key}/", "get"),
+    ("/api/v1/leaderboards/{domain_slug}/diff/", "get"),
+}
+# Public operations with query parameters: a malformed one is a 400 naming it.
+PUBLIC_WITH_QUERY = {
+    "/api/v1/leaderboards/{domain_slug}/snapshots/",
+    "/api/v1/leaderboards/{domain_slug}/diff/",
 }
 RESULTS_OPERATIONS = {("/api/v1/results/", "get")}
 
@@ -191,6 +200,7 @@ class ApiWorld:
     domains: list[str]
     boards: list[str]
     ranked: list[int]
+    snapshots: list[int]
     our_model_versions: list[int]
     our_submissions: list[int]
     their_model_versions: list[int]
@@ -227,7 +237,7 @@ def api_world(db, settings) -> Iterator[ApiWorld]:
     cache.clear()
     world = leaderboard_world(n_prompts=6)
     world.rate()
-    leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    (snapshot,) = leaderboards_publish_now(domains=[world.domain], draw_charts=False)
     ours, theirs, _ = world.models
     our_next = ModelVersionFactory.create(lab=ours.lab, name="Ours-next")
     our_retired = ModelVersionFactory.create(
@@ -270,6 +280,7 @@ def api_world(db, settings) -> Iterator[ApiWorld]:
         domains=[world.domain.slug],
         boards=["overall", *world.categories],
         ranked=[model.pk for model in world.models],
+        snapshots=[snapshot.pk],
         our_model_versions=[ours.pk, our_next.pk, our_retired.pk],
         our_submissions=[our_submission.pk],
         their_model_versions=[theirs.pk, their_next.pk],
@@ -323,6 +334,8 @@ def _aim(case: Any, world: ApiWorld) -> list[str]:
             parameters["domain_slug"] = _pick(parameters["domain_slug"], world.domains)
         if "board_key" in parameters:
             parameters["board_key"] = _pick(parameters["board_key"], world.boards)
+        if "snapshot_id" in parameters:
+            parameters["snapshot_id"] = _pick(parameters["snapshot_id"], world.snapshots)
         case.path_parameters = parameters
     if case.query:
         query = dict(case.query)
@@ -332,6 +345,13 @@ def _aim(case: Any, world: ApiWorld) -> list[str]:
             query["domain"] = _pick(query["domain"], world.domains)
         if "endpoint" in query:
             query["endpoint"] = _pick(query["endpoint"], world.hooks)
+        for name in ("from", "to"):
+            if name in query:
+                query[name] = _pick(query[name], world.snapshots)
+        if "board" in query:
+            query["board"] = _pick(query["board"], world.boards)
+        if "date" in query:
+            query["date"] = _pick(query["date"], [timezone.now().date().isoformat()])
         case.query = query
     if path == "/api/v1/submissions/" and isinstance(case.body, dict):
         body = dict(case.body)
@@ -395,6 +415,8 @@ def _other_method(case: Any) -> bool:
 
 def _assert_public(case: Any, response: Any) -> None:
     expected = {405} if _other_method(case) else {200, 404}
+    if case.operation.path in PUBLIC_WITH_QUERY and not _other_method(case):
+        expected.add(400)
     assert response.status_code in expected, response.text
     assert PRIVATE_MARKER not in response.text
 
