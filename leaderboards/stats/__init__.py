@@ -20,6 +20,13 @@ from .bradley_terry import (
     to_elo,
 )
 from .data import Comparisons, ModelTallies, preference_to_outcome
+from .diagnostics import (
+    AnswerDiagnostics,
+    AnswerSums,
+    StandingDifferences,
+    answer_diagnostics,
+    standing_differences,
+)
 from .errors import (
     DisconnectedComparisonGraphError,
     InsufficientDataError,
@@ -47,6 +54,8 @@ __all__ = [
     "AccuracyResult",
     "AgreementResult",
     "Anchor",
+    "AnswerDiagnostics",
+    "AnswerSums",
     "BootstrapDraws",
     "BradleyTerryFit",
     "Comparisons",
@@ -57,9 +66,11 @@ __all__ = [
     "ModelRanking",
     "ModelTallies",
     "RankingConfig",
+    "StandingDifferences",
     "StatsConvergenceError",
     "StatsInputError",
     "accuracy_interval",
+    "answer_diagnostics",
     "bootstrap_strengths",
     "fit_bradley_terry",
     "krippendorff_alpha",
@@ -71,6 +82,7 @@ __all__ = [
     "rankable_models",
     "sandwich_covariance",
     "separability",
+    "standing_differences",
     "to_elo",
     "wilson_interval",
 ]
