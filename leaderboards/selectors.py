@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -135,6 +135,83 @@ def approved_counts_by_category(*, domain_id: int) -> tuple[CountRows, IntArray]
 
     matrix = _matrix(list(rows), 9)
     return CountRows.from_matrix(matrix[:, 1:]), np.ascontiguousarray(matrix[:, 0])
+
+
+def approved_answer_sums(
+    *, domain_id: int, dimension_keys: Sequence[str], tag_keys: Sequence[str]
+) -> npt.NDArray[np.float64]:
+    """Rated answers per (prompt, model) with score sums, score counts and tag counts: one query.
+
+    Columns: prompt, model, answers, one score sum per dimension, one score count per
+    dimension, one tag count per tag (an answer counts once per tag it carries). The database
+    unpacks the JSON and groups; a NULL score (a rating approved before scores were copied,
+    or a dimension added later) is not counted, a non-number is ignored.
+    """
+    import numpy as np
+    from django.db import connection
+
+    postgres = connection.vendor == "postgresql"
+    columns: list[str] = []
+    params: list[str] = []
+    for key in dimension_keys:
+        if postgres:
+            columns.append(
+                "CASE WHEN jsonb_typeof(r.scores_{side} -> %s::text) = 'number' "
+                "THEN (r.scores_{side} ->> %s::text)::float END"
+            )
+        else:
+            columns.append(
+                "CASE WHEN json_type(r.scores_{side}, '$.' || %s) IN ('integer', 'real') "
+                "THEN json_extract(r.scores_{side}, '$.' || %s) END"
+            )
+        params += [key, key]
+    for key in tag_keys:
+        if postgres:
+            columns.append(
+                "CASE WHEN jsonb_typeof(r.issue_tags_{side}) = 'array' "
+                "AND r.issue_tags_{side} @> jsonb_build_array(%s::text) THEN 1 ELSE 0 END"
+            )
+        else:
+            columns.append(
+                "CASE WHEN EXISTS (SELECT 1 FROM json_each(r.issue_tags_{side}) "
+                "WHERE json_each.value = %s) THEN 1 ELSE 0 END"
+            )
+        params.append(key)
+    names = [f"s{i}" for i in range(len(dimension_keys))] + [f"t{i}" for i in range(len(tag_keys))]
+    table = ApprovedRating._meta.db_table
+
+    def side(letter: str) -> str:
+        selected = "".join(
+            f", {column.format(side=letter)} AS {name}"
+            for column, name in zip(columns, names, strict=True)
+        )
+        # Only fixed column names and placeholders are formatted in; every value is a parameter.
+        return (
+            f"SELECT r.prompt_id AS prompt_id, r.model_{letter}_id AS model_id{selected} "  # noqa: S608
+            f"FROM {table} r WHERE r.domain_id = %s"
+        )
+
+    dims = [f"s{i}" for i in range(len(dimension_keys))]
+    tags = [f"t{i}" for i in range(len(tag_keys))]
+    aggregates = "".join(
+        [
+            *(f", SUM({name})" for name in dims),
+            *(f", COUNT({name})" for name in dims),
+            *(f", SUM({name})" for name in tags),
+        ]
+    )
+    sql = (
+        f"SELECT prompt_id, model_id, COUNT(*){aggregates} "  # noqa: S608
+        f"FROM ({side('a')} UNION ALL {side('b')}) sides GROUP BY prompt_id, model_id"
+    )
+    width = 3 + 2 * len(dimension_keys) + len(tag_keys)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, domain_id, *params, domain_id])
+        rows = cursor.fetchall()
+    if not rows:
+        return np.zeros((0, width), dtype=np.float64)
+    # SUM over no number is NULL: no score given.
+    return np.array(rows, dtype=np.float64).reshape(len(rows), width)
 
 
 def approved_summary(*, domain_id: int) -> datetime | None:

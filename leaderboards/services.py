@@ -353,6 +353,7 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
                 contaminated=entry.contaminated,
                 few_ratings=entry.few_ratings,
                 not_ranked_reason=entry.not_ranked_reason,
+                diagnostics=entry.diagnostics,
             )
             for board, board_draft in zip(boards, draft.boards, strict=True)
             for entry in board_draft.entries
