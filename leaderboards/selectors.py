@@ -350,10 +350,55 @@ class EntryRow:
     contaminated: bool
     few_ratings: bool
     not_ranked_reason: str | None = None
+    # What experts found (SnapshotEntry.diagnostics); None on entries written before it existed.
+    findings: dict[str, Any] | None = None
 
     @property
     def is_ranked(self) -> bool:
         return self.rank is not None
+
+    @property
+    def finding_scores(self) -> list[Finding]:
+        """Mean score per rubric dimension, with its interval, in rubric order."""
+        return [
+            Finding(
+                label=item["label"],
+                estimate=Estimate(item["mean"], item["lower"], item["upper"]),
+                count=item["n"],
+            )
+            for item in (self.findings or {}).get("dimensions", [])
+        ]
+
+    @property
+    def finding_tags(self) -> list[Finding]:
+        """Rate of each issue tag on this model's rated answers, highest first; tags seen only."""
+        items = [item for item in (self.findings or {}).get("tags", []) if item["count"]]
+        items.sort(key=lambda item: (-(item["rate"] or 0.0), item["label"]))
+        return [
+            Finding(
+                label=item["label"],
+                estimate=Estimate(item["rate"], item["lower"], item["upper"], percent=True),
+                count=item["count"],
+            )
+            for item in items
+        ]
+
+    @property
+    def answers_rated(self) -> int:
+        return int((self.findings or {}).get("answers", 0))
+
+    @property
+    def vs_overall(self) -> StandingShift | None:
+        """The category-minus-overall standing (category boards with both ranked), or None."""
+        found = (self.findings or {}).get("vs_overall")
+        if not found or found.get("difference") is None:
+            return None
+        return StandingShift(
+            difference=found["difference"],
+            lower=found["lower"],
+            upper=found["upper"],
+            mark=found.get("mark"),
+        )
 
     @property
     def plus(self) -> float | None:
@@ -395,6 +440,62 @@ class BoardView:
     n_prompts: int
     entries: list[EntryRow]
     boards: list[BoardLink]
+    # The board's part of what experts found (SnapshotBoard.data["findings"]), or None.
+    findings: dict[str, Any] | None = None
+
+    # Tag columns in the board's findings table: its main error sources.
+    FINDING_TAG_COLUMNS = 3
+
+    @property
+    def error_sources(self) -> list[Finding]:
+        """Issue tags by their rate over every rated answer on this board, highest first."""
+        return [
+            Finding(
+                label=item["label"],
+                estimate=Estimate(item["rate"], item["lower"], item["upper"], percent=True),
+                count=item["count"],
+            )
+            for item in (self.findings or {}).get("error_sources", [])
+        ]
+
+    @property
+    def finding_dimensions(self) -> list[dict[str, Any]]:
+        return list((self.findings or {}).get("dimensions", []))
+
+    @property
+    def finding_tag_columns(self) -> list[dict[str, Any]]:
+        sources = (self.findings or {}).get("error_sources", [])
+        return list(sources[: self.FINDING_TAG_COLUMNS])
+
+    @property
+    def findings_rows(self) -> list[FindingsRow]:
+        """One row per model with findings: its score means, then its rates of the top tags."""
+        keys = [dimension["key"] for dimension in self.finding_dimensions]
+        tag_keys = [tag["key"] for tag in self.finding_tag_columns]
+        rows = []
+        for entry in self.entries:
+            if not entry.findings:
+                continue
+            scores = {item["key"]: item for item in entry.findings.get("dimensions", [])}
+            tags = {item["key"]: item for item in entry.findings.get("tags", [])}
+            rows.append(
+                FindingsRow(
+                    entry=entry,
+                    scores=[
+                        Estimate(scores[key]["mean"], scores[key]["lower"], scores[key]["upper"])
+                        if key in scores
+                        else Estimate(None, None, None)
+                        for key in keys
+                    ],
+                    tags=[
+                        Estimate(tags[key]["rate"], tags[key]["lower"], tags[key]["upper"], True)
+                        if key in tags
+                        else Estimate(None, None, None, True)
+                        for key in tag_keys
+                    ],
+                )
+            )
+        return rows
 
     @property
     def facets(self) -> list[FacetGroup]:
@@ -464,6 +565,63 @@ def _board_link(board: SnapshotBoard) -> BoardLink:
     )
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A mean or a rate with its 95% interval, for display; None where there is nothing."""
+
+    value: float | None
+    lower: float | None
+    upper: float | None
+    percent: bool = False
+
+    def _format(self, number: float) -> str:
+        return f"{100 * number:.0f}%" if self.percent else f"{number:.2f}"
+
+    @property
+    def text(self) -> str:
+        return "—" if self.value is None else self._format(self.value)
+
+    @property
+    def range(self) -> str:
+        if self.lower is None or self.upper is None:
+            return ""
+        return f"{self._format(self.lower)}–{self._format(self.upper)}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    label: str
+    estimate: Estimate
+    count: int
+
+
+@dataclass(frozen=True)
+class StandingShift:
+    """Category Elo minus overall Elo (centred on the models ranked in both), 95% interval."""
+
+    difference: float
+    lower: float | None
+    upper: float | None
+    mark: str | None
+
+    @property
+    def text(self) -> str:
+        return f"{self.difference:+.0f}"
+
+    @property
+    def range(self) -> str:
+        if self.lower is None or self.upper is None:
+            return ""
+        return f"{self.lower:+.0f} to {self.upper:+.0f}"
+
+
+@dataclass(frozen=True)
+class FindingsRow:
+    entry: EntryRow
+    scores: list[Estimate]
+    tags: list[Estimate]
+
+
 def _entry_row(entry: SnapshotEntry) -> EntryRow:
     model = entry.model_version
     return EntryRow(
@@ -486,6 +644,7 @@ def _entry_row(entry: SnapshotEntry) -> EntryRow:
         contaminated=entry.contaminated,
         few_ratings=entry.few_ratings,
         not_ranked_reason=entry.not_ranked_reason,
+        findings=entry.diagnostics,
     )
 
 
@@ -609,7 +768,16 @@ def board_view(
         n_prompts=board.n_prompts,
         entries=_entries(board.pk),
         boards=[_board_link(b) for b in boards],
+        findings=_board_findings(board.pk),
     )
+
+
+def _board_findings(board_id: int) -> dict[str, Any] | None:
+    """Only the findings part of a board's stored data (the rest is large and not needed)."""
+    found = (
+        SnapshotBoard.objects.filter(pk=board_id).values_list("data__findings", flat=True).first()
+    )
+    return found if isinstance(found, dict) else None
 
 
 def board_stored(*, board_id: int) -> dict[str, Any]:
@@ -748,6 +916,28 @@ class ModelView:
     lab: str
     standings: list[ModelStanding]
     history: dict[str, list[HistoryPoint]]
+
+    @property
+    def has_findings(self) -> bool:
+        return any(standing.entry.findings for standing in self.standings)
+
+    @property
+    def strengths(self) -> list[ModelStanding]:
+        """Category boards where the model stands clearly higher than overall."""
+        return self._shifted("strength")
+
+    @property
+    def weaknesses(self) -> list[ModelStanding]:
+        """Category boards where the model stands clearly lower than overall."""
+        return self._shifted("weakness")
+
+    def _shifted(self, mark: str) -> list[ModelStanding]:
+        found = [
+            standing
+            for standing in self.standings
+            if (shift := standing.entry.vs_overall) is not None and shift.mark == mark
+        ]
+        return sorted(found, key=lambda s: -abs(s.entry.vs_overall.difference))  # type: ignore[union-attr]
 
     def standings_for(self, slug: str) -> list[ModelStanding]:
         return [standing for standing in self.standings if standing.domain.slug == slug]
@@ -919,6 +1109,7 @@ class LabResult:
     accuracy_lower: float | None
     accuracy_upper: float | None
     issue_tags: dict[str, int]
+    findings: dict[str, Any] | None = None
 
 
 def lab_results(*, lab: Lab) -> list[LabResult]:
@@ -961,6 +1152,7 @@ def lab_results(*, lab: Lab) -> list[LabResult]:
             accuracy_lower=entry.accuracy_lower,
             accuracy_upper=entry.accuracy_upper,
             issue_tags={},
+            findings=entry.diagnostics,
         )
     tags = _own_issue_tags(list(models))
     unpublished = {key for key in tags if key not in rows}
