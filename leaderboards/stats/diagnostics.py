@@ -24,7 +24,6 @@ mark (only where it excludes zero) is conservative.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,10 +148,7 @@ def answer_diagnostics(
             values, unit.ravel(), model_code.ravel(), m, u, d, t, replicas, seed
         )
     tail = (1.0 - confidence) / 2.0
-    with warnings.catch_warnings():
-        # A column that is NaN in every replica (no score at all) has NaN bounds: expected.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lower, upper = np.nanquantile(draws, [tail, 1.0 - tail], axis=0)
+    lower, upper = _nan_quantiles(draws, tail)
     est = estimate[0]
     score_mean, tag_rate = est[:, :d], est[:, d : d + t]
     pooled_rate = est[m, d : d + t] if m else np.full(t, np.nan)
@@ -179,6 +175,27 @@ def answer_diagnostics(
         pooled_answers=int(point[:, 0].sum()),
         error_order=order.astype(np.int64),
     )
+
+
+def _nan_quantiles(draws: FloatArray, tail: float) -> tuple[FloatArray, FloatArray]:
+    """Lower and upper quantiles per column over axis 0, skipping NaN (NaN if all are).
+
+    np.nanquantile gives the same numbers (linear interpolation) but loops over columns in
+    Python when any NaN is present; sorting once puts NaN last and indexes every column.
+    """
+    ordered = np.sort(draws, axis=0)
+    valid = (~np.isnan(draws)).sum(axis=0)
+    bounds = []
+    for q in (tail, 1.0 - tail):
+        position = q * np.maximum(valid - 1, 0)
+        below = np.floor(position).astype(np.int64)
+        above = np.minimum(below + 1, np.maximum(valid - 1, 0))
+        low = np.take_along_axis(ordered, below[None], axis=0)[0]
+        high = np.take_along_axis(ordered, above[None], axis=0)[0]
+        with np.errstate(invalid="ignore"):
+            value = low + (high - low) * (position - below)
+        bounds.append(np.where(valid > 0, value, np.nan))
+    return bounds[0], bounds[1]
 
 
 def _ratios(totals: FloatArray, d: int, t: int) -> FloatArray:
@@ -209,8 +226,23 @@ def _replica_ratios(
     seed: int,
 ) -> FloatArray:
     """Every replica's means and rates, (replicas, models + 1, D + T)."""
-    per_model = values.shape[1]
-    q = m * per_model
+    full_width = values.shape[1]
+    # Columns that need no product: a score count equal to the answer count on every row (no
+    # score missing) is the replica's answer total; a tag never given totals zero.
+    source = np.arange(full_width)
+    for j in range(d):
+        if np.array_equal(values[:, 1 + d + j], values[:, 0]):
+            source[1 + d + j] = 0
+    zero = np.flatnonzero(~values.any(axis=0))
+    kept = np.array(
+        [c for c in range(full_width) if source[c] == c and c not in set(zero.tolist())],
+        dtype=np.int64,
+    )
+    position = np.full(full_width, len(kept), dtype=np.int64)  # len(kept): a zero column
+    position[kept] = np.arange(len(kept))
+    position = position[source]
+    values = values[:, kept]
+    per_model = len(kept)
     column = (model_code * per_model)[:, None] + np.arange(per_model)[None, :]
     # Dense blocks of whole models, each at most _DENSE_ENTRY_LIMIT entries of (prompts x cols).
     models_per_block = max(1, min(m, _DENSE_ENTRY_LIMIT // max(1, u * per_model)))
@@ -221,7 +253,7 @@ def _replica_ratios(
         width = (last - first) * per_model
         matrix = np.zeros((u, width), dtype=np.float32)
         matrix[unit[rows][:, None], column[rows] - first * per_model] = values[rows]
-        blocks.append((first * per_model, last * per_model, matrix))
+        blocks.append((first, last, matrix))
     rng = np.random.default_rng(seed)
     draw_type = np.uint32 if u < 2**32 else np.int64
     out = np.empty((replicas, m + 1, d + t))
@@ -234,10 +266,13 @@ def _replica_ratios(
             .reshape(size, u)
             .astype(np.float32)
         )
-        totals = np.empty((size, q))
-        for low, high, matrix in blocks:
-            totals[:, low:high] = counts @ matrix
-        out[start : start + size] = _ratios(totals.reshape(size, m, per_model), d, t)
+        # One spare zero column at the end stands for the columns that total zero.
+        totals = np.zeros((size, m, per_model + 1))
+        for first, last, matrix in blocks:
+            totals[:, first:last, :per_model] = (counts @ matrix).reshape(
+                size, last - first, per_model
+            )
+        out[start : start + size] = _ratios(totals[:, :, position], d, t)
     return out
 
 

@@ -214,3 +214,31 @@ def test_bad_input_is_refused_with_the_field_named() -> None:
         sums_from([(1, 1, 2, [4.0], [2], [0]), (1, 1, 2, [4.0], [2], [0])])
     with pytest.raises(StatsInputError, match="replicas"):
         answer_diagnostics(sums_from([(1, 1, 2, [4.0], [2], [0])]), replicas=1, seed=0)
+
+
+def test_the_nan_skipping_quantiles_match_numpy() -> None:
+    import warnings
+
+    from leaderboards.stats.diagnostics import _nan_quantiles
+
+    rng = np.random.default_rng(3)
+    draws = rng.normal(size=(101, 7))
+    draws[rng.random(draws.shape) < 0.3] = np.nan
+    draws[:, 6] = np.nan  # a column with nothing at all
+    lower, upper = _nan_quantiles(draws, 0.025)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanquantile(draws, [0.025, 0.975], axis=0)
+    np.testing.assert_allclose(lower, expected[0])
+    np.testing.assert_allclose(upper, expected[1])
+
+
+def test_missing_scores_keep_their_own_counts_in_the_replicas() -> None:
+    # One model's scores are missing on some ratings: its replica means divide by the scores
+    # given, not by the answers (the shortcut for complete scores must not apply to it).
+    rows = [(p, 1, 2, [8.0], [2], [0]) for p in range(20)]
+    rows += [(p, 2, 2, [5.0], [1], [1]) for p in range(20)]
+    result = answer_diagnostics(sums_from(rows), replicas=50, seed=0)
+    np.testing.assert_allclose(result.score_mean[:, 0], [4.0, 5.0])
+    np.testing.assert_allclose(result.score_lower[:, 0], [4.0, 5.0])
+    np.testing.assert_allclose(result.score_upper[:, 0], [4.0, 5.0])
