@@ -35,6 +35,7 @@ import tempfile
 import time
 from http.client import HTTPConnection
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,7 +47,7 @@ from bench.support import (  # noqa: E402 - after the path insert
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/seal_bench_leaderboards"
 # A coding-style rubric: five dimensions and six issue tags, as the seeded coding domain has.
-BENCH_RUBRIC = {
+BENCH_RUBRIC: dict[str, Any] = {
     "dimensions": [
         {"key": key, "label": label, "scale": {"min": 1, "max": 5}}
         for key, label in (

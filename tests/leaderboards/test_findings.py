@@ -7,6 +7,8 @@ the public JSON and the lab results API. The others use the bulk leaderboard wor
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -23,6 +25,12 @@ from tests.leaderboards.conftest import PRIVATE_MARKER, leaderboard_world
 pytestmark = pytest.mark.django_db
 
 TAG_LABEL = "Correctness / functionality"  # the rubric's label of the tag "correctness"
+
+
+def found_in(entry: SnapshotEntry) -> dict[str, Any]:
+    """The entry's findings, which every entry of a rated board has."""
+    assert entry.diagnostics is not None
+    return dict(entry.diagnostics)
 
 
 def _rate_everything(world, raters: int = 3) -> list[Assignment]:
@@ -61,7 +69,7 @@ def test_scores_and_tags_flow_from_the_rating_to_the_snapshot_pages_and_json(db,
         entry = SnapshotEntry.objects.get(
             snapshot=snapshot, board_key=OVERALL_KEY, model_version=model
         )
-        found = entry.diagnostics
+        found = found_in(entry)
         scores = [score for score, _ in expected[model.pk]]
         tagged = sum(tag for _, tag in expected[model.pk])
         assert found["answers"] == 9
@@ -121,7 +129,7 @@ def test_category_strengths_and_weaknesses_are_marked_only_where_the_interval_ex
     world.rate(prompts=sql, scores_a={"correctness": 3, "overall": 3}, seed=2)
     (snapshot,) = leaderboards_publish_now(domains=[world.domain], draw_charts=False)
     entries = SnapshotEntry.objects.filter(snapshot=snapshot, board_key="sql")
-    shifts = {entry.model_version_id: entry.diagnostics["vs_overall"] for entry in entries}
+    shifts = {entry.model_version_id: found_in(entry)["vs_overall"] for entry in entries}
     assert shifts[weak.pk]["mark"] == "strength" and shifts[weak.pk]["lower"] > 0
     for shift in shifts.values():
         if shift["mark"] == "strength":
@@ -132,7 +140,7 @@ def test_category_strengths_and_weaknesses_are_marked_only_where_the_interval_ex
             assert shift["lower"] <= 0 <= shift["upper"]
     # The overall board compares nothing with itself.
     overall = SnapshotEntry.objects.filter(snapshot=snapshot, board_key=OVERALL_KEY)
-    assert all("vs_overall" not in entry.diagnostics for entry in overall)
+    assert all("vs_overall" not in found_in(entry) for entry in overall)
     cache.clear()
     page = Client().get(f"/leaderboards/models/{weak.pk}/").content.decode()
     assert "Strengths and weaknesses" in page and "Strength:" in page and "SQL" in page
@@ -154,7 +162,7 @@ def test_ratings_approved_before_scores_were_kept_count_as_missing(db):
     )
     (snapshot,) = leaderboards_publish_now(domains=[world.domain], draw_charts=False)
     found = {
-        entry.model_version_id: entry.diagnostics
+        entry.model_version_id: found_in(entry)
         for entry in SnapshotEntry.objects.filter(snapshot=snapshot, board_key=OVERALL_KEY)
     }
     for model, means in ((first, (5.0, 4.0)), (second, (1.0, 2.0))):
