@@ -160,9 +160,9 @@ def approved_answer_sums(
     params: list[str] = []
     record = ""
     if postgres:
-        # jsonb_to_record unpacks every dimension of a row in one call (several times cheaper
-        # than one -> per key); its columns are named after the keys, which the rubric limits
-        # to [a-z][a-z0-9_]*, and a NULL (unscored) row gives NULLs through the LEFT JOIN.
+        # jsonb_to_record unpacks every dimension of a row in one call (cheaper than one ->
+        # per key); its columns are named after the keys, which the rubric limits to
+        # [a-z][a-z0-9_]*, and a NULL (unscored) row gives NULLs through the LEFT JOIN.
         for key in dimension_keys:
             if not KEY_PATTERN.match(key):
                 raise ValueError(f"rubric dimension key {key!r} is not a plain name")
