@@ -437,6 +437,8 @@ def _domain_ratings_seed(
                 outcome=preference_outcome(assignment.preference or 0),
                 issue_tags_a=assignment.issue_tags["a"],
                 issue_tags_b=assignment.issue_tags["b"],
+                scores_a=assignment.scores.get("a", {}),
+                scores_b=assignment.scores.get("b", {}),
                 approved_at=assignment.approved_at or now,
             )
             for assignment, task in finals

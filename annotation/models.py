@@ -272,6 +272,11 @@ class ApprovedRating(models.Model):
     outcome = models.FloatField(help_text="1 = A better, 0.5 = tie, 0 = B better")
     issue_tags_a = models.JSONField(default=list)
     issue_tags_b = models.JSONField(default=list)
+    # Per-dimension scores of each answer, {dimension: n}, as the rating holds them. Nullable and
+    # without a default so that adding them was a plain ADD COLUMN on SQLite (a table rebuild
+    # drops the append-only triggers); rows approved before they existed stay NULL = not known.
+    scores_a = models.JSONField(null=True, blank=True)
+    scores_b = models.JSONField(null=True, blank=True)
     approved_at = models.DateTimeField()
 
     class Meta:

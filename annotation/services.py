@@ -761,6 +761,8 @@ def review_approve(
             outcome=preference_outcome(assignment.preference),
             issue_tags_a=assignment.issue_tags.get("a", []),
             issue_tags_b=assignment.issue_tags.get("b", []),
+            scores_a=assignment.scores.get("a", {}),
+            scores_b=assignment.scores.get("b", {}),
             approved_at=now,
         )
         _task_slots_recount(task_id=task.pk)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -35,6 +36,7 @@ import tempfile
 import time
 from http.client import HTTPConnection
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,6 +47,31 @@ from bench.support import (  # noqa: E402 - after the path insert
 )
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/seal_bench_leaderboards"
+# A coding-style rubric: five dimensions and six issue tags, as the seeded coding domain has.
+BENCH_RUBRIC: dict[str, Any] = {
+    "dimensions": [
+        {"key": key, "label": label, "scale": {"min": 1, "max": 5}}
+        for key, label in (
+            ("correctness", "Correctness / functionality"),
+            ("readability", "Readability / documentation"),
+            ("efficiency", "Efficiency"),
+            ("adherence", "Adherence to the request"),
+            ("overall", "Overall"),
+        )
+    ],
+    "issue_tags": [
+        {"key": key, "label": label}
+        for key, label in (
+            ("bug", "Bug"),
+            ("incomplete", "Incomplete"),
+            ("inefficient", "Inefficient"),
+            ("insecure", "Insecure"),
+            ("off_request", "Ignores the request"),
+            ("hallucinated_api", "Hallucinated API"),
+        )
+    ],
+    "justification_min_chars": 10,
+}
 
 
 def setup_django(url: str) -> None:
@@ -72,11 +99,10 @@ def build(
     from seal.models import Category, Lab, ModelVersion, Prompt, PromptSet
     from seal.prompt_import import content_hash
     from seal.services import domain_upsert
-    from tests.factories import DEFAULT_RUBRIC
 
     call_command("migrate", verbosity=0)
     bench_database_empty()
-    domain = domain_upsert(slug="bench", name="Bench", rubric=DEFAULT_RUBRIC)
+    domain = domain_upsert(slug="bench", name="Bench", rubric=BENCH_RUBRIC)
     prompt_set = PromptSet.objects.create(domain=domain, version="bench", status="active")
     cats = Category.objects.bulk_create(
         Category(domain=domain, facet="topic", value=f"Topic {k:02d}", slug=f"topic-{k:02d}")
@@ -112,6 +138,24 @@ def build(
     p_a = 1.0 / (1.0 + np.exp(strength[b] - strength[a]))
     model_ids = np.array([v.pk for v in versions])
     now = timezone.now().isoformat()
+    # What experts found: every answer scored on each dimension (1-5, better models higher)
+    # and tagged with each issue at a rate that falls with the model's strength.
+    dimensions = [d["key"] for d in BENCH_RUBRIC["dimensions"]]
+    tags = [t["key"] for t in BENCH_RUBRIC["issue_tags"]]
+    tag_rate = 0.25 / (1.0 + np.exp(strength))
+
+    def answer_json(model: np.ndarray) -> tuple[list[str], list[str]]:
+        noise = rng.normal(0, 1, (len(model), len(dimensions)))
+        scores = np.clip(np.rint(3.0 + strength[model][:, None] + noise), 1, 5).astype(int)
+        tagged = rng.random((len(model), len(tags))) < tag_rate[model][:, None]
+        score_text = [
+            json.dumps(dict(zip(dimensions, row.tolist(), strict=True))) for row in scores
+        ]
+        tag_text = [
+            json.dumps([tag for tag, on in zip(tags, row, strict=True) if on]) for row in tagged
+        ]
+        return score_text, tag_text
+
     buffer = io.StringIO()
     assignment = 0
     for rater in range(3):
@@ -120,11 +164,14 @@ def build(
         much = rng.random(comparisons) < 0.4
         preference = np.where(draw < 0.12, 0, np.where(wins, 1, -1) * np.where(much, 2, 1))
         outcome = (np.sign(preference) + 1) / 2
+        scores_a, tags_a = answer_json(a)
+        scores_b, tags_b = answer_json(b)
         for c in range(comparisons):
             assignment += 1
             buffer.write(
                 f"{assignment}\t1\t{domain.pk}\t{prompt_ids[c]}\t{model_ids[a[c]]}\t"
-                f"{model_ids[b[c]]}\t{rater + 1}\t{preference[c]}\t{outcome[c]}\t[]\t[]\t{now}\n"
+                f"{model_ids[b[c]]}\t{rater + 1}\t{preference[c]}\t{outcome[c]}\t"
+                f"{tags_a[c]}\t{tags_b[c]}\t{scores_a[c]}\t{scores_b[c]}\t{now}\n"
             )
     buffer.seek(0)
     with connection.cursor() as cursor:
@@ -132,7 +179,7 @@ def build(
         with cursor.copy(
             "COPY annotation_approvedrating (assignment_id, task_id, domain_id, prompt_id, "
             "model_a_id, model_b_id, annotator_id, preference, outcome, issue_tags_a, "
-            "issue_tags_b, approved_at) FROM STDIN"
+            "issue_tags_b, scores_a, scores_b, approved_at) FROM STDIN"
         ) as copy:
             while chunk := buffer.read(1 << 20):
                 copy.write(chunk)
@@ -189,7 +236,13 @@ def recompute(domain_id: int) -> dict[str, float]:
     from django.db import connection, transaction
 
     from leaderboards.models import Snapshot
-    from leaderboards.recompute import recompute_inputs_load, snapshot_draft_compute
+    from leaderboards.recompute import (
+        _answer_stats,
+        _answer_sums,
+        _rubric_meta,
+        recompute_inputs_load,
+        snapshot_draft_compute,
+    )
     from leaderboards.services import leaderboards_publish_now, snapshot_charts_render
     from seal.models import Domain
 
@@ -214,6 +267,18 @@ def recompute(domain_id: int) -> dict[str, float]:
     start = time.perf_counter()
     draft = snapshot_draft_compute(inputs)
     timings[f"  of which: engine on {len(draft.boards)} boards"] = time.perf_counter() - start
+    # What experts found, on its own: the grouped score/tag query, then every board's bootstrap.
+    start = time.perf_counter()
+    _answer_sums(domain.pk, _rubric_meta(domain))
+    timings["  of which: findings query (scores and tags per prompt and model)"] = (
+        time.perf_counter() - start
+    )
+    start = time.perf_counter()
+    for category in [None, *inputs.categories]:
+        _answer_stats(inputs, category)
+    timings[f"  of which: findings bootstrap on {len(draft.boards)} boards"] = (
+        time.perf_counter() - start
+    )
     assert Snapshot.objects.count() == 1
     assert draft.fingerprint == snapshot.input_fingerprint
     ranked = sum(board.status == "ranked" for board in draft.boards)

@@ -115,6 +115,83 @@ class BoardLinkSerializer(serializers.Serializer):
         return _board_url(self.context["domain_slug"], link)
 
 
+@extend_schema_serializer(component_name="FindingScore")
+class FindingScoreSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="Rubric dimension key")
+    label = serializers.CharField(help_text="Rubric dimension label")  # type: ignore[assignment]  # the JSON key is "label"
+    mean = serializers.FloatField(allow_null=True, help_text="Mean score of the model's answers")
+    lower = serializers.FloatField(allow_null=True, help_text="95% interval (prompt bootstrap)")
+    upper = serializers.FloatField(allow_null=True)
+    n = serializers.IntegerField(help_text="Scores given (ratings approved with scores)")
+
+
+@extend_schema_serializer(component_name="FindingTag")
+class FindingTagSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="Issue tag key")
+    label = serializers.CharField(help_text="Issue tag label from the rubric")  # type: ignore[assignment]  # the JSON key is "label"
+    rate = serializers.FloatField(
+        allow_null=True, help_text="Share of the model's rated answers that carry the tag"
+    )
+    lower = serializers.FloatField(allow_null=True, help_text="95% interval (prompt bootstrap)")
+    upper = serializers.FloatField(allow_null=True)
+    count = serializers.IntegerField(help_text="Rated answers carrying the tag")
+
+
+@extend_schema_serializer(component_name="FindingStanding")
+class FindingStandingSerializer(serializers.Serializer):
+    difference = serializers.FloatField(
+        allow_null=True,
+        help_text="Category Elo minus overall Elo, each centred on the models ranked on both",
+    )
+    lower = serializers.FloatField(allow_null=True, help_text="95% interval")
+    upper = serializers.FloatField(allow_null=True)
+    mark = serializers.ChoiceField(
+        choices=["strength", "weakness"],
+        allow_null=True,
+        help_text="Set only where the interval excludes zero",
+    )
+
+
+@extend_schema_serializer(component_name="Findings")
+class FindingsSerializer(serializers.Serializer):
+    answers = serializers.IntegerField(help_text="The model's rated answers on this board")
+    dimensions = FindingScoreSerializer(many=True)
+    tags = FindingTagSerializer(many=True)
+    vs_overall = FindingStandingSerializer(
+        allow_null=True,
+        required=False,
+        help_text="Category boards: strength or weakness against the model's overall standing",
+    )
+
+
+@extend_schema_serializer(component_name="BoardFindingsDimension")
+class BoardDimensionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # the JSON key is "label"
+    min = serializers.IntegerField(help_text="Scale minimum")
+    max = serializers.IntegerField(help_text="Scale maximum")
+
+
+@extend_schema_serializer(component_name="BoardFindingsTag")
+class BoardTagSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # the JSON key is "label"
+
+
+@extend_schema_serializer(component_name="BoardFindings")
+class BoardFindingsSerializer(serializers.Serializer):
+    answers = serializers.IntegerField(help_text="Rated answers on this board, all models")
+    dimensions = BoardDimensionSerializer(many=True)
+    tags = BoardTagSerializer(many=True)
+    error_sources = FindingTagSerializer(
+        many=True, help_text="Issue tags by rate over all models' rated answers, highest first"
+    )
+    resample = serializers.CharField(help_text='The bootstrap unit, "prompt"')
+    interval = serializers.CharField(help_text='"percentile"')
+    replicas = serializers.IntegerField()
+    confidence = serializers.FloatField()
+
+
 @extend_schema_serializer(component_name="LeaderboardEntry")
 class EntrySerializer(serializers.Serializer):
     model_version_id = serializers.IntegerField()
@@ -164,6 +241,11 @@ class EntrySerializer(serializers.Serializer):
     )
     style_rank_upper = serializers.IntegerField(
         allow_null=True, help_text="Rank spread on the style-controlled view, worst end"
+    )
+    findings = FindingsSerializer(
+        allow_null=True,
+        help_text="What experts found: mean rubric scores and issue-tag rates with 95% "
+        "intervals; null in snapshots made before these were kept",
     )
 
 
@@ -258,6 +340,9 @@ class BoardSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The style-controlled view's coefficients (per-model numbers are in entries); "
         "null when the board has none",
+    )
+    findings = BoardFindingsSerializer(
+        allow_null=True, help_text="The board's rubric, issue tags and main error sources"
     )
     boards = BoardLinkSerializer(many=True)
 
@@ -389,6 +474,7 @@ def _board_body(view: BoardView) -> Any:
             "win_rates": stored["win_rates"],
             "anchor": stored["anchor"],
             "style_control": view.style,
+            "findings": view.findings,
             "boards": view.boards,
         },
         context=context,
@@ -976,6 +1062,12 @@ class LabResultSerializer(serializers.Serializer):
     issue_tags = serializers.DictField(
         child=serializers.IntegerField(),
         help_text="How often finally approved ratings tagged this model's own answers",
+    )
+    findings = FindingsSerializer(
+        allow_null=True,
+        help_text="From the published snapshot: mean rubric scores and issue-tag rates of "
+        "this model's answers with 95% intervals, and (category boards) its strength or "
+        "weakness against its overall standing; null when not on a public board",
     )
 
 

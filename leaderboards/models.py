@@ -235,6 +235,15 @@ class SnapshotEntry(models.Model):
     )
     style_rank_lower = models.PositiveIntegerField(null=True, blank=True)
     style_rank_upper = models.PositiveIntegerField(null=True, blank=True)
+    # What experts found on this board: mean rubric scores and issue-tag rates with intervals,
+    # and (category boards) the standing against the whole domain. Nullable without a default
+    # for the same reason as above; NULL on entries written before it existed.
+    diagnostics = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Rubric-score means and issue-tag rates with 95% intervals; category boards "
+        "also the difference from the model's overall standing",
+    )
 
     class Meta:
         ordering = ["board", "position"]

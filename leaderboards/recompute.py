@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from leaderboards.selectors import (
     AnswerStyles,
     CountRows,
     answer_styles,
+    approved_answer_sums,
     approved_counts,
     approved_counts_by_category,
     approved_summary,
@@ -35,6 +36,7 @@ from leaderboards.selectors import (
 )
 from leaderboards.stats import (
     ENGINE_VERSION,
+    AnswerSums,
     Comparisons,
     InsufficientDataError,
     Leaderboard,
@@ -44,8 +46,10 @@ from leaderboards.stats import (
     StyleControlled,
     StylePointFit,
     accuracy_interval,
+    answer_diagnostics,
     krippendorff_alpha_long,
     rank_models,
+    standing_differences,
     style_controlled,
     style_point_fit,
 )
@@ -57,6 +61,8 @@ FloatArray = npt.NDArray[np.float64]
 # 2: rank spreads and the style-controlled view are part of every board.
 PIPELINE_VERSION = "2"
 PREFERENCE_VALUES = (-2.0, -1.0, 0.0, 1.0, 2.0)
+# Bump when what experts found (rubric-score means, tag rates, strengths) is computed otherwise.
+DIAGNOSTICS_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,11 @@ class RecomputeInputs:
     # the fingerprint: the same ratings re-published must not make a new snapshot each time.
     anchor_snapshot_id: int | None = None
     anchors: dict[str, dict[int, float]] = field(default_factory=dict)
+    # What experts found: per (prompt, model) sums of scores and tags, the rubric's dimensions
+    # and tags (key, label, scale) as they stand now, and each category's prompts.
+    answers: AnswerSums | None = None
+    rubric_meta: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    category_prompt_ids: dict[int, IntArray] = field(default_factory=dict)
 
     def config_record(self) -> dict[str, Any]:
         """The parameters a snapshot stores: enough to reproduce it."""
@@ -133,6 +144,12 @@ class RecomputeInputs:
             "numpy": np.__version__,
             "accuracy": "wilson" if self.numeric else None,
             "style_control": "bradley_terry_style_covariates",
+            "diagnostics": {
+                "version": DIAGNOSTICS_VERSION,
+                "resample": "prompt",
+                "interval": "percentile",
+                "strengths": "category minus overall Elo, centred on shared models; basic",
+            },
         }
 
 
@@ -165,6 +182,7 @@ class EntryDraft:
     style_rank: int | None = None
     style_rank_lower: int | None = None
     style_rank_upper: int | None = None
+    diagnostics: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +266,19 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
     _digest_arrays(digest, exposed_model[order], exposed_prompt[order])
     digest.update(b"styles|")
     styles.digest_update(digest)
+    rubric_meta = _rubric_meta(domain)
+    answers = _answer_sums(domain.pk, rubric_meta) if len(model_ids) else None
+    digest.update(json.dumps(rubric_meta, sort_keys=True).encode())
+    if answers is not None:
+        for array in (answers.prompt, answers.model, answers.answers, answers.score_n):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(answers.score_sum, dtype=np.float64).tobytes())
+        digest.update(np.ascontiguousarray(answers.tag_count, dtype=np.int64).tobytes())
+    category_prompt_ids: dict[int, IntArray] = {}
+    if answers is not None and categories:
+        pairs = np.array(prompt_category_pairs(domain_id=domain.pk), dtype=np.int64).reshape(-1, 2)
+        for category in categories:
+            category_prompt_ids[category.id] = np.unique(pairs[pairs[:, 1] == category.id, 0])
     data_digest = digest.hexdigest()
     seed = thresholds.seed if thresholds.seed is not None else int(data_digest[:8], 16) >> 1
     config = RankingConfig(
@@ -272,10 +303,42 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         anchor_snapshot_id=anchor_snapshot_id,
         anchors=anchors,
         styles=styles,
+        answers=answers,
+        rubric_meta=rubric_meta,
+        category_prompt_ids=category_prompt_ids,
     )
     record = json.dumps(inputs.config_record(), sort_keys=True, default=str)
     fingerprint = hashlib.sha256(f"{data_digest}|{record}".encode()).hexdigest()
     return RecomputeInputs(**{**inputs.__dict__, "fingerprint": fingerprint})
+
+
+def _rubric_meta(domain: Domain) -> dict[str, list[dict[str, Any]]]:
+    """The rubric's dimensions and issue tags as a snapshot keeps them (labels, not only keys)."""
+    rubric = domain.parsed_rubric
+    return {
+        "dimensions": [
+            {"key": d.key, "label": d.label, "min": d.scale.min, "max": d.scale.max}
+            for d in rubric.dimensions
+        ],
+        "tags": [{"key": t.key, "label": t.label} for t in rubric.issue_tags],
+    }
+
+
+def _answer_sums(domain_id: int, rubric_meta: dict[str, list[dict[str, Any]]]) -> AnswerSums:
+    """The database's per (prompt, model) score and tag sums, in (prompt, model) order."""
+    dimensions = [d["key"] for d in rubric_meta["dimensions"]]
+    tags = [t["key"] for t in rubric_meta["tags"]]
+    matrix = approved_answer_sums(domain_id=domain_id, dimension_keys=dimensions, tag_keys=tags)
+    matrix = matrix[np.lexsort((matrix[:, 1], matrix[:, 0]))]
+    d = len(dimensions)
+    return AnswerSums(
+        prompt=matrix[:, 0].astype(np.int64),
+        model=matrix[:, 1].astype(np.int64),
+        answers=matrix[:, 2].astype(np.int64),
+        score_sum=np.nan_to_num(matrix[:, 3 : 3 + d], nan=0.0),
+        score_n=matrix[:, 3 + d : 3 + 2 * d].astype(np.int64),
+        tag_count=matrix[:, 3 + 2 * d :].astype(np.int64),
+    )
 
 
 def _graded_category_prompts(
@@ -294,32 +357,30 @@ def snapshot_draft_compute(
     inputs: RecomputeInputs, *, on_board: Callable[[str], None] | None = None
 ) -> SnapshotDraft:
     """Run the engine on the overall board and every category board of the inputs."""
-    boards = [
-        _board_compute(
-            inputs,
-            rows=inputs.overall,
-            key=OVERALL_KEY,
-            category=None,
-            position=0,
-            graded_prompts=None,
-        )
-    ]
+    overall_board, overall_ranking = _board_compute(
+        inputs,
+        rows=inputs.overall,
+        key=OVERALL_KEY,
+        category=None,
+        position=0,
+        graded_prompts=None,
+    )
+    boards = [overall_board]
     if on_board is not None:
         on_board(OVERALL_KEY)
     for position, category in enumerate(inputs.categories, start=1):
         rows = inputs.by_category.get(category.id, CountRows.empty())
-        boards.append(
-            _board_compute(
-                inputs,
-                rows=rows,
-                key=category.slug,
-                category=category,
-                position=position,
-                graded_prompts=inputs.category_prompts.get(
-                    category.id, np.zeros(0, dtype=np.int64)
-                ),
-            )
+        board, ranking = _board_compute(
+            inputs,
+            rows=rows,
+            key=category.slug,
+            category=category,
+            position=position,
+            graded_prompts=inputs.category_prompts.get(category.id, np.zeros(0, dtype=np.int64)),
         )
+        if overall_ranking is not None and ranking is not None:
+            _standing_attach(board, overall_ranking, ranking)
+        boards.append(board)
         if on_board is not None:
             on_board(category.slug)
     overall = inputs.overall
@@ -334,6 +395,115 @@ def snapshot_draft_compute(
         ratings_through=inputs.ratings_through,
         boards=boards,
     )
+
+
+def _number(value: float, digits: int = 4) -> float | None:
+    """A finite float rounded for the snapshot's JSON; None for NaN."""
+    return round(float(value), digits) if np.isfinite(value) else None
+
+
+def _ranked_elo(ranking: Leaderboard) -> tuple[IntArray, npt.NDArray[np.float64]]:
+    """Model ids and Elo of the ranked models, in the order of the ranking's replicas."""
+    lines = ranking.ranked
+    models = np.array([int(line.model) for line in lines], dtype=np.int64)  # type: ignore[call-overload]
+    return models, np.array([float(line.elo or 0.0) for line in lines])
+
+
+def _standing_attach(board: BoardDraft, overall: Leaderboard, category: Leaderboard) -> None:
+    """Add each model's category-minus-overall standing (with interval) to its entry."""
+    if overall.elo_replicas is None or category.elo_replicas is None:
+        return
+    overall_models, overall_elo = _ranked_elo(overall)
+    category_models, category_elo = _ranked_elo(category)
+    result = standing_differences(
+        overall_models=overall_models,
+        overall_elo=overall_elo,
+        overall_replicas=overall.elo_replicas,
+        category_models=category_models,
+        category_elo=category_elo,
+        category_replicas=category.elo_replicas,
+        confidence=category.config.confidence,
+    )
+    found = {
+        int(model): {
+            "difference": _number(result.difference[i], 1),
+            "lower": _number(result.lower[i], 1),
+            "upper": _number(result.upper[i], 1),
+            "mark": {1: "strength", -1: "weakness"}.get(int(result.mark[i])),
+        }
+        for i, model in enumerate(result.models.tolist())
+    }
+    for index, entry in enumerate(board.entries):
+        if entry.model_version_id in found:
+            diagnostics = {**(entry.diagnostics or {}), "vs_overall": found[entry.model_version_id]}
+            board.entries[index] = replace(entry, diagnostics=diagnostics)
+
+
+def _answer_stats(
+    inputs: RecomputeInputs, category: CategoryInfo | None
+) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+    """The board's error sources and, per model, score means and tag rates with intervals."""
+    sums = inputs.answers
+    if sums is not None and category is not None:
+        prompts = inputs.category_prompt_ids.get(category.id, np.zeros(0, dtype=np.int64))
+        sums = sums.restrict(prompts)
+    if sums is None or not len(sums.prompt):
+        return None, {}
+    config = inputs.config
+    result = answer_diagnostics(
+        sums, replicas=config.replicas, seed=config.seed, confidence=config.confidence
+    )
+    dimensions = inputs.rubric_meta.get("dimensions", [])
+    tags = inputs.rubric_meta.get("tags", [])
+    per_model: dict[int, dict[str, Any]] = {}
+    for i, model in enumerate(result.models.tolist()):
+        per_model[int(model)] = {
+            "answers": int(result.answers[i]),
+            "dimensions": [
+                {
+                    "key": dimension["key"],
+                    "label": dimension["label"],
+                    "mean": _number(result.score_mean[i, j]),
+                    "lower": _number(result.score_lower[i, j]),
+                    "upper": _number(result.score_upper[i, j]),
+                    "n": int(result.score_n[i, j]),
+                }
+                for j, dimension in enumerate(dimensions)
+            ],
+            "tags": [
+                {
+                    "key": tag["key"],
+                    "label": tag["label"],
+                    "rate": _number(result.tag_rate[i, k]),
+                    "lower": _number(result.tag_lower[i, k]),
+                    "upper": _number(result.tag_upper[i, k]),
+                    "count": int(result.tag_count[i, k]),
+                }
+                for k, tag in enumerate(tags)
+            ],
+        }
+    board = {
+        "answers": result.pooled_answers,
+        "dimensions": dimensions,
+        "tags": tags,
+        "error_sources": [
+            {
+                "key": tags[k]["key"],
+                "label": tags[k]["label"],
+                "rate": _number(result.pooled_rate[k]),
+                "lower": _number(result.pooled_lower[k]),
+                "upper": _number(result.pooled_upper[k]),
+                "count": int(result.pooled_count[k]),
+            }
+            for k in result.error_order.tolist()
+            if result.pooled_count[k] > 0
+        ],
+        "resample": "prompt",
+        "interval": "percentile",
+        "replicas": config.replicas,
+        "confidence": config.confidence,
+    }
+    return board, per_model
 
 
 def _agreement(rows: CountRows) -> dict[str, Any] | None:
@@ -371,7 +541,7 @@ def _board_compute(
     category: CategoryInfo | None,
     position: int,
     graded_prompts: IntArray | None,
-) -> BoardDraft:
+) -> tuple[BoardDraft, Leaderboard | None]:
     thresholds = inputs.thresholds
     n_ratings = rows.n_ratings
     board_models = np.unique(np.concatenate([rows.model_a, rows.model_b]))
@@ -414,6 +584,7 @@ def _board_compute(
 
     accuracy = _accuracy(inputs, board_models, graded_prompts)
     contaminated = _contaminated(inputs, rows)
+    found, found_per_model = _answer_stats(inputs, category) if n_ratings else (None, {})
     entries: list[EntryDraft] = []
     data: dict[str, Any] = {}
     separability: float | None = None
@@ -450,6 +621,7 @@ def _board_compute(
                     not_ranked_reason=line.not_ranked_reason,
                     rank_lower=line.rank_lower,
                     rank_upper=line.rank_upper,
+                    diagnostics=found_per_model.get(model_id),
                     **accuracy.get(model_id, {}),
                     **style_lines.get(model_id, {}),
                 )
@@ -476,10 +648,13 @@ def _board_compute(
                     few_ratings=True,
                     contaminated=model_id in contaminated,
                     not_ranked_reason=not_ranked.get(comparisons.models[int(code)]),
+                    diagnostics=found_per_model.get(model_id),
                     **accuracy.get(model_id, {}),
                 )
             )
-    return BoardDraft(
+    if found is not None:
+        data["findings"] = found
+    board = BoardDraft(
         key=key,
         category_id=category.id if category else None,
         facet=category.facet if category else "",
@@ -496,6 +671,7 @@ def _board_compute(
         entries=entries,
         style=None if style is None else style.to_dict(),
     )
+    return board, leaderboard
 
 
 def _style_rows(styles: AnswerStyles | None, rows: CountRows) -> tuple[IntArray, IntArray, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
@@ -148,6 +148,103 @@ def approved_counts_by_category(*, domain_id: int) -> tuple[CountRows, IntArray]
 
     matrix = _matrix(list(rows), 9)
     return CountRows.from_matrix(matrix[:, 1:]), np.ascontiguousarray(matrix[:, 0])
+
+
+def approved_answer_sums(
+    *, domain_id: int, dimension_keys: Sequence[str], tag_keys: Sequence[str]
+) -> npt.NDArray[np.float64]:
+    """Rated answers per (prompt, model) with score sums, score counts and tag counts: one query.
+
+    Columns: prompt, model, answers, one score sum per dimension, one score count per
+    dimension, one tag count per tag (an answer counts once per tag it carries). The database
+    unpacks the JSON and groups; a NULL score (a rating approved before scores were copied,
+    or a dimension added later) is not counted. Scores are numbers: the copy trigger makes
+    them the rating's, which the rubric validated.
+    """
+    import numpy as np
+    from django.db import connection
+
+    from seal.rubrics import KEY_PATTERN
+
+    postgres = connection.vendor == "postgresql"
+    dims = [f"s{i}" for i in range(len(dimension_keys))]
+    tags = [f"t{i}" for i in range(len(tag_keys))]
+    columns: list[str] = []
+    params: list[str] = []
+    record = ""
+    if postgres:
+        # jsonb_to_record unpacks every dimension of a row in one call (cheaper than one ->
+        # per key); its columns are named after the keys, which the rubric limits to
+        # [a-z][a-z0-9_]*, and a NULL (unscored) row gives NULLs through the LEFT JOIN.
+        for key in dimension_keys:
+            if not KEY_PATTERN.match(key):
+                raise ValueError(f"rubric dimension key {key!r} is not a plain name")
+        record = ", ".join(f'"{key}" float' for key in dimension_keys)
+        columns += [f'sc."{key}"' for key in dimension_keys]
+        for key in tag_keys:
+            columns.append("(r.issue_tags_{side} ? %s)::int")
+            params.append(key)
+    else:
+        for key in dimension_keys:
+            columns.append("json_extract(r.scores_{side}, '$.' || %s)")
+            params.append(key)
+        for key in tag_keys:
+            columns.append(
+                "EXISTS (SELECT 1 FROM json_each(r.issue_tags_{side}) WHERE json_each.value = %s)"
+            )
+            params.append(key)
+    table = ApprovedRating._meta.db_table
+
+    def side(letter: str) -> str:
+        selected = "".join(
+            f", {column.format(side=letter)} AS {name}"
+            for column, name in zip(columns, dims + tags, strict=True)
+        )
+        joined = (
+            f" LEFT JOIN LATERAL jsonb_to_record(r.scores_{letter}) AS sc({record}) ON true"
+            if postgres and record
+            else ""
+        )
+        # Only fixed column names, validated keys and placeholders are formatted in; every
+        # value is a parameter.
+        return (
+            f"SELECT r.prompt_id AS prompt_id, r.model_{letter}_id AS model_id{selected} "  # noqa: S608
+            f"FROM {table} r{joined} WHERE r.domain_id = %s"
+        )
+
+    aggregates = [
+        "COUNT(*) AS n",
+        *(f"COALESCE(SUM({name}), 0) AS sum_{name}" for name in dims),
+        *(f"COUNT({name}) AS n_{name}" for name in dims),
+        *(f"SUM({name}) AS sum_{name}" for name in tags),
+    ]
+    names = [
+        "prompt_id",
+        "model_id",
+        "n",
+        *(f"sum_{name}" for name in dims),
+        *(f"n_{name}" for name in dims),
+        *(f"sum_{name}" for name in tags),
+    ]
+    # The whole result comes back as one comma-separated text: turning some 100,000 rows of
+    # 20 cells into Python tuples cost twice as long as the query itself.
+    if postgres:
+        aggregate = f"string_agg(concat_ws(',', {', '.join(names)}), ',')"
+    else:
+        joined = " || ',' || ".join(names)
+        aggregate = f"group_concat({joined}, ',')"
+    sql = (
+        f"SELECT {aggregate} FROM (SELECT prompt_id, model_id, {', '.join(aggregates)} "  # noqa: S608
+        f"FROM ({side('a')} UNION ALL {side('b')}) sides GROUP BY prompt_id, model_id) grouped"
+    )
+    width = 3 + 2 * len(dimension_keys) + len(tag_keys)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, domain_id, *params, domain_id])
+        (text,) = cursor.fetchone()
+    if not text:
+        return np.zeros((0, width), dtype=np.float64)
+    flat = np.fromstring(text, dtype=np.float64, sep=",")
+    return flat.reshape(-1, width)
 
 
 def approved_summary(*, domain_id: int) -> datetime | None:
@@ -369,6 +466,8 @@ class EntryRow:
     style_rank: int | None = None
     style_rank_lower: int | None = None
     style_rank_upper: int | None = None
+    # What experts found (SnapshotEntry.diagnostics); None on entries written before it existed.
+    findings: dict[str, Any] | None = None
 
     @property
     def is_ranked(self) -> bool:
@@ -401,6 +500,49 @@ class EntryRow:
     @property
     def style_has_spread(self) -> bool:
         return _spread_shown(self.style_rank, self.style_rank_lower, self.style_rank_upper)
+
+    @property
+    def finding_scores(self) -> list[Finding]:
+        """Mean score per rubric dimension, with its interval, in rubric order."""
+        return [
+            Finding(
+                label=item["label"],
+                estimate=Estimate(item["mean"], item["lower"], item["upper"]),
+                count=item["n"],
+            )
+            for item in (self.findings or {}).get("dimensions", [])
+        ]
+
+    @property
+    def finding_tags(self) -> list[Finding]:
+        """Rate of each issue tag on this model's rated answers, highest first; tags seen only."""
+        items = [item for item in (self.findings or {}).get("tags", []) if item["count"]]
+        items.sort(key=lambda item: (-(item["rate"] or 0.0), item["label"]))
+        return [
+            Finding(
+                label=item["label"],
+                estimate=Estimate(item["rate"], item["lower"], item["upper"], percent=True),
+                count=item["count"],
+            )
+            for item in items
+        ]
+
+    @property
+    def answers_rated(self) -> int:
+        return int((self.findings or {}).get("answers", 0))
+
+    @property
+    def vs_overall(self) -> StandingShift | None:
+        """The category-minus-overall standing (category boards with both ranked), or None."""
+        found = (self.findings or {}).get("vs_overall")
+        if not found or found.get("difference") is None:
+            return None
+        return StandingShift(
+            difference=found["difference"],
+            lower=found["lower"],
+            upper=found["upper"],
+            mark=found.get("mark"),
+        )
 
     @property
     def plus(self) -> float | None:
@@ -451,6 +593,63 @@ class BoardView:
         if not self.style:
             return []
         return [c for c in self.style.get("coefficients", []) if c.get("coefficient") is not None]
+
+    # The board's part of what experts found (SnapshotBoard.data["findings"]), or None.
+    findings: dict[str, Any] | None = None
+
+    # Tag columns in the board's findings table: its main error sources.
+    FINDING_TAG_COLUMNS = 3
+
+    @property
+    def error_sources(self) -> list[Finding]:
+        """Issue tags by their rate over every rated answer on this board, highest first."""
+        return [
+            Finding(
+                label=item["label"],
+                estimate=Estimate(item["rate"], item["lower"], item["upper"], percent=True),
+                count=item["count"],
+            )
+            for item in (self.findings or {}).get("error_sources", [])
+        ]
+
+    @property
+    def finding_dimensions(self) -> list[dict[str, Any]]:
+        return list((self.findings or {}).get("dimensions", []))
+
+    @property
+    def finding_tag_columns(self) -> list[dict[str, Any]]:
+        sources = (self.findings or {}).get("error_sources", [])
+        return list(sources[: self.FINDING_TAG_COLUMNS])
+
+    @property
+    def findings_rows(self) -> list[FindingsRow]:
+        """One row per model with findings: its score means, then its rates of the top tags."""
+        keys = [dimension["key"] for dimension in self.finding_dimensions]
+        tag_keys = [tag["key"] for tag in self.finding_tag_columns]
+        rows = []
+        for entry in self.entries:
+            if not entry.findings:
+                continue
+            scores = {item["key"]: item for item in entry.findings.get("dimensions", [])}
+            tags = {item["key"]: item for item in entry.findings.get("tags", [])}
+            rows.append(
+                FindingsRow(
+                    entry=entry,
+                    scores=[
+                        Estimate(scores[key]["mean"], scores[key]["lower"], scores[key]["upper"])
+                        if key in scores
+                        else Estimate(None, None, None)
+                        for key in keys
+                    ],
+                    tags=[
+                        Estimate(tags[key]["rate"], tags[key]["lower"], tags[key]["upper"], True)
+                        if key in tags
+                        else Estimate(None, None, None, True)
+                        for key in tag_keys
+                    ],
+                )
+            )
+        return rows
 
     @property
     def facets(self) -> list[FacetGroup]:
@@ -520,6 +719,63 @@ def _board_link(board: SnapshotBoard) -> BoardLink:
     )
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A mean or a rate with its 95% interval, for display; None where there is nothing."""
+
+    value: float | None
+    lower: float | None
+    upper: float | None
+    percent: bool = False
+
+    def _format(self, number: float) -> str:
+        return f"{100 * number:.0f}%" if self.percent else f"{number:.2f}"
+
+    @property
+    def text(self) -> str:
+        return "—" if self.value is None else self._format(self.value)
+
+    @property
+    def range(self) -> str:
+        if self.lower is None or self.upper is None:
+            return ""
+        return f"{self._format(self.lower)}–{self._format(self.upper)}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    label: str
+    estimate: Estimate
+    count: int
+
+
+@dataclass(frozen=True)
+class StandingShift:
+    """Category Elo minus overall Elo (centred on the models ranked in both), 95% interval."""
+
+    difference: float
+    lower: float | None
+    upper: float | None
+    mark: str | None
+
+    @property
+    def text(self) -> str:
+        return f"{self.difference:+.0f}"
+
+    @property
+    def range(self) -> str:
+        if self.lower is None or self.upper is None:
+            return ""
+        return f"{self.lower:+.0f} to {self.upper:+.0f}"
+
+
+@dataclass(frozen=True)
+class FindingsRow:
+    entry: EntryRow
+    scores: list[Estimate]
+    tags: list[Estimate]
+
+
 def _entry_row(entry: SnapshotEntry) -> EntryRow:
     model = entry.model_version
     return EntryRow(
@@ -550,6 +806,7 @@ def _entry_row(entry: SnapshotEntry) -> EntryRow:
         style_rank=entry.style_rank,
         style_rank_lower=entry.style_rank_lower,
         style_rank_upper=entry.style_rank_upper,
+        findings=entry.diagnostics,
     )
 
 
@@ -660,6 +917,14 @@ def board_view(
             return None
         snapshot, published_at = found, version.published_at
     return _board_view_of(snapshot, published_at, board_key)
+
+
+def _board_findings(board_id: int) -> dict[str, Any] | None:
+    """Only the findings part of a board's stored data (the rest is large and not needed)."""
+    found = (
+        SnapshotBoard.objects.filter(pk=board_id).values_list("data__findings", flat=True).first()
+    )
+    return found if isinstance(found, dict) else None
 
 
 def board_stored(*, board_id: int) -> dict[str, Any]:
@@ -798,6 +1063,28 @@ class ModelView:
     lab: str
     standings: list[ModelStanding]
     history: dict[str, list[HistoryPoint]]
+
+    @property
+    def has_findings(self) -> bool:
+        return any(standing.entry.findings for standing in self.standings)
+
+    @property
+    def strengths(self) -> list[ModelStanding]:
+        """Category boards where the model stands clearly higher than overall."""
+        return self._shifted("strength")
+
+    @property
+    def weaknesses(self) -> list[ModelStanding]:
+        """Category boards where the model stands clearly lower than overall."""
+        return self._shifted("weakness")
+
+    def _shifted(self, mark: str) -> list[ModelStanding]:
+        found = [
+            standing
+            for standing in self.standings
+            if (shift := standing.entry.vs_overall) is not None and shift.mark == mark
+        ]
+        return sorted(found, key=lambda s: -abs(s.entry.vs_overall.difference))  # type: ignore[union-attr]
 
     def standings_for(self, slug: str) -> list[ModelStanding]:
         return [standing for standing in self.standings if standing.domain.slug == slug]
@@ -974,6 +1261,7 @@ class LabResult:
     style_elo: float | None = None
     style_lower: float | None = None
     style_upper: float | None = None
+    findings: dict[str, Any] | None = None
 
 
 def lab_results(*, lab: Lab) -> list[LabResult]:
@@ -1021,6 +1309,7 @@ def lab_results(*, lab: Lab) -> list[LabResult]:
             style_elo=entry.style_elo,
             style_lower=entry.style_lower,
             style_upper=entry.style_upper,
+            findings=entry.diagnostics,
         )
     tags = _own_issue_tags(list(models))
     unpublished = {key for key in tags if key not in rows}
@@ -1300,6 +1589,7 @@ def _board_view_of(snapshot: Snapshot, published_at: datetime, board_key: str) -
         entries=_entries(board.pk),
         boards=[_board_link(b) for b in boards],
         style=board.style,
+        findings=_board_findings(board.pk),
     )
 
 

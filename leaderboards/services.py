@@ -393,6 +393,7 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
                 style_rank=entry.style_rank,
                 style_rank_lower=entry.style_rank_lower,
                 style_rank_upper=entry.style_rank_upper,
+                diagnostics=entry.diagnostics,
             )
             for board, board_draft in zip(boards, draft.boards, strict=True)
             for entry in board_draft.entries

@@ -20,6 +20,13 @@ from .bradley_terry import (
     to_elo,
 )
 from .data import Comparisons, ModelTallies, preference_to_outcome
+from .diagnostics import (
+    AnswerDiagnostics,
+    AnswerSums,
+    StandingDifferences,
+    answer_diagnostics,
+    standing_differences,
+)
 from .errors import (
     DisconnectedComparisonGraphError,
     InsufficientDataError,
@@ -59,6 +66,8 @@ __all__ = [
     "AccuracyResult",
     "AgreementResult",
     "Anchor",
+    "AnswerDiagnostics",
+    "AnswerSums",
     "BootstrapDraws",
     "BradleyTerryFit",
     "Comparisons",
@@ -69,12 +78,14 @@ __all__ = [
     "ModelRanking",
     "ModelTallies",
     "RankingConfig",
+    "StandingDifferences",
     "StatsConvergenceError",
     "StatsInputError",
     "StyleCoefficient",
     "StyleControlled",
     "StylePointFit",
     "accuracy_interval",
+    "answer_diagnostics",
     "bootstrap_strengths",
     "fit_bradley_terry",
     "fit_style_controlled",
@@ -89,6 +100,7 @@ __all__ = [
     "rankable_models",
     "sandwich_covariance",
     "separability",
+    "standing_differences",
     "style_controlled",
     "style_point_fit",
     "to_elo",

@@ -198,3 +198,63 @@ def test_an_approval_without_its_copy_cannot_be_committed(rated):
         )
         assert "in its own transaction" in refused("SET CONSTRAINTS ALL IMMEDIATE")
         transaction.set_rollback(True)  # leave nothing behind
+
+
+FORGED_SCORED_COPY = (
+    "INSERT INTO annotation_approvedrating (assignment_id, task_id, domain_id, prompt_id, "
+    "model_a_id, model_b_id, annotator_id, preference, outcome, issue_tags_a, issue_tags_b, "
+    "approved_at, scores_a, scores_b) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def test_final_approval_copies_the_dimension_scores_in_model_terms(rated):
+    _, done, _ = rated
+    copy = ApprovedRating.objects.get(assignment=done)
+    # good_rating scores the left answer 4/4 and the right 2/2; A is on the left or the right.
+    left, right = {"correctness": 4, "overall": 4}, {"correctness": 2, "overall": 2}
+    expected = (left, right) if done.left_is_a else (right, left)
+    assert (copy.scores_a, copy.scores_b) == expected
+    assert (copy.scores_a, copy.scores_b) == (done.scores["a"], done.scores["b"])
+
+
+def test_an_approved_rating_with_other_scores_than_the_rating_is_refused(rated):
+    import json
+
+    _, _, pending = rated
+    with transaction.atomic():
+        # Make the submitted rating finally approved by hand, so only the copy is missing.
+        sql(
+            "UPDATE annotation_assignment SET status = 'approved', layer1_decision = 'approved', "
+            "layer2_decision = 'approved', approved_at = submitted_at WHERE id = %s",
+            pending.pk,
+        )
+        pending.refresh_from_db()
+        with connection.cursor() as cursor:
+            # The stored value as is: SQLite compares the text of the two columns.
+            cursor.execute(
+                "SELECT approved_at FROM annotation_assignment WHERE id = %s", [pending.pk]
+            )
+            (approved_at,) = cursor.fetchone()
+        outcome = 1.0 if pending.preference > 0 else 0.0 if pending.preference < 0 else 0.5
+        base = copy_params(pending, outcome=outcome, approved_at=approved_at)
+        tags = [json.dumps(pending.issue_tags["a"]), json.dumps(pending.issue_tags["b"])]
+        params = [*base[:-1], *tags, base[-1]]
+        scores_a, scores_b = pending.scores["a"], pending.scores["b"]
+        for forged_a, forged_b in (
+            ({**scores_a, "overall": 1}, scores_b),  # another number
+            (scores_a, {**scores_b, "correctness": 5}),
+            (scores_a, {}),  # dropped
+            (None, None),  # left out
+        ):
+            message = refused(
+                FORGED_SCORED_COPY,
+                *params,
+                None if forged_a is None else json.dumps(forged_a),
+                None if forged_b is None else json.dumps(forged_b),
+            )
+            assert "copies a finally approved rating" in message
+        # The exact copy goes in: the check is not simply refusing everything.
+        sql(FORGED_SCORED_COPY, *params, json.dumps(scores_a), json.dumps(scores_b))
+        assert ApprovedRating.objects.get(assignment=pending).scores_a == scores_a
+        transaction.set_rollback(True)  # leave nothing behind

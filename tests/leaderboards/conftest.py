@@ -70,11 +70,21 @@ class LeaderboardWorld:
         seed: int = 0,
         tags_a: list[str] | None = None,
         tags_b: list[str] | None = None,
+        scores_a: dict[str, int] | None = None,
+        scores_b: dict[str, int] | None = None,
     ) -> int:
         """Three approved ratings per (prompt, pair), following the models' strengths."""
         # One transaction, as a final approval writes the rating and its copy together.
         with transaction.atomic():
-            return self._rate(prompts=prompts, pairs=pairs, seed=seed, tags_a=tags_a, tags_b=tags_b)
+            return self._rate(
+                prompts=prompts,
+                pairs=pairs,
+                seed=seed,
+                tags_a=tags_a,
+                tags_b=tags_b,
+                scores_a=scores_a,
+                scores_b=scores_b,
+            )
 
     def _rate(
         self,
@@ -84,6 +94,8 @@ class LeaderboardWorld:
         seed: int,
         tags_a: list[str] | None,
         tags_b: list[str] | None,
+        scores_a: dict[str, int] | None = None,
+        scores_b: dict[str, int] | None = None,
     ) -> int:
         rng = random.Random(seed)
         now = timezone.now()
@@ -126,6 +138,7 @@ class LeaderboardWorld:
                             lease_expires_at=now,
                             preference=preference,
                             issue_tags={"a": tags_a or [], "b": tags_b or []},
+                            scores={"a": scores_a or {}, "b": scores_b or {}},
                             submitted_at=now - timedelta(minutes=30),
                             status=Assignment.Status.APPROVED,
                             layer1_decision=Assignment.Decision.APPROVED,
@@ -147,6 +160,8 @@ class LeaderboardWorld:
                         outcome=preference_outcome(assignment.preference or 0),
                         issue_tags_a=tags_a or [],
                         issue_tags_b=tags_b or [],
+                        scores_a=scores_a or {},
+                        scores_b=scores_b or {},
                         approved_at=now,
                     )
                     for assignment in assignments

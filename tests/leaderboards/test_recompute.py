@@ -71,7 +71,7 @@ def test_a_recompute_publishes_an_overall_and_a_board_per_category(lb_world):
     assert SnapshotChart.objects.filter(board__snapshot=snapshot).count() == 6
 
 
-def test_the_database_groups_the_ratings_in_two_queries(lb_world):
+def test_the_database_groups_the_ratings_in_three_queries(lb_world):
     with CaptureQueriesContext(connection) as queries:
         inputs = recompute_inputs_load(domain=lb_world.domain)
     grouped = [
@@ -79,8 +79,11 @@ def test_the_database_groups_the_ratings_in_two_queries(lb_world):
         for q in queries
         if "annotation_approvedrating" in q["sql"] and "GROUP BY" in q["sql"]
     ]
-    assert len(grouped) == 2
+    assert len(grouped) == 3
     assert any("seal_prompt_categories" in sql for sql in grouped)
+    # The third sums scores and tags per (prompt, model) for what experts found.
+    assert any("GROUP BY prompt_id, model_id" in sql for sql in grouped)
+    assert inputs.answers is not None and len(inputs.answers.prompt) == 12 * 3
     # Three ratings of each (prompt, pair) collapse into one row.
     assert len(inputs.overall.prompt) == 12 * 3
     assert inputs.overall.n_ratings == 108
