@@ -272,6 +272,25 @@ class SnapshotChart(models.Model):
         return f"{self.kind} chart of board {self.board_id}"
 
 
+class SnapshotRatingsFile(models.Model):
+    """The anonymised ratings file of a snapshot (gzip JSON Lines, no text): exactly the input
+    that produced it, so anyone can recompute its numbers. Written with the snapshot, before it
+    is published; never changed afterwards (the triggers of migration 0006 hold it)."""
+
+    snapshot = models.OneToOneField(Snapshot, on_delete=models.CASCADE, related_name="ratings_file")
+    content = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    n_ratings = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["snapshot"]
+
+    def __str__(self) -> str:
+        return f"Ratings file of snapshot #{self.snapshot_id}"
+
+
 class PublishedLeaderboard(models.Model):
     """Which snapshot the public sees for a domain; switched in the transaction that publishes."""
 

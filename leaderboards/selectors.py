@@ -25,6 +25,7 @@ from leaderboards.models import (
     SnapshotBoard,
     SnapshotChart,
     SnapshotEntry,
+    SnapshotRatingsFile,
 )
 from seal.models import Category, Domain, Lab, ModelVersion, Prompt, PromptSet, Response
 
@@ -117,6 +118,50 @@ def approved_counts(*, domain_id: int) -> CountRows:
         .values_list(*_KEYS, *_COUNTS)
     )
     return CountRows.from_matrix(_matrix(list(rows), 8))
+
+
+@dataclass(frozen=True, eq=False)
+class RatingRows:
+    """The domain's approved ratings, one per row, as parallel arrays (no text, no identity but
+    the annotator's id, which the ratings file replaces by a per-snapshot pseudonym)."""
+
+    prompt: IntArray
+    model_a: IntArray
+    model_b: IntArray
+    preference: IntArray
+    outcome: npt.NDArray[np.float64]
+    annotator: IntArray
+
+    def __len__(self) -> int:
+        return len(self.prompt)
+
+
+def approved_rating_rows(*, domain_id: int) -> RatingRows:
+    """Every approved rating of the domain: one query, read as plain tuples."""
+    import numpy as np
+
+    rows = list(
+        ApprovedRating.objects.filter(domain_id=domain_id)
+        .order_by()
+        .values_list(
+            "prompt_id", "model_a_id", "model_b_id", "preference", "annotator_id", "outcome"
+        )
+    )
+    if not rows:
+        ints = np.zeros((0, 5), dtype=np.int64)
+        outcome = np.zeros(0, dtype=np.float64)
+    else:
+        columns = list(zip(*rows, strict=True))
+        ints = np.array(columns[:5], dtype=np.int64).T
+        outcome = np.array(columns[5], dtype=np.float64)
+    return RatingRows(
+        prompt=np.ascontiguousarray(ints[:, 0]),
+        model_a=np.ascontiguousarray(ints[:, 1]),
+        model_b=np.ascontiguousarray(ints[:, 2]),
+        preference=np.ascontiguousarray(ints[:, 3]),
+        outcome=outcome,
+        annotator=np.ascontiguousarray(ints[:, 4]),
+    )
 
 
 def approved_counts_by_category(*, domain_id: int) -> tuple[CountRows, IntArray]:
@@ -443,6 +488,51 @@ def published_board_elo(*, domain_id: int) -> tuple[int | None, dict[str, dict[i
         if elo is not None:
             boards[board_key][model_id] = elo
     return pointer.snapshot_id, dict(boards)
+
+
+def snapshot_published_numbers(
+    *, snapshot_id: int
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]] | None:
+    """A snapshot's counts, agreement and boards with entries as stored: what a reproduction
+    from its ratings file is compared with. None if there is no such published snapshot."""
+    snapshot = Snapshot.objects.filter(pk=snapshot_id, is_published=True).first()
+    if snapshot is None:
+        return None
+    counts = {
+        "n_ratings": snapshot.n_ratings,
+        "n_prompts": snapshot.n_prompts,
+        "n_models": snapshot.n_models,
+    }
+    boards: dict[int, dict[str, Any]] = {}
+    for board in SnapshotBoard.objects.filter(snapshot_id=snapshot_id).defer("data"):
+        boards[board.pk] = {
+            "key": board.key,
+            "status": board.status,
+            "n_ratings": board.n_ratings,
+            "n_prompts": board.n_prompts,
+            "n_models": board.n_models,
+            "separability": board.separability,
+            "entries": [],
+        }
+    fields = [f.attname for f in SnapshotEntry._meta.concrete_fields]
+    for entry in (
+        SnapshotEntry.objects.filter(snapshot_id=snapshot_id)
+        .order_by("board_id", "position")
+        .values(*fields)
+    ):
+        boards[entry["board_id"]]["entries"].append({**entry, "model": entry["model_version_id"]})
+    return counts, snapshot.agreement, list(boards.values())
+
+
+def public_ratings_file(*, domain_slug: str, snapshot_id: int) -> SnapshotRatingsFile | None:
+    """The ratings file of a published, visible snapshot of an active domain; None otherwise."""
+    return SnapshotRatingsFile.objects.filter(
+        snapshot_id=snapshot_id,
+        snapshot__domain__slug=domain_slug,
+        snapshot__domain__is_active=True,
+        snapshot__is_published=True,
+        snapshot__is_hidden=False,
+    ).first()
 
 
 def published_pointer(*, domain_slug: str) -> PublishedLeaderboard | None:
