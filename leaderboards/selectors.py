@@ -535,6 +535,11 @@ def public_ratings_file(*, domain_slug: str, snapshot_id: int) -> SnapshotRating
     ).first()
 
 
+def public_ratings_file_exists(*, snapshot_id: int) -> bool:
+    """Whether a snapshot has a ratings file (snapshots published before files were kept do not)."""
+    return SnapshotRatingsFile.objects.filter(snapshot_id=snapshot_id).exists()
+
+
 def published_pointer(*, domain_slug: str) -> PublishedLeaderboard | None:
     """The public pointer of an active domain, with its snapshot (one query); None if none."""
     return (

@@ -15,6 +15,11 @@ urlpatterns = [
         name="model-history-chart",
     ),
     path("leaderboards/charts/<int:board_id>/<slug:kind>.svg", views.board_chart, name="chart"),
+    path(
+        "leaderboards/<slug:domain_slug>/snapshots/<int:snapshot_id>/ratings.jsonl.gz",
+        views.ratings_file,
+        name="ratings-file",
+    ),
     path("leaderboards/<slug:domain_slug>/", views.board, name="domain"),
     path("leaderboards/<slug:domain_slug>/<slug:board_key>/", views.board, name="board"),
     path("methodology/", views.methodology, name="methodology"),

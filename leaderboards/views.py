@@ -28,6 +28,8 @@ from leaderboards.selectors import (
     model_view,
     public_chart_board,
     public_chart_svg,
+    public_ratings_file,
+    public_ratings_file_exists,
     public_sample_prompts,
     published_version,
 )
@@ -108,6 +110,11 @@ def board(request: HttpRequest, domain_slug: str, board_key: str = OVERALL_KEY) 
             {
                 "view": view,
                 "api_url": reverse("api-leaderboard-board", args=[domain_slug, board_key]),
+                "ratings_file_url": reverse(
+                    "leaderboards:ratings-file", args=[domain_slug, view.snapshot.id]
+                )
+                if public_ratings_file_exists(snapshot_id=view.snapshot.id)
+                else None,
                 "min_ratings_per_model": view.snapshot.config["ranking"]["min_ratings"],
                 "few_ratings": view.snapshot.config["few_ratings"],
             },
@@ -184,6 +191,26 @@ def board_chart(request: HttpRequest, board_id: int, kind: str) -> HttpResponse:
     if _etag_matches(request, etag):
         return HttpResponseNotModified()
     return _svg_response(svg, etag)
+
+
+@require_GET
+def ratings_file(request: HttpRequest, domain_slug: str, snapshot_id: int) -> HttpResponse:
+    """The anonymised ratings file of a published, visible snapshot: gzip JSON Lines, no text."""
+    found = public_ratings_file(domain_slug=domain_slug, snapshot_id=snapshot_id)
+    if found is None:
+        raise Http404("No ratings file for this snapshot")
+    # The file never changes: its hash names it.
+    etag = f'"ratings-{found.sha256[:32]}"'
+    if _etag_matches(request, etag):
+        return HttpResponseNotModified()
+    response = HttpResponse(bytes(found.content), content_type="application/gzip")
+    response["Content-Disposition"] = (
+        f'attachment; filename="seal-{domain_slug}-snapshot-{snapshot_id}-ratings.jsonl.gz"'
+    )
+    response["Cache-Control"] = f"public, max-age={_max_age()}"
+    response["ETag"] = etag
+    response["X-Content-SHA256"] = found.sha256
+    return response
 
 
 @require_GET

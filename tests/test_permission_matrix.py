@@ -109,6 +109,7 @@ def matrix(settings) -> Matrix:
         "waiting_l2": waiting_l2.pk,
         "board": board.pk,
         "domain": world.domain.slug,
+        "snapshot": board.snapshot_id,
     }
     return Matrix(world=world, clients=clients, ids=ids)
 
@@ -136,6 +137,12 @@ def rows(ids: dict[str, Any]) -> list[tuple[str, str, str, dict[str, int | str]]
             "leaderboards:chart",
             "get",
             f"/leaderboards/charts/{board}/intervals.svg",
+            everyone(200),
+        ),
+        (
+            "leaderboards:ratings-file",
+            "get",
+            f"/leaderboards/{domain}/snapshots/{ids['snapshot']}/ratings.jsonl.gz",
             everyone(200),
         ),
         ("leaderboards:methodology", "get", "/methodology/", everyone(200)),
@@ -351,6 +358,7 @@ def test_every_url_is_in_the_matrix():
                     "waiting_l2",
                     "board",
                     "domain",
+                    "snapshot",
                 ],
                 1,
             )
