@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from seal.models import Category, Domain, ModelVersion
+from seal.models import Category, Domain, ModelVersion, PromptSet
 
 OVERALL_KEY = "overall"
 
@@ -106,6 +106,13 @@ class Snapshot(models.Model):
     n_models = models.PositiveIntegerField(default=0)
     ratings_through = models.DateTimeField(
         null=True, blank=True, help_text="Latest final approval included"
+    )
+    # The season: the prompt set whose ratings it was computed from (the domain's active set at
+    # the time); None for a domain without an active set (then every rating counts) and for
+    # snapshots from before seasons. Nullable without default: a plain ADD COLUMN on SQLite,
+    # whose table rebuild would drop the append-only triggers.
+    prompt_set = models.ForeignKey(
+        PromptSet, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # Set once, in the transaction that writes the snapshot, after its boards and entries: from
     # then on the triggers refuse any row added to, changed in or deleted from it.

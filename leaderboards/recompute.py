@@ -26,6 +26,7 @@ from leaderboards.selectors import (
     RatingRows,
     approved_rating_rows,
     approved_summary,
+    current_season,
     domain_categories,
     exposed_answers,
     graded_answers,
@@ -116,6 +117,9 @@ class RecomputeInputs:
     # prompts' categories: what the anonymised ratings file of the snapshot holds.
     ratings: RatingRows | None = None
     prompt_categories: list[tuple[int, int]] = field(default_factory=list)
+    # The season: the prompt set whose ratings count (the active one), None for every rating.
+    prompt_set_id: int | None = None
+    season: str | None = None
 
     def config_record(self) -> dict[str, Any]:
         """The parameters a snapshot stores: enough to reproduce it."""
@@ -186,6 +190,7 @@ class SnapshotDraft:
     # The anonymised ratings file without its header (a gzip member; see ratings_file_compose).
     ratings_file_body: bytes | None = None
     ratings_file_header: dict[str, Any] = field(default_factory=dict)
+    prompt_set_id: int | None = None
 
 
 def _digest_arrays(digest: Any, *arrays: npt.NDArray[Any]) -> None:
@@ -200,7 +205,9 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
     numeric = domain.answer_grading == Domain.AnswerGrading.NUMERIC
     # One query reads the ratings one by one; every board's grouped rows are computed from
     # them, so the ratings file written from the same arrays reproduces the boards exactly.
-    ratings = approved_rating_rows(domain_id=domain.pk)
+    season = current_season(domain_id=domain.pk)
+    prompt_set_id = None if season is None else season[0]
+    ratings = approved_rating_rows(domain_id=domain.pk, prompt_set_id=prompt_set_id)
     grouped = ratings_group(
         ratings.prompt, ratings.model_a, ratings.model_b, ratings.outcome, ratings.preference
     )
@@ -219,7 +226,9 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
     grades: Grades | None = None
     category_prompts: dict[int, IntArray] = {}
     if numeric and len(model_ids):
-        graded = graded_answers(domain_id=domain.pk, model_ids=model_ids.tolist())
+        graded = graded_answers(
+            domain_id=domain.pk, model_ids=model_ids.tolist(), prompt_set_id=prompt_set_id
+        )
         grades = Grades(
             model=np.array([row[0] for row in graded], dtype=np.int64),
             prompt=np.array([row[1] for row in graded], dtype=np.int64),
@@ -227,11 +236,15 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         )
         # Accuracy on a category board counts every graded answer in that category.
         category_prompts = _graded_category_prompts(pairs, grades, categories)
-    exposed = exposed_answers(domain_id=domain.pk, model_ids=model_ids.tolist())
+    exposed = exposed_answers(
+        domain_id=domain.pk, model_ids=model_ids.tolist(), prompt_set_id=prompt_set_id
+    )
     exposed_model = np.array([row[0] for row in exposed], dtype=np.int64)
     exposed_prompt = np.array([row[1] for row in exposed], dtype=np.int64)
 
     digest = hashlib.sha256(f"seal-leaderboard|{domain.pk}|{PIPELINE_VERSION}|".encode())
+    if prompt_set_id is not None:
+        digest.update(f"season|{prompt_set_id}|".encode())
     overall.digest_update(digest)
     for category in categories:
         digest.update(f"category|{category.id}|{category.facet}|{category.value}|".encode())
@@ -247,7 +260,7 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
     config = RankingConfig(
         replicas=thresholds.replicas, seed=seed, min_ratings=thresholds.min_ratings_per_model
     )
-    summary = approved_summary(domain_id=domain.pk)
+    summary = approved_summary(domain_id=domain.pk, prompt_set_id=prompt_set_id)
     anchor_snapshot_id, anchors = published_board_elo(domain_id=domain.pk)
     inputs = RecomputeInputs(
         domain_id=domain.pk,
@@ -267,6 +280,8 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         anchors=anchors,
         ratings=ratings,
         prompt_categories=pairs,
+        prompt_set_id=prompt_set_id,
+        season=None if season is None else season[1],
     )
     record = json.dumps(inputs.config_record(), sort_keys=True, default=str)
     fingerprint = hashlib.sha256(f"{data_digest}|{record}".encode()).hexdigest()
@@ -327,6 +342,7 @@ def snapshot_draft_compute(
         n_models=len(np.unique(np.concatenate([overall.model_a, overall.model_b]))),
         ratings_through=inputs.ratings_through,
         boards=boards,
+        prompt_set_id=inputs.prompt_set_id,
     )
     if inputs.ratings is None:
         return draft
@@ -446,6 +462,7 @@ def _ratings_file_parts(
         "seed": inputs.config.seed,
         "config": draft.config,
         "numeric": inputs.numeric,
+        "season": {"prompt_set": inputs.prompt_set_id, "version": inputs.season},
         "ratings_through": draft.ratings_through.isoformat() if draft.ratings_through else None,
         "counts": {
             "n_ratings": draft.n_ratings,

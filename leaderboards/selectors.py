@@ -136,12 +136,26 @@ class RatingRows:
         return len(self.prompt)
 
 
-def approved_rating_rows(*, domain_id: int) -> RatingRows:
-    """Every approved rating of the domain: one query, read as plain tuples."""
+def _season(prompt_set_id: int | None, prefix: str = "prompt__") -> dict[str, int]:
+    """The filter that keeps a season's rows: those on prompts of its prompt set (all if None)."""
+    return {} if prompt_set_id is None else {f"{prefix}prompt_set_id": prompt_set_id}
+
+
+def current_season(*, domain_id: int) -> tuple[int, str] | None:
+    """The domain's active prompt set (id, version): the season a recompute computes now."""
+    return (
+        PromptSet.objects.filter(domain_id=domain_id, status=PromptSet.Status.ACTIVE)
+        .values_list("pk", "version")
+        .first()
+    )
+
+
+def approved_rating_rows(*, domain_id: int, prompt_set_id: int | None = None) -> RatingRows:
+    """Every approved rating of the domain (of one season if given): one query, plain tuples."""
     import numpy as np
 
     rows = list(
-        ApprovedRating.objects.filter(domain_id=domain_id)
+        ApprovedRating.objects.filter(domain_id=domain_id, **_season(prompt_set_id))
         .order_by()
         .values_list(
             "prompt_id", "model_a_id", "model_b_id", "preference", "annotator_id", "outcome"
@@ -182,11 +196,11 @@ def approved_counts_by_category(*, domain_id: int) -> tuple[CountRows, IntArray]
     return CountRows.from_matrix(matrix[:, 1:]), np.ascontiguousarray(matrix[:, 0])
 
 
-def approved_summary(*, domain_id: int) -> datetime | None:
-    """When the latest rating counted for the domain was finally approved."""
-    latest: datetime | None = ApprovedRating.objects.filter(domain_id=domain_id).aggregate(
-        latest=Max("approved_at")
-    )["latest"]
+def approved_summary(*, domain_id: int, prompt_set_id: int | None = None) -> datetime | None:
+    """When the latest rating counted for the domain (the season) was finally approved."""
+    latest: datetime | None = ApprovedRating.objects.filter(
+        domain_id=domain_id, **_season(prompt_set_id)
+    ).aggregate(latest=Max("approved_at"))["latest"]
     return latest
 
 
@@ -209,10 +223,14 @@ def prompt_category_pairs(*, domain_id: int) -> list[tuple[int, int]]:
     )
 
 
-def graded_answers(*, domain_id: int, model_ids: list[int]) -> list[tuple[int, int, int]]:
-    """(model, prompt, 1 if correct else 0) for every collected answer to a gold-answer prompt."""
+def graded_answers(
+    *, domain_id: int, model_ids: list[int], prompt_set_id: int | None = None
+) -> list[tuple[int, int, int]]:
+    """(model, prompt, 1 if correct else 0) for every collected answer to a gold-answer prompt
+    (of the season's prompt set if given)."""
     answers = (
         Response.objects.filter(
+            **_season(prompt_set_id),
             prompt__prompt_set__domain_id=domain_id,
             status=Response.Status.OK,
             model_version_id__in=model_ids,
@@ -238,10 +256,13 @@ def model_labels(*, model_ids: Iterable[int]) -> dict[int, str]:
     }
 
 
-def exposed_answers(*, domain_id: int, model_ids: list[int]) -> list[tuple[int, int]]:
+def exposed_answers(
+    *, domain_id: int, model_ids: list[int], prompt_set_id: int | None = None
+) -> list[tuple[int, int]]:
     """(model, prompt) of answers given after the model's lab had already been sent the prompt."""
     return list(
         Response.objects.filter(
+            **_season(prompt_set_id),
             prompt__prompt_set__domain_id=domain_id,
             model_version_id__in=model_ids,
             lab_previously_exposed=True,
@@ -581,6 +602,84 @@ def published_version(*, domain_slug: str) -> PublishedVersion | None:
         )
         .order_by()
         .values_list("snapshot_id", "snapshot__input_fingerprint", "published_at")
+        .first()
+    )
+    return None if row is None else PublishedVersion(*row)
+
+
+@dataclass(frozen=True)
+class SeasonLink:
+    """A season of a domain: a prompt set with a visible published snapshot, and its latest."""
+
+    prompt_set_id: int
+    version: str
+    status: str
+    snapshot_id: int
+    created_at: datetime
+    is_current: bool
+
+
+def domain_seasons(*, domain_slug: str) -> list[SeasonLink]:
+    """The seasons of an active domain whose boards the public may read, newest first; the
+    current one is the season of the snapshot the public pointer names."""
+    current = (
+        PublishedLeaderboard.objects.filter(domain__slug=domain_slug)
+        .values_list("snapshot__prompt_set_id", flat=True)
+        .first()
+    )
+    latest = (
+        Snapshot.objects.filter(
+            domain__slug=domain_slug,
+            domain__is_active=True,
+            is_published=True,
+            is_hidden=False,
+            prompt_set__isnull=False,
+        )
+        .order_by()
+        .values("prompt_set_id")
+        .annotate(latest=Max("pk"))
+        .values_list("latest", flat=True)
+    )
+    rows = (
+        Snapshot.objects.filter(pk__in=list(latest))
+        .order_by("-created_at", "-pk")
+        .values_list(
+            "prompt_set_id", "prompt_set__version", "prompt_set__status", "pk", "created_at"
+        )
+    )
+    return [
+        SeasonLink(
+            prompt_set_id=prompt_set_id,
+            version=version,
+            status=status,
+            snapshot_id=snapshot_id,
+            created_at=created_at,
+            is_current=prompt_set_id == current,
+        )
+        for prompt_set_id, version, status, snapshot_id, created_at in rows
+        # A season is addressed by its version in URLs: one with a slash has no address.
+        if "/" not in version
+    ]
+
+
+def public_domain_exists(*, domain_slug: str) -> bool:
+    """Whether an active domain has this slug."""
+    return Domain.objects.filter(slug=domain_slug, is_active=True).exists()
+
+
+def season_version(*, domain_slug: str, season: str) -> PublishedVersion | None:
+    """The latest visible published snapshot of one season (a prompt set version) of an active
+    domain: what the season's pages show. Its publication time is its creation time."""
+    row = (
+        Snapshot.objects.filter(
+            domain__slug=domain_slug,
+            domain__is_active=True,
+            is_published=True,
+            is_hidden=False,
+            prompt_set__version=season,
+        )
+        .order_by("-created_at", "-pk")
+        .values_list("pk", "input_fingerprint", "created_at")
         .first()
     )
     return None if row is None else PublishedVersion(*row)

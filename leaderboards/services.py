@@ -309,6 +309,7 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
         n_prompts=draft.n_prompts,
         n_models=draft.n_models,
         ratings_through=draft.ratings_through,
+        prompt_set_id=draft.prompt_set_id,
     )
     boards = SnapshotBoard.objects.bulk_create(
         SnapshotBoard(

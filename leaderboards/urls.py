@@ -20,6 +20,16 @@ urlpatterns = [
         views.ratings_file,
         name="ratings-file",
     ),
+    path(
+        "leaderboards/<slug:domain_slug>/seasons/<str:season>/",
+        views.season_board,
+        name="season",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/seasons/<str:season>/<slug:board_key>/",
+        views.season_board,
+        name="season-board",
+    ),
     path("leaderboards/<slug:domain_slug>/", views.board, name="domain"),
     path("leaderboards/<slug:domain_slug>/<slug:board_key>/", views.board, name="board"),
     path("methodology/", views.methodology, name="methodology"),

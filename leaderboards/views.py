@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 from leaderboards.models import OVERALL_KEY, SnapshotChart
 from leaderboards.selectors import (
     board_view,
+    domain_seasons,
     leaderboard_index,
     leaderboard_index_version,
     model_view,
@@ -32,6 +33,7 @@ from leaderboards.selectors import (
     public_ratings_file_exists,
     public_sample_prompts,
     published_version,
+    season_version,
 )
 from leaderboards.services import snapshot_chart_ensure
 from seal.errors import ApplicationError
@@ -115,12 +117,53 @@ def board(request: HttpRequest, domain_slug: str, board_key: str = OVERALL_KEY) 
                 )
                 if public_ratings_file_exists(snapshot_id=view.snapshot.id)
                 else None,
+                "seasons": domain_seasons(domain_slug=domain_slug),
                 "min_ratings_per_model": view.snapshot.config["ranking"]["min_ratings"],
                 "few_ratings": view.snapshot.config["few_ratings"],
             },
         )
 
     return _public_page(request, key=f"board:{version.key}:{board_key}", render_page=render_page)
+
+
+@require_GET
+def season_board(
+    request: HttpRequest, domain_slug: str, season: str, board_key: str = OVERALL_KEY
+) -> HttpResponse:
+    """A board as last published for one season (prompt set version) of the domain."""
+    version = season_version(domain_slug=domain_slug, season=season)
+    if version is None:
+        raise Http404("No published season of this name")
+
+    def render_page() -> HttpResponse:
+        view = board_view(domain_slug=domain_slug, board_key=board_key, version=version)
+        if view is None:
+            raise Http404("No such leaderboard")
+        seasons = domain_seasons(domain_slug=domain_slug)
+        return render(
+            request,
+            "leaderboards/board.html",
+            {
+                "view": view,
+                "season": next((link for link in seasons if link.version == season), None),
+                "seasons": seasons,
+                "api_url": reverse(
+                    "api-leaderboard-season-board", args=[domain_slug, season, board_key]
+                ),
+                "ratings_file_url": reverse(
+                    "leaderboards:ratings-file", args=[domain_slug, view.snapshot.id]
+                )
+                if public_ratings_file_exists(snapshot_id=view.snapshot.id)
+                else None,
+                "min_ratings_per_model": view.snapshot.config["ranking"]["min_ratings"],
+                "few_ratings": view.snapshot.config["few_ratings"],
+            },
+        )
+
+    # Which season is current shows on the page: a moved public pointer renders it anew.
+    current = published_version(domain_slug=domain_slug)
+    key = f"season:{season}:{version.key}:{current.key if current else '-'}:{board_key}"
+    return _public_page(request, key=key, render_page=render_page)
 
 
 @require_GET

@@ -110,6 +110,7 @@ def matrix(settings) -> Matrix:
         "board": board.pk,
         "domain": world.domain.slug,
         "snapshot": board.snapshot_id,
+        "season": board.snapshot.prompt_set.version if board.snapshot.prompt_set else "",
     }
     return Matrix(world=world, clients=clients, ids=ids)
 
@@ -143,6 +144,30 @@ def rows(ids: dict[str, Any]) -> list[tuple[str, str, str, dict[str, int | str]]
             "leaderboards:ratings-file",
             "get",
             f"/leaderboards/{domain}/snapshots/{ids['snapshot']}/ratings.jsonl.gz",
+            everyone(200),
+        ),
+        (
+            "leaderboards:season",
+            "get",
+            f"/leaderboards/{domain}/seasons/{ids['season']}/",
+            everyone(200),
+        ),
+        (
+            "leaderboards:season-board",
+            "get",
+            f"/leaderboards/{domain}/seasons/{ids['season']}/overall/",
+            everyone(200),
+        ),
+        (
+            "api-leaderboard-seasons",
+            "get",
+            f"/api/v1/leaderboards/{domain}/seasons/",
+            everyone(200),
+        ),
+        (
+            "api-leaderboard-season-board",
+            "get",
+            f"/api/v1/leaderboards/{domain}/seasons/{ids['season']}/overall/",
             everyone(200),
         ),
         ("leaderboards:methodology", "get", "/methodology/", everyone(200)),
@@ -359,6 +384,7 @@ def test_every_url_is_in_the_matrix():
                     "board",
                     "domain",
                     "snapshot",
+                    "season",
                 ],
                 1,
             )

@@ -216,7 +216,8 @@ def ratings_file_body(
             )
         )
     out.append("")
-    return gzip.compress("\n".join(out).encode(), compresslevel=6, mtime=0)
+    # Level 3 (deflate's fast strategy): a third of level 6's time for a quarter more bytes.
+    return gzip.compress("\n".join(out).encode(), compresslevel=3, mtime=0)
 
 
 _RATING_COLUMNS = ("prompt", "model_a", "model_b", "preference", "outcome", "rater")

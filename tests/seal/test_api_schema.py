@@ -12,7 +12,7 @@ import json
 import re
 import secrets
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -62,6 +62,8 @@ PUBLIC_OPERATIONS = {
     ("/api/v1/leaderboards/{domain_slug}/", "get"),
     ("/api/v1/leaderboards/{domain_slug}/{board_key}/", "get"),
     ("/api/v1/leaderboards/models/{id}/", "get"),
+    ("/api/v1/leaderboards/{domain_slug}/seasons/", "get"),
+    ("/api/v1/leaderboards/{domain_slug}/seasons/{season}/{board_key}/", "get"),
 }
 RESULTS_OPERATIONS = {("/api/v1/results/", "get")}
 
@@ -178,6 +180,7 @@ class ApiWorld:
     our_submissions: list[int]
     their_model_versions: list[int]
     their_submissions: list[int]
+    seasons: list[str] = field(default_factory=list)
 
     @property
     def model_versions(self) -> list[int]:
@@ -231,6 +234,7 @@ def api_world(db, settings) -> Iterator[ApiWorld]:
         our_submissions=[our_submission.pk],
         their_model_versions=[theirs.pk, their_next.pk],
         their_submissions=[their_submission.pk],
+        seasons=[world.prompt_set.version],
     )
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
@@ -272,6 +276,8 @@ def _aim(case: Any, world: ApiWorld) -> list[str]:
             parameters["domain_slug"] = _pick(parameters["domain_slug"], world.domains)
         if "board_key" in parameters:
             parameters["board_key"] = _pick(parameters["board_key"], world.boards)
+        if "season" in parameters:
+            parameters["season"] = _pick(parameters["season"], world.seasons)
         case.path_parameters = parameters
     if case.query:
         query = dict(case.query)
