@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from urllib.parse import urlparse
@@ -62,7 +63,11 @@ def test_no_public_page_or_json_ever_shows_a_private_prompt(client, published):
             continue
         response = client.get(url)
         seen[url] = response.status_code
-        body = response.content.decode()
+        # The anonymised ratings files are downloads: scanned decompressed.
+        content = response.content
+        if response.get("Content-Type") == "application/gzip":
+            content = gzip.decompress(content)
+        body = content.decode()
         assert PRIVATE_MARKER not in body, url
         assert "solve it" not in body, url
         for link in _links(response):
@@ -75,6 +80,7 @@ def test_no_public_page_or_json_ever_shows_a_private_prompt(client, published):
     ranked = boards.filter(status=SnapshotBoard.Status.RANKED)
     assert {f"/leaderboards/charts/{b.pk}/win-rates.svg" for b in ranked} <= crawled
     assert {f"/leaderboards/models/{m.pk}/history.svg" for m in world.models} <= crawled
+    assert f"/leaderboards/coding/snapshots/{snapshot.pk}/ratings.jsonl.gz" in crawled
     assert all(status == 200 for status in seen.values()), seen
     assert len(crawled) > 20
 
