@@ -33,6 +33,16 @@ urlpatterns = [
         name="api-leaderboard-diff",
     ),
     path(
+        "leaderboards/<slug:domain_slug>/seasons/",
+        apis.LeaderboardSeasonListApi.as_view(),
+        name="api-leaderboard-seasons",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/seasons/<str:season>/<slug:board_key>/",
+        apis.LeaderboardSeasonBoardApi.as_view(),
+        name="api-leaderboard-season-board",
+    ),
+    path(
         "leaderboards/<slug:domain_slug>/",
         apis.LeaderboardDomainApi.as_view(),
         name="api-leaderboard-domain",

@@ -7,6 +7,7 @@ publicly for SEAL_LEADERBOARD_CACHE_SECONDS. The lab endpoint lists only the key
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from datetime import date
@@ -46,13 +47,16 @@ from leaderboards.selectors import (
     board_view,
     changelog,
     changelog_size,
+    domain_seasons,
     history_domain,
     history_version,
     lab_results,
     leaderboard_index,
     leaderboard_index_version,
     model_view,
+    public_domain_exists,
     published_version,
+    season_version,
     snapshot_board_view,
     snapshot_citation,
     snapshot_diff,
@@ -68,7 +72,9 @@ PUBLIC_ERRORS = error_responses(404)
 BODY_VERSION = "2"
 
 
-def _board_url(domain_slug: str, link: BoardLink) -> str:
+def _board_url(domain_slug: str, link: BoardLink, season: str | None = None) -> str:
+    if season is not None:
+        return reverse("api-leaderboard-season-board", args=[domain_slug, season, link.key])
     return reverse("api-leaderboard-board", args=[domain_slug, link.key])
 
 
@@ -112,7 +118,7 @@ class BoardLinkSerializer(serializers.Serializer):
                 "api-leaderboard-snapshot-board",
                 args=[self.context["domain_slug"], snapshot_id, link.key],
             )
-        return _board_url(self.context["domain_slug"], link)
+        return _board_url(self.context["domain_slug"], link, self.context.get("season"))
 
 
 @extend_schema_serializer(component_name="FindingScore")
@@ -460,8 +466,8 @@ class PublicLeaderboardApi(APIView):
         return HttpResponse(body, content_type="application/json", headers=self._headers(etag))
 
 
-def _board_body(view: BoardView) -> Any:
-    context = {"domain_slug": view.domain.slug}
+def _board_body(view: BoardView, season: str | None = None) -> Any:
+    context = {"domain_slug": view.domain.slug, "season": season}
     stored = board_stored(board_id=view.board.id)
     return BoardSerializer(
         {
@@ -571,6 +577,88 @@ class LeaderboardDomainApi(LeaderboardBoardApi):
     )
     def get(self, request: Request, domain_slug: str, board_key: str = OVERALL_KEY) -> HttpResponse:
         return super().get(request, domain_slug, OVERALL_KEY)
+
+
+@extend_schema_serializer(component_name="LeaderboardSeason")
+class SeasonSerializer(serializers.Serializer):
+    version = serializers.CharField(help_text="The prompt set version the season's boards use")
+    status = serializers.ChoiceField(
+        choices=["draft", "active", "retired"], help_text="The prompt set's status now"
+    )
+    is_current = serializers.BooleanField(help_text="The season the public boards show now")
+    snapshot_id = serializers.IntegerField(help_text="The season's latest published snapshot")
+    created_at = serializers.DateTimeField()
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, link: Any) -> str:
+        return reverse(
+            "api-leaderboard-season-board",
+            args=[self.context["domain_slug"], link.version, OVERALL_KEY],
+        )
+
+
+@extend_schema_serializer(component_name="LeaderboardSeasons")
+class SeasonListSerializer(serializers.Serializer):
+    domain = serializers.CharField()
+    seasons = SeasonSerializer(many=True)
+
+
+class LeaderboardSeasonListApi(PublicLeaderboardApi):
+    @extend_schema(
+        operation_id="leaderboards_seasons_list",
+        summary="A domain's seasons: one per prompt set version with a published board",
+        responses={
+            200: SeasonListSerializer,
+            304: OpenApiResponse(description="Not modified"),
+            **PUBLIC_ERRORS,
+        },
+        auth=[],
+        tags=["leaderboards"],
+    )
+    def get(self, request: Request, domain_slug: str) -> HttpResponse:
+        if not public_domain_exists(domain_slug=domain_slug):
+            raise NotFound("No such domain.")
+        seasons = domain_seasons(domain_slug=domain_slug)
+        key = "|".join(f"{link.version}.{link.snapshot_id}.{link.is_current}" for link in seasons)
+        etag = f'"seasons-{domain_slug}-{hashlib.sha256(key.encode()).hexdigest()[:24]}"'
+        return self.cached(
+            request,
+            etag=etag,
+            build=lambda: (
+                SeasonListSerializer(
+                    {"domain": domain_slug, "seasons": seasons},
+                    context={"domain_slug": domain_slug},
+                ).data
+            ),
+        )
+
+
+class LeaderboardSeasonBoardApi(PublicLeaderboardApi):
+    @extend_schema(
+        operation_id="leaderboards_season_board_retrieve",
+        summary="One board as last published for a season (prompt set version) of a domain",
+        responses={
+            200: BoardSerializer,
+            304: OpenApiResponse(description="Not modified"),
+            **PUBLIC_ERRORS,
+        },
+        auth=[],
+        tags=["leaderboards"],
+    )
+    def get(
+        self, request: Request, domain_slug: str, season: str, board_key: str = OVERALL_KEY
+    ) -> HttpResponse:
+        version = season_version(domain_slug=domain_slug, season=season)
+        if version is None:
+            raise NotFound("No published season of this name.")
+
+        def build() -> Any:
+            view = board_view(domain_slug=domain_slug, board_key=board_key, version=version)
+            if view is None:
+                raise NotFound("No such board.")
+            return _board_body(view, season=season)
+
+        return self.cached(request, etag=f'"season-{version.key}-{board_key}"', build=build)
 
 
 class LeaderboardModelApi(PublicLeaderboardApi):

@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from seal.models import Category, Domain, ModelVersion, Submission
+from seal.models import Category, Domain, ModelVersion, PromptSet, Submission
 
 OVERALL_KEY = "overall"
 
@@ -106,6 +106,13 @@ class Snapshot(models.Model):
     n_models = models.PositiveIntegerField(default=0)
     ratings_through = models.DateTimeField(
         null=True, blank=True, help_text="Latest final approval included"
+    )
+    # The season: the prompt set whose ratings it was computed from (the domain's active set at
+    # the time); None for a domain without an active set (then every rating counts) and for
+    # snapshots from before seasons. Nullable without default: a plain ADD COLUMN on SQLite,
+    # whose table rebuild would drop the append-only triggers.
+    prompt_set = models.ForeignKey(
+        PromptSet, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # Set once, in the transaction that writes the snapshot, after its boards and entries: from
     # then on the triggers refuse any row added to, changed in or deleted from it.
@@ -294,6 +301,25 @@ class SnapshotChart(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} chart of board {self.board_id}"
+
+
+class SnapshotRatingsFile(models.Model):
+    """The anonymised ratings file of a snapshot (gzip JSON Lines, no text): exactly the input
+    that produced it, so anyone can recompute its numbers. Written with the snapshot, before it
+    is published; never changed afterwards (the triggers of migration 0006 hold it)."""
+
+    snapshot = models.OneToOneField(Snapshot, on_delete=models.CASCADE, related_name="ratings_file")
+    content = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    n_ratings = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["snapshot"]
+
+    def __str__(self) -> str:
+        return f"Ratings file of snapshot #{self.snapshot_id}"
 
 
 class PublishedLeaderboard(models.Model):

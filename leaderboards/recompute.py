@@ -18,16 +18,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 from leaderboards.models import OVERALL_KEY, SnapshotBoard
 from leaderboards.selectors import (
     AnswerStyles,
     CountRows,
+    RatingRows,
     answer_styles,
     approved_answer_sums,
-    approved_counts,
-    approved_counts_by_category,
+    approved_rating_rows,
     approved_summary,
+    current_season,
     domain_categories,
     exposed_answers,
     graded_answers,
@@ -53,6 +55,7 @@ from leaderboards.stats import (
     style_controlled,
     style_point_fit,
 )
+from leaderboards.stats.ratings_file import ratings_file_body, ratings_group
 from seal.models import Domain
 
 IntArray = npt.NDArray[np.int64]
@@ -131,6 +134,13 @@ class RecomputeInputs:
     answers: AnswerSums | None = None
     rubric_meta: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     category_prompt_ids: dict[int, IntArray] = field(default_factory=dict)
+    # The ratings one by one (the grouped rows above are computed from exactly these) and the
+    # prompts' categories: what the anonymised ratings file of the snapshot holds.
+    ratings: RatingRows | None = None
+    prompt_categories: list[tuple[int, int]] = field(default_factory=list)
+    # The season: the prompt set whose ratings count (the active one), None for every rating.
+    prompt_set_id: int | None = None
+    season: str | None = None
 
     def config_record(self) -> dict[str, Any]:
         """The parameters a snapshot stores: enough to reproduce it."""
@@ -215,6 +225,10 @@ class SnapshotDraft:
     n_models: int
     ratings_through: datetime | None
     boards: list[BoardDraft]
+    # The anonymised ratings file without its header (a gzip member; see ratings_file_compose).
+    ratings_file_body: bytes | None = None
+    ratings_file_header: dict[str, Any] = field(default_factory=dict)
+    prompt_set_id: int | None = None
 
 
 def _digest_arrays(digest: Any, *arrays: npt.NDArray[Any]) -> None:
@@ -227,33 +241,50 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
     """Read everything a recompute of `domain` depends on, and fingerprint it."""
     thresholds = Thresholds.from_settings()
     numeric = domain.answer_grading == Domain.AnswerGrading.NUMERIC
-    overall = approved_counts(domain_id=domain.pk).sorted()
-    category_rows, category_ids = approved_counts_by_category(domain_id=domain.pk)
+    # One query reads the ratings one by one; every board's grouped rows are computed from
+    # them, so the ratings file written from the same arrays reproduces the boards exactly.
+    season = current_season(domain_id=domain.pk)
+    prompt_set_id = None if season is None else season[0]
+    ratings = approved_rating_rows(domain_id=domain.pk, prompt_set_id=prompt_set_id)
+    grouped = ratings_group(
+        ratings.prompt, ratings.model_a, ratings.model_b, ratings.outcome, ratings.preference
+    )
+    overall = CountRows(*(getattr(grouped, name) for name in CountRows.FIELDS))
     categories = [CategoryInfo(*row) for row in domain_categories(domain_id=domain.pk)]
+    pairs = prompt_category_pairs(domain_id=domain.pk)
     by_category: dict[int, CountRows] = {}
-    if len(category_ids):
-        order = np.argsort(category_ids, kind="stable")
-        bounds = np.flatnonzero(np.diff(category_ids[order])) + 1
-        for chunk in np.split(order, bounds):
-            by_category[int(category_ids[chunk[0]])] = category_rows.take(chunk).sorted()
+    if len(overall.prompt) and pairs:
+        pair_array = np.array(pairs, dtype=np.int64)
+        for category in categories:
+            members = pair_array[pair_array[:, 1] == category.id, 0]
+            rows = overall.take(np.flatnonzero(np.isin(overall.prompt, members)))
+            if len(rows.prompt):
+                by_category[category.id] = rows
     model_ids = np.unique(np.concatenate([overall.model_a, overall.model_b]))
     grades: Grades | None = None
     category_prompts: dict[int, IntArray] = {}
     if numeric and len(model_ids):
-        graded = graded_answers(domain_id=domain.pk, model_ids=model_ids.tolist())
+        graded = graded_answers(
+            domain_id=domain.pk, model_ids=model_ids.tolist(), prompt_set_id=prompt_set_id
+        )
         grades = Grades(
             model=np.array([row[0] for row in graded], dtype=np.int64),
             prompt=np.array([row[1] for row in graded], dtype=np.int64),
             correct=np.array([row[2] for row in graded], dtype=np.int64),
         )
         # Accuracy on a category board counts every graded answer in that category.
-        category_prompts = _graded_category_prompts(domain.pk, grades, categories)
-    exposed = exposed_answers(domain_id=domain.pk, model_ids=model_ids.tolist())
+        category_prompts = _graded_category_prompts(pairs, grades, categories)
+    exposed = exposed_answers(
+        domain_id=domain.pk, model_ids=model_ids.tolist(), prompt_set_id=prompt_set_id
+    )
+    # Looked up per rated (prompt, pair) row, so only this season's answers are ever used.
     styles = answer_styles(domain_id=domain.pk)
     exposed_model = np.array([row[0] for row in exposed], dtype=np.int64)
     exposed_prompt = np.array([row[1] for row in exposed], dtype=np.int64)
 
     digest = hashlib.sha256(f"seal-leaderboard|{domain.pk}|{PIPELINE_VERSION}|".encode())
+    if prompt_set_id is not None:
+        digest.update(f"season|{prompt_set_id}|".encode())
     overall.digest_update(digest)
     for category in categories:
         digest.update(f"category|{category.id}|{category.facet}|{category.value}|".encode())
@@ -268,6 +299,8 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
     styles.digest_update(digest)
     rubric_meta = _rubric_meta(domain)
     answers = _answer_sums(domain.pk, rubric_meta) if len(model_ids) else None
+    if answers is not None and prompt_set_id is not None:
+        answers = answers.restrict(np.unique(overall.prompt))  # this season's prompts only
     digest.update(json.dumps(rubric_meta, sort_keys=True).encode())
     if answers is not None:
         for array in (answers.prompt, answers.model, answers.answers, answers.score_n):
@@ -276,15 +309,15 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         digest.update(np.ascontiguousarray(answers.tag_count, dtype=np.int64).tobytes())
     category_prompt_ids: dict[int, IntArray] = {}
     if answers is not None and categories:
-        pairs = np.array(prompt_category_pairs(domain_id=domain.pk), dtype=np.int64).reshape(-1, 2)
+        members = np.array(pairs, dtype=np.int64).reshape(-1, 2)
         for category in categories:
-            category_prompt_ids[category.id] = np.unique(pairs[pairs[:, 1] == category.id, 0])
+            category_prompt_ids[category.id] = np.unique(members[members[:, 1] == category.id, 0])
     data_digest = digest.hexdigest()
     seed = thresholds.seed if thresholds.seed is not None else int(data_digest[:8], 16) >> 1
     config = RankingConfig(
         replicas=thresholds.replicas, seed=seed, min_ratings=thresholds.min_ratings_per_model
     )
-    summary = approved_summary(domain_id=domain.pk)
+    summary = approved_summary(domain_id=domain.pk, prompt_set_id=prompt_set_id)
     anchor_snapshot_id, anchors = published_board_elo(domain_id=domain.pk)
     inputs = RecomputeInputs(
         domain_id=domain.pk,
@@ -306,6 +339,10 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
         answers=answers,
         rubric_meta=rubric_meta,
         category_prompt_ids=category_prompt_ids,
+        ratings=ratings,
+        prompt_categories=pairs,
+        prompt_set_id=prompt_set_id,
+        season=None if season is None else season[1],
     )
     record = json.dumps(inputs.config_record(), sort_keys=True, default=str)
     fingerprint = hashlib.sha256(f"{data_digest}|{record}".encode()).hexdigest()
@@ -342,9 +379,8 @@ def _answer_sums(domain_id: int, rubric_meta: dict[str, list[dict[str, Any]]]) -
 
 
 def _graded_category_prompts(
-    domain_id: int, grades: Grades, categories: list[CategoryInfo]
+    pairs: list[tuple[int, int]], grades: Grades, categories: list[CategoryInfo]
 ) -> dict[int, IntArray]:
-    pairs = prompt_category_pairs(domain_id=domain_id)
     graded = set(grades.prompt.tolist())
     result: dict[int, list[int]] = {category.id: [] for category in categories}
     for prompt_id, category_id in pairs:
@@ -384,7 +420,7 @@ def snapshot_draft_compute(
         if on_board is not None:
             on_board(category.slug)
     overall = inputs.overall
-    return SnapshotDraft(
+    draft = SnapshotDraft(
         domain_id=inputs.domain_id,
         fingerprint=inputs.fingerprint,
         config=inputs.config_record(),
@@ -394,7 +430,190 @@ def snapshot_draft_compute(
         n_models=len(np.unique(np.concatenate([overall.model_a, overall.model_b]))),
         ratings_through=inputs.ratings_through,
         boards=boards,
+        prompt_set_id=inputs.prompt_set_id,
     )
+    if inputs.ratings is None:
+        return draft
+    body, header = _ratings_file_parts(inputs, draft)
+    return SnapshotDraft(
+        **{**draft.__dict__, "ratings_file_body": body, "ratings_file_header": header}
+    )
+
+
+# --- The anonymised ratings file ----------------------------------------------------------------
+
+
+def _secret() -> str:
+    return str(settings.SEAL_RATINGS_FILE_SECRET or settings.SECRET_KEY)
+
+
+def prompt_hash(*, domain_id: int, prompt_id: int) -> str:
+    """A prompt's name in ratings files: keyed by a server-side secret, stable within a domain."""
+    return salted_hmac(
+        "seal.leaderboards.ratings-file.prompt",
+        f"{domain_id}:{prompt_id}",
+        secret=_secret(),
+        algorithm="sha256",
+    ).hexdigest()[:32]
+
+
+def _rater_pseudonyms(fingerprint: str, annotator_ids: list[int]) -> dict[int, str]:
+    """Per snapshot: "r1".."rN" in the order of a keyed hash of (snapshot input, annotator), so
+    the same annotator gets unrelated names in two snapshots and the order says nothing."""
+    keyed = sorted(
+        annotator_ids,
+        key=lambda annotator: salted_hmac(
+            "seal.leaderboards.ratings-file.rater",
+            f"{fingerprint}:{annotator}",
+            secret=_secret(),
+            algorithm="sha256",
+        ).hexdigest(),
+    )
+    return {annotator: f"r{number}" for number, annotator in enumerate(keyed, start=1)}
+
+
+def _ratings_file_parts(
+    inputs: RecomputeInputs, draft: SnapshotDraft
+) -> tuple[bytes, dict[str, Any]]:
+    """The body of the snapshot's ratings file and its header (less what only the snapshot row
+    knows: its id and creation time)."""
+    ratings = inputs.ratings
+    assert ratings is not None
+    grades = inputs.grades
+    prompt_ids = ratings.prompt
+    if grades is not None:
+        prompt_ids = np.concatenate([prompt_ids, grades.prompt])
+    prompts = np.unique(prompt_ids)
+    hashes = [prompt_hash(domain_id=inputs.domain_id, prompt_id=pid) for pid in prompts.tolist()]
+    category_ids = {category.id for category in inputs.categories}
+    per_prompt: dict[int, list[int]] = {}
+    for prompt_id, category_id in inputs.prompt_categories:
+        if category_id in category_ids:
+            per_prompt.setdefault(prompt_id, []).append(category_id)
+    prompt_categories = [sorted(per_prompt.get(pid, [])) for pid in prompts.tolist()]
+    annotators = np.unique(ratings.annotator).tolist()
+    names = _rater_pseudonyms(inputs.fingerprint, annotators)
+    rater_names = [names[annotator] for annotator in annotators]
+    rater_number = np.array([int(names[a][1:]) for a in annotators], dtype=np.int64)
+    rater_code = np.searchsorted(np.array(annotators, dtype=np.int64), ratings.annotator)
+    prompt_code = np.searchsorted(prompts, ratings.prompt)
+    # Grouped by comparison, then by pseudonym: nothing of the approval order survives.
+    order = np.lexsort(
+        (
+            ratings.preference,
+            rater_number[rater_code],
+            ratings.model_b,
+            ratings.model_a,
+            prompt_code,
+        )
+    )
+    grade_columns = None
+    if grades is not None:
+        grade_order = np.lexsort((grades.model, grades.prompt))
+        grade_columns = {
+            "prompt": np.searchsorted(prompts, grades.prompt[grade_order]),
+            "model": grades.model[grade_order],
+            "correct": grades.correct[grade_order],
+        }
+    rated = np.isin(inputs.exposed_prompt, ratings.prompt)
+    exposed = (
+        np.unique(
+            np.stack([inputs.exposed_prompt[rated], inputs.exposed_model[rated]], axis=1), axis=0
+        )
+        if rated.any()
+        else np.zeros((0, 2), dtype=np.int64)
+    )
+    body = ratings_file_body(
+        boards=[_board_record(board) for board in draft.boards],
+        categories=[
+            {"id": c.id, "slug": c.slug, "facet": c.facet, "value": c.value}
+            for c in inputs.categories
+        ],
+        prompt_hashes=hashes,
+        prompt_categories=prompt_categories,
+        ratings={
+            "prompt": prompt_code[order],
+            "model_a": ratings.model_a[order],
+            "model_b": ratings.model_b[order],
+            "preference": ratings.preference[order],
+            "outcome": ratings.outcome[order],
+            "rater": rater_code[order],
+        },
+        raters=rater_names,
+        grades=grade_columns,
+        exposures={"prompt": np.searchsorted(prompts, exposed[:, 0]), "model": exposed[:, 1]},
+    )
+    header = {
+        "fingerprint": inputs.fingerprint,
+        "engine_version": ENGINE_VERSION,
+        "pipeline_version": PIPELINE_VERSION,
+        "seed": inputs.config.seed,
+        "config": draft.config,
+        "numeric": inputs.numeric,
+        "season": {"prompt_set": inputs.prompt_set_id, "version": inputs.season},
+        "ratings_through": draft.ratings_through.isoformat() if draft.ratings_through else None,
+        "counts": {
+            "n_ratings": draft.n_ratings,
+            "n_prompts": draft.n_prompts,
+            "n_models": draft.n_models,
+            "n_raters": len(annotators),
+            "n_prompt_records": len(hashes),
+        },
+        "agreement": draft.agreement,
+        "anchor": {
+            "snapshot": inputs.anchor_snapshot_id,
+            "boards": {
+                key: {str(model): elo for model, elo in sorted(values.items())}
+                for key, values in sorted(inputs.anchors.items())
+            },
+        },
+        "hashing": {
+            "prompt": "HMAC-SHA256 under a server-side secret of (domain, prompt), first 32 hex "
+            "digits: the same prompt has the same hash in every file of the domain, and nobody "
+            "without the secret can tell which prompt text it stands for",
+            "rater": "r1..rN numbered in the order of a keyed hash of (snapshot input, "
+            "annotator): unrelated between snapshots",
+        },
+    }
+    return body, header
+
+
+def _board_record(board: BoardDraft) -> dict[str, Any]:
+    return {
+        "key": board.key,
+        "category": board.category_id,
+        "title": board.title,
+        "position": board.position,
+        "status": board.status,
+        "n_ratings": board.n_ratings,
+        "n_prompts": board.n_prompts,
+        "n_models": board.n_models,
+        "separability": board.separability,
+        "entries": [
+            {
+                "model": entry.model_version_id,
+                "position": entry.position,
+                "rank": entry.rank,
+                "rank_with_uncertainty": entry.rank_with_uncertainty,
+                "elo": entry.elo,
+                "lower": entry.lower,
+                "upper": entry.upper,
+                "standard_error": entry.standard_error,
+                "n_ratings": entry.n_ratings,
+                "wins": entry.wins,
+                "ties": entry.ties,
+                "losses": entry.losses,
+                "accuracy": entry.accuracy,
+                "accuracy_lower": entry.accuracy_lower,
+                "accuracy_upper": entry.accuracy_upper,
+                "accuracy_n": entry.accuracy_n,
+                "contaminated": entry.contaminated,
+                "few_ratings": entry.few_ratings,
+                "not_ranked_reason": entry.not_ranked_reason,
+            }
+            for entry in board.entries
+        ],
+    }
 
 
 def _number(value: float, digits: int = 4) -> float | None:

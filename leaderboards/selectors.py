@@ -29,6 +29,7 @@ from leaderboards.models import (
     SnapshotBoard,
     SnapshotChart,
     SnapshotEntry,
+    SnapshotRatingsFile,
 )
 from seal.models import (
     Category,
@@ -130,6 +131,64 @@ def approved_counts(*, domain_id: int) -> CountRows:
         .values_list(*_KEYS, *_COUNTS)
     )
     return CountRows.from_matrix(_matrix(list(rows), 8))
+
+
+@dataclass(frozen=True, eq=False)
+class RatingRows:
+    """The domain's approved ratings, one per row, as parallel arrays (no text, no identity but
+    the annotator's id, which the ratings file replaces by a per-snapshot pseudonym)."""
+
+    prompt: IntArray
+    model_a: IntArray
+    model_b: IntArray
+    preference: IntArray
+    outcome: npt.NDArray[np.float64]
+    annotator: IntArray
+
+    def __len__(self) -> int:
+        return len(self.prompt)
+
+
+def _season(prompt_set_id: int | None, prefix: str = "prompt__") -> dict[str, int]:
+    """The filter that keeps a season's rows: those on prompts of its prompt set (all if None)."""
+    return {} if prompt_set_id is None else {f"{prefix}prompt_set_id": prompt_set_id}
+
+
+def current_season(*, domain_id: int) -> tuple[int, str] | None:
+    """The domain's active prompt set (id, version): the season a recompute computes now."""
+    return (
+        PromptSet.objects.filter(domain_id=domain_id, status=PromptSet.Status.ACTIVE)
+        .values_list("pk", "version")
+        .first()
+    )
+
+
+def approved_rating_rows(*, domain_id: int, prompt_set_id: int | None = None) -> RatingRows:
+    """Every approved rating of the domain (of one season if given): one query, plain tuples."""
+    import numpy as np
+
+    rows = list(
+        ApprovedRating.objects.filter(domain_id=domain_id, **_season(prompt_set_id))
+        .order_by()
+        .values_list(
+            "prompt_id", "model_a_id", "model_b_id", "preference", "annotator_id", "outcome"
+        )
+    )
+    if not rows:
+        ints = np.zeros((0, 5), dtype=np.int64)
+        outcome = np.zeros(0, dtype=np.float64)
+    else:
+        columns = list(zip(*rows, strict=True))
+        ints = np.array(columns[:5], dtype=np.int64).T
+        outcome = np.array(columns[5], dtype=np.float64)
+    return RatingRows(
+        prompt=np.ascontiguousarray(ints[:, 0]),
+        model_a=np.ascontiguousarray(ints[:, 1]),
+        model_b=np.ascontiguousarray(ints[:, 2]),
+        preference=np.ascontiguousarray(ints[:, 3]),
+        outcome=outcome,
+        annotator=np.ascontiguousarray(ints[:, 4]),
+    )
 
 
 def approved_counts_by_category(*, domain_id: int) -> tuple[CountRows, IntArray]:
@@ -247,11 +306,11 @@ def approved_answer_sums(
     return flat.reshape(-1, width)
 
 
-def approved_summary(*, domain_id: int) -> datetime | None:
-    """When the latest rating counted for the domain was finally approved."""
-    latest: datetime | None = ApprovedRating.objects.filter(domain_id=domain_id).aggregate(
-        latest=Max("approved_at")
-    )["latest"]
+def approved_summary(*, domain_id: int, prompt_set_id: int | None = None) -> datetime | None:
+    """When the latest rating counted for the domain (the season) was finally approved."""
+    latest: datetime | None = ApprovedRating.objects.filter(
+        domain_id=domain_id, **_season(prompt_set_id)
+    ).aggregate(latest=Max("approved_at"))["latest"]
     return latest
 
 
@@ -274,10 +333,14 @@ def prompt_category_pairs(*, domain_id: int) -> list[tuple[int, int]]:
     )
 
 
-def graded_answers(*, domain_id: int, model_ids: list[int]) -> list[tuple[int, int, int]]:
-    """(model, prompt, 1 if correct else 0) for every collected answer to a gold-answer prompt."""
+def graded_answers(
+    *, domain_id: int, model_ids: list[int], prompt_set_id: int | None = None
+) -> list[tuple[int, int, int]]:
+    """(model, prompt, 1 if correct else 0) for every collected answer to a gold-answer prompt
+    (of the season's prompt set if given)."""
     answers = (
         Response.objects.filter(
+            **_season(prompt_set_id),
             prompt__prompt_set__domain_id=domain_id,
             status=Response.Status.OK,
             model_version_id__in=model_ids,
@@ -371,10 +434,13 @@ def answer_styles(*, domain_id: int) -> AnswerStyles:
     )
 
 
-def exposed_answers(*, domain_id: int, model_ids: list[int]) -> list[tuple[int, int]]:
+def exposed_answers(
+    *, domain_id: int, model_ids: list[int], prompt_set_id: int | None = None
+) -> list[tuple[int, int]]:
     """(model, prompt) of answers given after the model's lab had already been sent the prompt."""
     return list(
         Response.objects.filter(
+            **_season(prompt_set_id),
             prompt__prompt_set__domain_id=domain_id,
             model_version_id__in=model_ids,
             lab_previously_exposed=True,
@@ -843,6 +909,56 @@ def published_board_elo(*, domain_id: int) -> tuple[int | None, dict[str, dict[i
     return pointer.snapshot_id, dict(boards)
 
 
+def snapshot_published_numbers(
+    *, snapshot_id: int
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]] | None:
+    """A snapshot's counts, agreement and boards with entries as stored: what a reproduction
+    from its ratings file is compared with. None if there is no such published snapshot."""
+    snapshot = Snapshot.objects.filter(pk=snapshot_id, is_published=True).first()
+    if snapshot is None:
+        return None
+    counts = {
+        "n_ratings": snapshot.n_ratings,
+        "n_prompts": snapshot.n_prompts,
+        "n_models": snapshot.n_models,
+    }
+    boards: dict[int, dict[str, Any]] = {}
+    for board in SnapshotBoard.objects.filter(snapshot_id=snapshot_id).defer("data"):
+        boards[board.pk] = {
+            "key": board.key,
+            "status": board.status,
+            "n_ratings": board.n_ratings,
+            "n_prompts": board.n_prompts,
+            "n_models": board.n_models,
+            "separability": board.separability,
+            "entries": [],
+        }
+    fields = [f.attname for f in SnapshotEntry._meta.concrete_fields]
+    for entry in (
+        SnapshotEntry.objects.filter(snapshot_id=snapshot_id)
+        .order_by("board_id", "position")
+        .values(*fields)
+    ):
+        boards[entry["board_id"]]["entries"].append({**entry, "model": entry["model_version_id"]})
+    return counts, snapshot.agreement, list(boards.values())
+
+
+def public_ratings_file(*, domain_slug: str, snapshot_id: int) -> SnapshotRatingsFile | None:
+    """The ratings file of a published, visible snapshot of an active domain; None otherwise."""
+    return SnapshotRatingsFile.objects.filter(
+        snapshot_id=snapshot_id,
+        snapshot__domain__slug=domain_slug,
+        snapshot__domain__is_active=True,
+        snapshot__is_published=True,
+        snapshot__is_hidden=False,
+    ).first()
+
+
+def public_ratings_file_exists(*, snapshot_id: int) -> bool:
+    """Whether a snapshot has a ratings file (snapshots published before files were kept do not)."""
+    return SnapshotRatingsFile.objects.filter(snapshot_id=snapshot_id).exists()
+
+
 def published_pointer(*, domain_slug: str) -> PublishedLeaderboard | None:
     """The public pointer of an active domain, with its snapshot (one query); None if none."""
     return (
@@ -884,6 +1000,84 @@ def published_version(*, domain_slug: str) -> PublishedVersion | None:
         )
         .order_by()
         .values_list("snapshot_id", "snapshot__input_fingerprint", "published_at")
+        .first()
+    )
+    return None if row is None else PublishedVersion(*row)
+
+
+@dataclass(frozen=True)
+class SeasonLink:
+    """A season of a domain: a prompt set with a visible published snapshot, and its latest."""
+
+    prompt_set_id: int
+    version: str
+    status: str
+    snapshot_id: int
+    created_at: datetime
+    is_current: bool
+
+
+def domain_seasons(*, domain_slug: str) -> list[SeasonLink]:
+    """The seasons of an active domain whose boards the public may read, newest first; the
+    current one is the season of the snapshot the public pointer names."""
+    current = (
+        PublishedLeaderboard.objects.filter(domain__slug=domain_slug)
+        .values_list("snapshot__prompt_set_id", flat=True)
+        .first()
+    )
+    latest = (
+        Snapshot.objects.filter(
+            domain__slug=domain_slug,
+            domain__is_active=True,
+            is_published=True,
+            is_hidden=False,
+            prompt_set__isnull=False,
+        )
+        .order_by()
+        .values("prompt_set_id")
+        .annotate(latest=Max("pk"))
+        .values_list("latest", flat=True)
+    )
+    rows = (
+        Snapshot.objects.filter(pk__in=list(latest))
+        .order_by("-created_at", "-pk")
+        .values_list(
+            "prompt_set_id", "prompt_set__version", "prompt_set__status", "pk", "created_at"
+        )
+    )
+    return [
+        SeasonLink(
+            prompt_set_id=prompt_set_id,
+            version=version,
+            status=status,
+            snapshot_id=snapshot_id,
+            created_at=created_at,
+            is_current=prompt_set_id == current,
+        )
+        for prompt_set_id, version, status, snapshot_id, created_at in rows
+        # A season is addressed by its version in URLs: one with a slash has no address.
+        if "/" not in version
+    ]
+
+
+def public_domain_exists(*, domain_slug: str) -> bool:
+    """Whether an active domain has this slug."""
+    return Domain.objects.filter(slug=domain_slug, is_active=True).exists()
+
+
+def season_version(*, domain_slug: str, season: str) -> PublishedVersion | None:
+    """The latest visible published snapshot of one season (a prompt set version) of an active
+    domain: what the season's pages show. Its publication time is its creation time."""
+    row = (
+        Snapshot.objects.filter(
+            domain__slug=domain_slug,
+            domain__is_active=True,
+            is_published=True,
+            is_hidden=False,
+            prompt_set__version=season,
+        )
+        .order_by("-created_at", "-pk")
+        .values_list("pk", "input_fingerprint", "created_at")
         .first()
     )
     return None if row is None else PublishedVersion(*row)

@@ -35,6 +35,7 @@ from leaderboards.models import (
     SnapshotBoard,
     SnapshotChart,
     SnapshotEntry,
+    SnapshotRatingsFile,
 )
 from leaderboards.selectors import (
     domains_with_unrequested_approvals,
@@ -339,6 +340,7 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
         n_prompts=draft.n_prompts,
         n_models=draft.n_models,
         ratings_through=draft.ratings_through,
+        prompt_set_id=draft.prompt_set_id,
     )
     boards = SnapshotBoard.objects.bulk_create(
         SnapshotBoard(
@@ -400,10 +402,40 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
         ),
         batch_size=1000,
     )
+    if draft.ratings_file_body is not None:
+        _ratings_file_insert(snapshot, draft)
     # From here on the triggers refuse any row added to, changed in or deleted from it.
     Snapshot.objects.filter(pk=snapshot.pk).update(is_published=True)
     snapshot.is_published = True
     return snapshot
+
+
+def _ratings_file_insert(snapshot: Snapshot, draft: SnapshotDraft) -> None:
+    """Store the snapshot's anonymised ratings file: its header member (which names the snapshot
+    row) followed by the body the recompute compressed outside the transaction."""
+    import hashlib
+
+    from leaderboards.stats.ratings_file import ratings_file_header
+
+    assert draft.ratings_file_body is not None
+    domain_slug = Domain.objects.filter(pk=snapshot.domain_id).values_list("slug", flat=True)[0]
+    header = ratings_file_header(
+        {
+            "snapshot": snapshot.pk,
+            "domain": domain_slug,
+            "domain_id": snapshot.domain_id,
+            "created_at": snapshot.created_at.isoformat(),
+            **draft.ratings_file_header,
+        }
+    )
+    content = header + draft.ratings_file_body
+    SnapshotRatingsFile.objects.create(
+        snapshot=snapshot,
+        content=content,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content),
+        n_ratings=draft.n_ratings,
+    )
 
 
 # --- Recovery ------------------------------------------------------------------------------------

@@ -37,6 +37,21 @@ urlpatterns = [
     path(
         "leaderboards/<slug:domain_slug>/feed.atom", feeds.DomainSnapshotFeed(), name="domain-feed"
     ),
+    path(
+        "leaderboards/<slug:domain_slug>/snapshots/<int:snapshot_id>/ratings.jsonl.gz",
+        views.ratings_file,
+        name="ratings-file",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/seasons/<str:season>/",
+        views.season_board,
+        name="season",
+    ),
+    path(
+        "leaderboards/<slug:domain_slug>/seasons/<str:season>/<slug:board_key>/",
+        views.season_board,
+        name="season-board",
+    ),
     path("leaderboards/<slug:domain_slug>/", views.board, name="domain"),
     path("leaderboards/<slug:domain_slug>/<slug:board_key>/", views.board, name="board"),
     path("methodology/", views.methodology, name="methodology"),

@@ -42,6 +42,7 @@ from leaderboards.selectors import (
     board_view,
     changelog,
     changelog_size,
+    domain_seasons,
     history_domain,
     history_version,
     leaderboard_index,
@@ -49,8 +50,11 @@ from leaderboards.selectors import (
     model_view,
     public_chart_board,
     public_chart_svg,
+    public_ratings_file,
+    public_ratings_file_exists,
     public_sample_prompts,
     published_version,
+    season_version,
     snapshot_board_view,
     snapshot_citation,
     snapshot_diff,
@@ -138,12 +142,58 @@ def board(request: HttpRequest, domain_slug: str, board_key: str = OVERALL_KEY) 
             {
                 "view": view,
                 "api_url": reverse("api-leaderboard-board", args=[domain_slug, board_key]),
+                "ratings_file_url": reverse(
+                    "leaderboards:ratings-file", args=[domain_slug, view.snapshot.id]
+                )
+                if public_ratings_file_exists(snapshot_id=view.snapshot.id)
+                else None,
+                "seasons": domain_seasons(domain_slug=domain_slug),
                 "min_ratings_per_model": view.snapshot.config["ranking"]["min_ratings"],
                 "few_ratings": view.snapshot.config["few_ratings"],
             },
         )
 
     return _public_page(request, key=f"board:{version.key}:{board_key}", render_page=render_page)
+
+
+@require_GET
+def season_board(
+    request: HttpRequest, domain_slug: str, season: str, board_key: str = OVERALL_KEY
+) -> HttpResponse:
+    """A board as last published for one season (prompt set version) of the domain."""
+    version = season_version(domain_slug=domain_slug, season=season)
+    if version is None:
+        raise Http404("No published season of this name")
+
+    def render_page() -> HttpResponse:
+        view = board_view(domain_slug=domain_slug, board_key=board_key, version=version)
+        if view is None:
+            raise Http404("No such leaderboard")
+        seasons = domain_seasons(domain_slug=domain_slug)
+        return render(
+            request,
+            "leaderboards/board.html",
+            {
+                "view": view,
+                "season": next((link for link in seasons if link.version == season), None),
+                "seasons": seasons,
+                "api_url": reverse(
+                    "api-leaderboard-season-board", args=[domain_slug, season, board_key]
+                ),
+                "ratings_file_url": reverse(
+                    "leaderboards:ratings-file", args=[domain_slug, view.snapshot.id]
+                )
+                if public_ratings_file_exists(snapshot_id=view.snapshot.id)
+                else None,
+                "min_ratings_per_model": view.snapshot.config["ranking"]["min_ratings"],
+                "few_ratings": view.snapshot.config["few_ratings"],
+            },
+        )
+
+    # Which season is current shows on the page: a moved public pointer renders it anew.
+    current = published_version(domain_slug=domain_slug)
+    key = f"season:{season}:{version.key}:{current.key if current else '-'}:{board_key}"
+    return _public_page(request, key=key, render_page=render_page)
 
 
 @require_GET
@@ -214,6 +264,26 @@ def board_chart(request: HttpRequest, board_id: int, kind: str) -> HttpResponse:
     if _etag_matches(request, etag):
         return HttpResponseNotModified()
     return _svg_response(svg, etag)
+
+
+@require_GET
+def ratings_file(request: HttpRequest, domain_slug: str, snapshot_id: int) -> HttpResponse:
+    """The anonymised ratings file of a published, visible snapshot: gzip JSON Lines, no text."""
+    found = public_ratings_file(domain_slug=domain_slug, snapshot_id=snapshot_id)
+    if found is None:
+        raise Http404("No ratings file for this snapshot")
+    # The file never changes: its hash names it.
+    etag = f'"ratings-{found.sha256[:32]}"'
+    if _etag_matches(request, etag):
+        return HttpResponseNotModified()
+    response = HttpResponse(bytes(found.content), content_type="application/gzip")
+    response["Content-Disposition"] = (
+        f'attachment; filename="seal-{domain_slug}-snapshot-{snapshot_id}-ratings.jsonl.gz"'
+    )
+    response["Cache-Control"] = f"public, max-age={_max_age()}"
+    response["ETag"] = etag
+    response["X-Content-SHA256"] = found.sha256
+    return response
 
 
 @require_GET

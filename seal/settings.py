@@ -510,6 +510,10 @@ SEAL_COMPARISONS_SCHEDULE_STALE_SECONDS = env_int("SEAL_COMPARISONS_SCHEDULE_STA
 # Leaderboards. Bootstrap replicas per board; the seed is derived from the input fingerprint
 # unless SEAL_LEADERBOARD_SEED fixes it.
 SEAL_LEADERBOARD_REPLICAS = env_int("SEAL_LEADERBOARD_REPLICAS", 1000)
+# The server-side secret of the anonymised ratings files (prompt hashes, rater pseudonyms): a
+# holder of a prompt's text cannot recompute its hash without it. Empty: derived from SECRET_KEY
+# (so rotating that key changes the hashes in files written afterwards; set this to keep them).
+SEAL_RATINGS_FILE_SECRET = os.environ.get("SEAL_RATINGS_FILE_SECRET", "")
 SEAL_LEADERBOARD_SEED: int | None = (
     env_int("SEAL_LEADERBOARD_SEED", 0) if os.environ.get("SEAL_LEADERBOARD_SEED") else None
 )

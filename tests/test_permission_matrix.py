@@ -131,6 +131,7 @@ def matrix(settings) -> Matrix:
         "other_delivery": deliveries["other"].pk,
         "snapshot": visible.pk,
         "hidden_snapshot": hidden.pk,
+        "season": board.snapshot.prompt_set.version if board.snapshot.prompt_set else "",
     }
     return Matrix(world=world, clients=clients, ids=ids)
 
@@ -162,6 +163,36 @@ def rows(ids: dict[str, Any]) -> list[tuple[str, str, str, dict[str, int | str]]
             "leaderboards:chart",
             "get",
             f"/leaderboards/charts/{board}/intervals.svg",
+            everyone(200),
+        ),
+        (
+            "leaderboards:ratings-file",
+            "get",
+            f"/leaderboards/{domain}/snapshots/{ids['snapshot']}/ratings.jsonl.gz",
+            everyone(200),
+        ),
+        (
+            "leaderboards:season",
+            "get",
+            f"/leaderboards/{domain}/seasons/{ids['season']}/",
+            everyone(200),
+        ),
+        (
+            "leaderboards:season-board",
+            "get",
+            f"/leaderboards/{domain}/seasons/{ids['season']}/overall/",
+            everyone(200),
+        ),
+        (
+            "api-leaderboard-seasons",
+            "get",
+            f"/api/v1/leaderboards/{domain}/seasons/",
+            everyone(200),
+        ),
+        (
+            "api-leaderboard-season-board",
+            "get",
+            f"/api/v1/leaderboards/{domain}/seasons/{ids['season']}/overall/",
             everyone(200),
         ),
         ("leaderboards:methodology", "get", "/methodology/", everyone(200)),
@@ -469,6 +500,7 @@ def test_every_url_is_in_the_matrix():
                     "other_delivery",
                     "snapshot",
                     "hidden_snapshot",
+                    "season",
                 ],
                 1,
             )

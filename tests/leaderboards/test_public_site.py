@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
@@ -64,11 +65,15 @@ def test_no_public_page_or_json_ever_shows_a_private_prompt(client, published):
             continue
         response = client.get(url)
         seen[url] = response.status_code
-        if response["Content-Type"] == "application/vnd.apache.parquet":
-            # What a reader of the file sees: every cell, as text.
-            body = pd.read_parquet(io.BytesIO(response.content)).to_csv()
+        # Downloads are scanned as a reader sees them: the ratings files decompressed, the
+        # Parquet files cell by cell as text.
+        content = response.content
+        if response.get("Content-Type") == "application/gzip":
+            content = gzip.decompress(content)
+        if response.get("Content-Type") == "application/vnd.apache.parquet":
+            body = pd.read_parquet(io.BytesIO(content)).to_csv()
         else:
-            body = response.content.decode()
+            body = content.decode()
         assert PRIVATE_MARKER not in body, url
         assert "solve it" not in body, url
         for link in _links(response):
@@ -81,6 +86,7 @@ def test_no_public_page_or_json_ever_shows_a_private_prompt(client, published):
     ranked = boards.filter(status=SnapshotBoard.Status.RANKED)
     assert {f"/leaderboards/charts/{b.pk}/win-rates.svg" for b in ranked} <= crawled
     assert {f"/leaderboards/models/{m.pk}/history.svg" for m in world.models} <= crawled
+    assert f"/leaderboards/coding/snapshots/{snapshot.pk}/ratings.jsonl.gz" in crawled
     assert all(status == 200 for status in seen.values()), seen
     assert len(crawled) > 20
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -19,6 +20,7 @@ from leaderboards.models import (
     SnapshotEntry,
 )
 from leaderboards.recompute import recompute_inputs_load
+from leaderboards.selectors import approved_counts, approved_counts_by_category
 from leaderboards.services import (
     leaderboards_publish_now,
     recompute_job_run,
@@ -71,22 +73,28 @@ def test_a_recompute_publishes_an_overall_and_a_board_per_category(lb_world):
     assert SnapshotChart.objects.filter(board__snapshot=snapshot).count() == 6
 
 
-def test_the_database_groups_the_ratings_in_three_queries(lb_world):
+def test_the_ratings_are_read_in_one_query_and_grouped_as_the_database_would(lb_world):
     with CaptureQueriesContext(connection) as queries:
         inputs = recompute_inputs_load(domain=lb_world.domain)
-    grouped = [
-        q["sql"]
-        for q in queries
-        if "annotation_approvedrating" in q["sql"] and "GROUP BY" in q["sql"]
-    ]
-    assert len(grouped) == 3
-    assert any("seal_prompt_categories" in sql for sql in grouped)
-    # The third sums scores and tags per (prompt, model) for what experts found.
-    assert any("GROUP BY prompt_id, model_id" in sql for sql in grouped)
+    reads = [q["sql"] for q in queries if "annotation_approvedrating" in q["sql"]]
+    # The ratings one by one (the ratings file is written from them) and the latest approval.
+    assert len([sql for sql in reads if "GROUP BY" not in sql and "MAX(" not in sql]) == 1
+    # What experts found: one grouped query sums scores and tags per (prompt, model).
+    assert any("GROUP BY prompt_id, model_id" in sql for sql in reads)
     assert inputs.answers is not None and len(inputs.answers.prompt) == 12 * 3
     # Three ratings of each (prompt, pair) collapse into one row.
     assert len(inputs.overall.prompt) == 12 * 3
     assert inputs.overall.n_ratings == 108
+    # Exactly the rows the database's own GROUP BY gives, overall and per category.
+    database = approved_counts(domain_id=lb_world.domain.pk).sorted()
+    for name in database.FIELDS:
+        assert getattr(inputs.overall, name).tolist() == getattr(database, name).tolist()
+    rows, category_ids = approved_counts_by_category(domain_id=lb_world.domain.pk)
+    for category_id, grouped in inputs.by_category.items():
+        expected = rows.take(np.flatnonzero(category_ids == category_id)).sorted()
+        for name in expected.FIELDS:
+            assert getattr(grouped, name).tolist() == getattr(expected, name).tolist()
+    assert set(inputs.by_category) == set(np.unique(category_ids).tolist())
 
 
 def test_the_same_input_never_produces_two_snapshots(lb_world):

@@ -12,7 +12,7 @@ import json
 import re
 import secrets
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -78,6 +78,8 @@ PUBLIC_OPERATIONS = {
     ("/api/v1/leaderboards/{domain_slug}/", "get"),
     ("/api/v1/leaderboards/{domain_slug}/{board_key}/", "get"),
     ("/api/v1/leaderboards/models/{id}/", "get"),
+    ("/api/v1/leaderboards/{domain_slug}/seasons/", "get"),
+    ("/api/v1/leaderboards/{domain_slug}/seasons/{season}/{board_key}/", "get"),
     ("/api/v1/leaderboards/{domain_slug}/snapshots/", "get"),
     ("/api/v1/leaderboards/{domain_slug}/snapshots/{snapshot_id}/", "get"),
     ("/api/v1/leaderboards/{domain_slug}/snapshots/{snapshot_id}/{board_key}/", "get"),
@@ -209,6 +211,7 @@ class ApiWorld:
     their_hooks: list[int]
     our_deliveries: list[int]
     their_deliveries: list[int]
+    seasons: list[str] = field(default_factory=list)
 
     @property
     def model_versions(self) -> list[int]:
@@ -289,6 +292,7 @@ def api_world(db, settings) -> Iterator[ApiWorld]:
         their_hooks=hooks["theirs"],
         our_deliveries=deliveries["ours"],
         their_deliveries=deliveries["theirs"],
+        seasons=[world.prompt_set.version],
     )
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
@@ -336,6 +340,8 @@ def _aim(case: Any, world: ApiWorld) -> list[str]:
             parameters["board_key"] = _pick(parameters["board_key"], world.boards)
         if "snapshot_id" in parameters:
             parameters["snapshot_id"] = _pick(parameters["snapshot_id"], world.snapshots)
+        if "season" in parameters:
+            parameters["season"] = _pick(parameters["season"], world.seasons)
         case.path_parameters = parameters
     if case.query:
         query = dict(case.query)

@@ -1,0 +1,682 @@
+"""The anonymised ratings file of a snapshot: write it, read it, recompute every board from it.
+
+A file is gzip-compressed JSON Lines ("seal-ratings/1"); every line is an object whose "record"
+field says what it is: one "snapshot" header (ids, engine parameters, seed, fingerprint, the
+anchor), the "board" records with the published numbers, "category", "prompt" (salted hash and
+category ids, in the engine's prompt order), "rating", "grade" and "exposure" records. No text.
+`snapshot_reproduce` recomputes the boards with the same engine, parameters and seed as the
+recompute that published them; `snapshot_compare` lists every field that differs. Pure
+numpy/pandas: the standalone docs/reproduce.py uses this module without Django.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .accuracy import accuracy_interval
+from .agreement import krippendorff_alpha_long
+from .data import Comparisons
+from .errors import InsufficientDataError, StatsInputError
+from .ranking import RankingConfig, rank_models
+
+FORMAT = "seal-ratings/1"
+OVERALL_KEY = "overall"
+PREFERENCE_VALUES = (-2.0, -1.0, 0.0, 1.0, 2.0)
+RANKED, INSUFFICIENT = "ranked", "insufficient"
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+# The fields of a board and of its entries that a reproduction must match.
+BOARD_FIELDS = ("status", "n_ratings", "n_prompts", "n_models", "separability")
+ENTRY_FIELDS = (
+    "position",
+    "rank",
+    "rank_with_uncertainty",
+    "elo",
+    "lower",
+    "upper",
+    "standard_error",
+    "n_ratings",
+    "wins",
+    "ties",
+    "losses",
+    "accuracy",
+    "accuracy_lower",
+    "accuracy_upper",
+    "accuracy_n",
+    "contaminated",
+    "few_ratings",
+    "not_ranked_reason",
+)
+# Floats are compared to 1e-9 relative: JSON round-trips them exactly, the tolerance only
+# forgives a different CPU's last bit in a sum.
+REL_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class GroupedRows:
+    """Ratings grouped by (prompt, model_a, model_b), sorted so, with outcome counts."""
+
+    prompt: IntArray
+    model_a: IntArray
+    model_b: IntArray
+    wins_a: IntArray
+    ties: IntArray
+    wins_b: IntArray
+    much_a: IntArray
+    much_b: IntArray
+
+    FIELDS = ("prompt", "model_a", "model_b", "wins_a", "ties", "wins_b", "much_a", "much_b")
+
+    @property
+    def n_ratings(self) -> int:
+        """Ratings in these rows."""
+        return int(self.wins_a.sum() + self.ties.sum() + self.wins_b.sum())
+
+    def take(self, index: IntArray) -> GroupedRows:
+        """The rows at `index`, in that order."""
+        return GroupedRows(*(getattr(self, name)[index] for name in self.FIELDS))
+
+
+def ratings_group(
+    prompt: npt.ArrayLike,
+    model_a: npt.ArrayLike,
+    model_b: npt.ArrayLike,
+    outcome: npt.ArrayLike,
+    preference: npt.ArrayLike,
+) -> GroupedRows:
+    """One row per (prompt, model_a, model_b) with win/tie/loss and strong-preference counts."""
+    p = np.asarray(prompt, dtype=np.int64)
+    a = np.asarray(model_a, dtype=np.int64)
+    b = np.asarray(model_b, dtype=np.int64)
+    twice = np.rint(np.asarray(outcome, dtype=np.float64) * 2).astype(np.int64)
+    pref = np.asarray(preference, dtype=np.int64)
+    if not len(p):
+        empty = np.zeros(0, dtype=np.int64)
+        return GroupedRows(*(empty for _ in GroupedRows.FIELDS))
+    order = np.lexsort((b, a, p))
+    p, a, b, twice, pref = p[order], a[order], b[order], twice[order], pref[order]
+    new = np.ones(len(p), dtype=bool)
+    new[1:] = (p[1:] != p[:-1]) | (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    starts = np.flatnonzero(new)
+
+    def count(mask: npt.NDArray[np.bool_]) -> IntArray:
+        return np.add.reduceat(mask.astype(np.int64), starts)
+
+    return GroupedRows(
+        prompt=p[starts],
+        model_a=a[starts],
+        model_b=b[starts],
+        wins_a=count(twice == 2),
+        ties=count(twice == 1),
+        wins_b=count(twice == 0),
+        much_a=count(pref == 2),
+        much_b=count(pref == -2),
+    )
+
+
+def category_rows(rows: GroupedRows, prompts: IntArray) -> GroupedRows:
+    """The rows on the given prompts (a category's), in the same order."""
+    return rows.take(np.flatnonzero(np.isin(rows.prompt, prompts)))
+
+
+def agreement_compute(rows: GroupedRows) -> dict[str, Any] | None:
+    """Krippendorff's alpha on the 5-point preference; a comparison (prompt, pair) is the unit."""
+    counts = np.stack(
+        [
+            rows.much_b,
+            rows.wins_b - rows.much_b,
+            rows.ties,
+            rows.wins_a - rows.much_a,
+            rows.much_a,
+        ]
+    )
+    per_unit = counts.sum(axis=0)
+    keep = per_unit >= 2
+    if not keep.any():
+        return None
+    counts = counts[:, keep]
+    units = np.repeat(np.tile(np.arange(counts.shape[1]), 5), counts.ravel())
+    values = np.repeat(np.repeat(np.array(PREFERENCE_VALUES), counts.shape[1]), counts.ravel())
+    try:
+        result = krippendorff_alpha_long(
+            units, values, level="ordinal", value_domain=PREFERENCE_VALUES
+        )
+    except StatsInputError:
+        return None
+    return result.to_dict()
+
+
+# --- Writing ---------------------------------------------------------------------------------
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def ratings_file_header(header: Mapping[str, Any]) -> bytes:
+    """The first gzip member of a file: the "snapshot" header record alone."""
+    line = _json({"record": "snapshot", "format": FORMAT, **header}) + "\n"
+    return gzip.compress(line.encode(), compresslevel=6, mtime=0)
+
+
+def ratings_file_body(
+    *,
+    boards: Sequence[Mapping[str, Any]],
+    categories: Sequence[Mapping[str, Any]],
+    prompt_hashes: Sequence[str],
+    prompt_categories: Sequence[Sequence[int]],
+    ratings: Mapping[str, npt.ArrayLike],
+    raters: Sequence[str],
+    grades: Mapping[str, npt.ArrayLike] | None = None,
+    exposures: Mapping[str, npt.ArrayLike] | None = None,
+) -> bytes:
+    """The second gzip member: every record after the header; prompts by index into hashes.
+
+    `ratings` holds parallel arrays prompt, model_a, model_b, preference, outcome, rater (rater
+    indexes `raters`); `grades` prompt, model, correct; `exposures` prompt, model. The bytes
+    depend on nothing but the arguments (no timestamp in the gzip header). The header member
+    followed by this one is the file: gzip readers read concatenated members as one stream."""
+    out: list[str] = []
+    out.extend(_json({"record": "board", **board}) for board in boards)
+    out.extend(_json({"record": "category", **category}) for category in categories)
+    out.extend(
+        f'{{"categories":{_json(list(cats))},"prompt":"{digest}","record":"prompt"}}'
+        for digest, cats in zip(prompt_hashes, prompt_categories, strict=True)
+    )
+    columns = [np.asarray(ratings[name]).tolist() for name in _RATING_COLUMNS]
+    outcome_text = {0.0: "0", 0.5: "0.5", 1.0: "1"}
+    out.extend(
+        f'{{"model_a":{a},"model_b":{b},"outcome":{outcome_text[o]},"preference":{pref},'
+        f'"prompt":"{prompt_hashes[p]}","rater":"{raters[r]}","record":"rating"}}'
+        for p, a, b, pref, o, r in zip(*columns, strict=True)
+    )
+    if grades is not None:
+        out.extend(
+            f'{{"correct":{c},"model":{m},"prompt":"{prompt_hashes[p]}","record":"grade"}}'
+            for p, m, c in zip(
+                *(np.asarray(grades[name]).tolist() for name in ("prompt", "model", "correct")),
+                strict=True,
+            )
+        )
+    if exposures is not None:
+        out.extend(
+            f'{{"model":{m},"prompt":"{prompt_hashes[p]}","record":"exposure"}}'
+            for p, m in zip(
+                *(np.asarray(exposures[name]).tolist() for name in ("prompt", "model")),
+                strict=True,
+            )
+        )
+    out.append("")
+    # Level 3 (deflate's fast strategy): a third of level 6's time for a quarter more bytes.
+    return gzip.compress("\n".join(out).encode(), compresslevel=3, mtime=0)
+
+
+_RATING_COLUMNS = ("prompt", "model_a", "model_b", "preference", "outcome", "rater")
+
+
+# --- Reading ---------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class RatingsFile:
+    """A parsed ratings file: the header, the published boards, and the input as arrays."""
+
+    header: dict[str, Any]
+    boards: list[dict[str, Any]]
+    categories: list[dict[str, Any]]
+    prompt_hashes: list[str]
+    prompt_categories: list[list[int]]
+    ratings: dict[str, IntArray | FloatArray]
+    raters: list[str]
+    grades: dict[str, IntArray] | None
+    exposures: dict[str, IntArray]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _bad(line: int, message: str) -> StatsInputError:
+    return StatsInputError(f"line {line}: {message}")
+
+
+def _int(record: Mapping[str, Any], name: str, line: int) -> int:
+    value = record.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(line, f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def ratings_file_read(source: str | bytes | IO[bytes]) -> RatingsFile:
+    """Parse a ratings file (a path, the gzip bytes or a binary stream); errors name the line."""
+    if isinstance(source, bytes):
+        stream: IO[bytes] = io.BytesIO(source)
+    elif isinstance(source, str):
+        stream = open(source, "rb")  # noqa: SIM115 - closed below
+    else:
+        stream = source
+    try:
+        with gzip.open(stream, "rt", encoding="utf-8") as text:
+            return _parse(text)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise StatsInputError(f"not a gzip-compressed ratings file: {exc}") from None
+    finally:
+        if isinstance(source, str):
+            stream.close()
+
+
+def _parse(lines: Iterable[str]) -> RatingsFile:
+    header: dict[str, Any] | None = None
+    boards: list[dict[str, Any]] = []
+    categories: list[dict[str, Any]] = []
+    hashes: list[str] = []
+    prompt_categories: list[list[int]] = []
+    index: dict[str, int] = {}
+    raters: dict[str, int] = {}
+    rating_cols: dict[str, list[Any]] = {name: [] for name in _RATING_COLUMNS}
+    grade_cols: dict[str, list[int]] = {"prompt": [], "model": [], "correct": []}
+    exposure_cols: dict[str, list[int]] = {"prompt": [], "model": []}
+    number = 0
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise _bad(number, f"not JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise _bad(number, "a record must be a JSON object")
+        kind = record.get("record")
+        if number == 1:
+            if kind != "snapshot" or record.get("format") != FORMAT:
+                raise _bad(1, f'the first record must be the "snapshot" header of {FORMAT}')
+            header = record
+            continue
+        if kind == "board":
+            boards.append(record)
+        elif kind == "category":
+            categories.append(record)
+        elif kind == "prompt":
+            digest = record.get("prompt")
+            cats = record.get("categories")
+            if not isinstance(digest, str) or digest in index:
+                raise _bad(number, f"prompt must be a new hash string, got {digest!r}")
+            if not isinstance(cats, list) or not all(
+                isinstance(c, int) and not isinstance(c, bool) for c in cats
+            ):
+                raise _bad(number, "categories must be a list of category ids")
+            index[digest] = len(hashes)
+            hashes.append(digest)
+            prompt_categories.append(cats)
+        elif kind in ("rating", "grade", "exposure"):
+            digest = record.get("prompt")
+            if digest not in index:
+                raise _bad(number, f"{kind} refers to an unknown prompt {digest!r}")
+            prompt = index[digest]
+            if kind == "rating":
+                preference = _int(record, "preference", number)
+                outcome = record.get("outcome")
+                if outcome not in (0, 0.5, 1) or isinstance(outcome, bool):
+                    raise _bad(number, f"outcome must be 0, 0.5 or 1, got {outcome!r}")
+                if preference not in (-2, -1, 0, 1, 2):
+                    raise _bad(number, f"preference must be -2..2, got {preference!r}")
+                rater = record.get("rater")
+                if not isinstance(rater, str):
+                    raise _bad(number, "rater must be a pseudonym string")
+                model_a = _int(record, "model_a", number)
+                model_b = _int(record, "model_b", number)
+                if model_a == model_b:
+                    raise _bad(number, "model_a and model_b must differ")
+                rating_cols["prompt"].append(prompt)
+                rating_cols["model_a"].append(model_a)
+                rating_cols["model_b"].append(model_b)
+                rating_cols["preference"].append(preference)
+                rating_cols["outcome"].append(float(outcome))
+                rating_cols["rater"].append(raters.setdefault(rater, len(raters)))
+            elif kind == "grade":
+                correct = _int(record, "correct", number)
+                if correct not in (0, 1):
+                    raise _bad(number, f"correct must be 0 or 1, got {correct!r}")
+                grade_cols["prompt"].append(prompt)
+                grade_cols["model"].append(_int(record, "model", number))
+                grade_cols["correct"].append(correct)
+            else:
+                exposure_cols["prompt"].append(prompt)
+                exposure_cols["model"].append(_int(record, "model", number))
+        else:
+            raise _bad(number, f"unknown record type {kind!r}")
+    if header is None:
+        raise StatsInputError("the file is empty")
+    ratings: dict[str, IntArray | FloatArray] = {
+        name: np.asarray(values, dtype=np.int64)
+        for name, values in rating_cols.items()
+        if name != "outcome"
+    }
+    ratings["outcome"] = np.asarray(rating_cols["outcome"], dtype=np.float64)
+    return RatingsFile(
+        header=header,
+        boards=boards,
+        categories=categories,
+        prompt_hashes=hashes,
+        prompt_categories=prompt_categories,
+        ratings=ratings,
+        raters=list(raters),
+        grades={k: np.asarray(v, dtype=np.int64) for k, v in grade_cols.items()}
+        if header.get("numeric")
+        else None,
+        exposures={k: np.asarray(v, dtype=np.int64) for k, v in exposure_cols.items()},
+        counts={"lines": number, "ratings": len(rating_cols["prompt"]), "prompts": len(hashes)},
+    )
+
+
+# --- Reproducing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardInput:
+    """One board to compute: its key, its rows, and the prompts its accuracy counts."""
+
+    key: str
+    rows: GroupedRows
+    graded_prompts: IntArray | None
+
+
+def board_numbers(
+    board: BoardInput,
+    *,
+    config: RankingConfig,
+    min_ratings_per_board: int,
+    few_ratings: int,
+    anchor: Mapping[Any, float] | None,
+    grades: Mapping[str, IntArray] | None,
+    exposures: Mapping[str, IntArray],
+) -> tuple[dict[str, Any], Any]:
+    """A board's published fields and entries, computed as the recompute does; and the engine's
+    Leaderboard (None when the board is not ranked)."""
+    rows = board.rows
+    n_ratings = rows.n_ratings
+    models = np.unique(np.concatenate([rows.model_a, rows.model_b]))
+    comparisons = None
+    if n_ratings:
+        comparisons = Comparisons.from_count_arrays(
+            prompt=rows.prompt,
+            model_a=rows.model_a,
+            model_b=rows.model_b,
+            wins_a=rows.wins_a,
+            ties=rows.ties,
+            wins_b=rows.wins_b,
+        )
+    status = RANKED
+    leaderboard = None
+    not_ranked: dict[Any, str] = {}
+    if n_ratings < min_ratings_per_board or comparisons is None:
+        status = INSUFFICIENT
+    else:
+        try:
+            leaderboard = rank_models(comparisons, config, anchor=anchor)
+        except InsufficientDataError as exc:
+            status = INSUFFICIENT
+            not_ranked = exc.not_ranked
+    accuracy = _accuracy(grades, models, board.graded_prompts)
+    contaminated = _contaminated(exposures, rows)
+    entries: list[dict[str, Any]] = []
+    if leaderboard is not None:
+        for position, line in enumerate(leaderboard.models):
+            model_id = int(line.model)  # type: ignore[call-overload]
+            entries.append(
+                {
+                    "model": model_id,
+                    "position": position,
+                    "rank": line.rank,
+                    "rank_with_uncertainty": line.rank_with_uncertainty,
+                    "elo": line.elo,
+                    "lower": line.lower,
+                    "upper": line.upper,
+                    "standard_error": line.standard_error,
+                    "n_ratings": line.n_ratings,
+                    "wins": line.wins,
+                    "ties": line.ties,
+                    "losses": line.losses,
+                    "few_ratings": line.n_ratings < few_ratings,
+                    "contaminated": model_id in contaminated,
+                    "not_ranked_reason": line.not_ranked_reason,
+                    **_accuracy_fields(accuracy.get(model_id)),
+                }
+            )
+    elif comparisons is not None:
+        tallies = comparisons.tallies()
+        order = np.lexsort((np.arange(comparisons.n_models), -tallies.ratings))
+        for position, code in enumerate(order.tolist()):
+            model_id = int(comparisons.models[code])
+            entries.append(
+                {
+                    "model": model_id,
+                    "position": position,
+                    "rank": None,
+                    "rank_with_uncertainty": None,
+                    "elo": None,
+                    "lower": None,
+                    "upper": None,
+                    "standard_error": None,
+                    "n_ratings": int(tallies.ratings[code]),
+                    "wins": int(tallies.wins[code]),
+                    "ties": int(tallies.ties[code]),
+                    "losses": int(tallies.losses[code]),
+                    "few_ratings": True,
+                    "contaminated": model_id in contaminated,
+                    "not_ranked_reason": not_ranked.get(comparisons.models[code]),
+                    **_accuracy_fields(accuracy.get(model_id)),
+                }
+            )
+    result = {
+        "key": board.key,
+        "status": status,
+        "n_ratings": n_ratings,
+        "n_prompts": len(np.unique(rows.prompt)),
+        "n_models": len(models),
+        "separability": None if leaderboard is None else leaderboard.separability,
+        "entries": entries,
+    }
+    return result, leaderboard
+
+
+def _accuracy_fields(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    empty = {"accuracy": None, "accuracy_lower": None, "accuracy_upper": None, "accuracy_n": None}
+    return {**empty, **(values or {})}
+
+
+def _accuracy(
+    grades: Mapping[str, IntArray] | None, models: IntArray, graded_prompts: IntArray | None
+) -> dict[int, dict[str, Any]]:
+    if grades is None or not len(grades["model"]):
+        return {}
+    mask = np.isin(grades["model"], models)
+    if graded_prompts is not None:
+        mask &= np.isin(grades["prompt"], graded_prompts)
+    result: dict[int, dict[str, Any]] = {}
+    for model_id in np.unique(grades["model"][mask]).tolist():
+        interval = accuracy_interval(grades["correct"][mask & (grades["model"] == model_id)])
+        result[int(model_id)] = {
+            "accuracy": interval.accuracy,
+            "accuracy_lower": interval.lower,
+            "accuracy_upper": interval.upper,
+            "accuracy_n": interval.n,
+        }
+    return result
+
+
+def _contaminated(exposures: Mapping[str, IntArray], rows: GroupedRows) -> set[int]:
+    if not len(exposures["model"]) or not rows.n_ratings:
+        return set()
+    in_board = np.isin(exposures["prompt"], rows.prompt)
+    return {int(model) for model in np.unique(exposures["model"][in_board]).tolist()}
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """What a ratings file recomputes to: the snapshot's counts, agreement and every board."""
+
+    counts: dict[str, int]
+    agreement: dict[str, Any] | None
+    boards: list[dict[str, Any]]
+
+
+def snapshot_reproduce(ratings_file: RatingsFile) -> Reproduction:
+    """Recompute every board of the snapshot from its ratings file alone."""
+    header = ratings_file.header
+    config_record = header.get("config") or {}
+    try:
+        config = RankingConfig.from_dict(config_record["ranking"])
+        min_per_board = int(config_record["min_ratings_per_board"])
+        few = int(config_record["few_ratings"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StatsInputError(f"line 1: config lacks the engine parameters ({exc})") from None
+    r = ratings_file.ratings
+    overall = ratings_group(r["prompt"], r["model_a"], r["model_b"], r["outcome"], r["preference"])
+    anchors: Mapping[str, Mapping[str, float]] = (header.get("anchor") or {}).get("boards") or {}
+    grades = ratings_file.grades
+    graded = set() if grades is None else set(grades["prompt"].tolist())
+    inputs = [BoardInput(OVERALL_KEY, overall, None)]
+    for category in ratings_file.categories:
+        members = np.array(
+            [
+                code
+                for code, cats in enumerate(ratings_file.prompt_categories)
+                if category["id"] in cats
+            ],
+            dtype=np.int64,
+        )
+        graded_prompts = (
+            np.array([code for code in members.tolist() if code in graded], dtype=np.int64)
+            if grades is not None
+            else np.zeros(0, dtype=np.int64)
+        )
+        inputs.append(BoardInput(category["slug"], category_rows(overall, members), graded_prompts))
+    boards = []
+    for board in inputs:
+        anchor = {int(model): float(elo) for model, elo in (anchors.get(board.key) or {}).items()}
+        numbers, _ = board_numbers(
+            board,
+            config=config,
+            min_ratings_per_board=min_per_board,
+            few_ratings=few,
+            anchor=anchor or None,
+            grades=grades,
+            exposures=ratings_file.exposures,
+        )
+        boards.append(numbers)
+    models = np.unique(np.concatenate([overall.model_a, overall.model_b]))
+    return Reproduction(
+        counts={
+            "n_ratings": overall.n_ratings,
+            "n_prompts": len(np.unique(overall.prompt)),
+            "n_models": len(models),
+        },
+        agreement=agreement_compute(overall),
+        boards=boards,
+    )
+
+
+def _differs(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, float) or isinstance(actual, float):
+        if expected is None or actual is None:
+            return expected is not actual
+        if isinstance(expected, bool) or isinstance(actual, bool):
+            return expected != actual
+        e, a = float(expected), float(actual)
+        if math.isnan(e) and math.isnan(a):
+            return False
+        return not math.isclose(e, a, rel_tol=REL_TOLERANCE, abs_tol=1e-12)
+    return bool(expected != actual)
+
+
+def snapshot_compare(
+    *,
+    published_counts: Mapping[str, Any],
+    published_agreement: Mapping[str, Any] | None,
+    published_boards: Sequence[Mapping[str, Any]],
+    reproduction: Reproduction,
+) -> list[str]:
+    """Every published field the reproduction does not match, as "where: published != got"."""
+    problems: list[str] = []
+    for name, value in reproduction.counts.items():
+        if _differs(published_counts.get(name), value):
+            problems.append(
+                f"snapshot {name}: published {published_counts.get(name)!r}, got {value!r}"
+            )
+    got_alpha = (reproduction.agreement or {}).get("alpha")
+    want_alpha = (published_agreement or {}).get("alpha")
+    if _differs(want_alpha, got_alpha):
+        problems.append(f"snapshot agreement alpha: published {want_alpha!r}, got {got_alpha!r}")
+    got_boards = {board["key"]: board for board in reproduction.boards}
+    want_boards = {board["key"]: board for board in published_boards}
+    for key in sorted(set(got_boards) ^ set(want_boards)):
+        where = "published only" if key in want_boards else "recomputed only"
+        problems.append(f"board {key}: {where}")
+    for key, want in want_boards.items():
+        got = got_boards.get(key)
+        if got is None:
+            continue
+        for name in BOARD_FIELDS:
+            if _differs(want.get(name), got.get(name)):
+                problems.append(
+                    f"board {key} {name}: published {want.get(name)!r}, got {got.get(name)!r}"
+                )
+        want_entries = {entry["model"]: entry for entry in want.get("entries", [])}
+        got_entries = {entry["model"]: entry for entry in got["entries"]}
+        for model in sorted(set(want_entries) ^ set(got_entries)):
+            where = "published only" if model in want_entries else "recomputed only"
+            problems.append(f"board {key} model {model}: {where}")
+        for model, want_entry in want_entries.items():
+            got_entry = got_entries.get(model)
+            if got_entry is None:
+                continue
+            for name in ENTRY_FIELDS:
+                if _differs(want_entry.get(name), got_entry.get(name)):
+                    problems.append(
+                        f"board {key} model {model} {name}: published "
+                        f"{want_entry.get(name)!r}, got {got_entry.get(name)!r}"
+                    )
+    return problems
+
+
+def ratings_file_verify(ratings_file: RatingsFile) -> tuple[Reproduction, list[str]]:
+    """Recompute the file's snapshot and compare it with the published numbers the file carries."""
+    reproduction = snapshot_reproduce(ratings_file)
+    header = ratings_file.header
+    problems = snapshot_compare(
+        published_counts=header.get("counts") or {},
+        published_agreement=header.get("agreement"),
+        published_boards=ratings_file.boards,
+        reproduction=reproduction,
+    )
+    return reproduction, problems
+
+
+def reproduction_table(reproduction: Reproduction) -> list[str]:
+    """The recomputed boards as plain text lines: rank, model id, Elo and interval, votes."""
+    lines: list[str] = []
+    for board in reproduction.boards:
+        lines.append(
+            f"[{board['key']}] {board['status']}: {board['n_ratings']} ratings, "
+            f"{board['n_prompts']} prompts, {board['n_models']} models"
+        )
+        for entry in board["entries"]:
+            if entry["elo"] is None:
+                lines.append(
+                    f"    -  model {entry['model']}: not ranked ({entry['not_ranked_reason']}), "
+                    f"{entry['n_ratings']} ratings"
+                )
+                continue
+            lines.append(
+                f"  {entry['rank']:>3} (>= {entry['rank_with_uncertainty']})  model "
+                f"{entry['model']}: {entry['elo']:.1f} [{entry['lower']:.1f}, "
+                f"{entry['upper']:.1f}], {entry['n_ratings']} ratings"
+            )
+    return lines

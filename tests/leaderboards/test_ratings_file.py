@@ -1,0 +1,318 @@
+"""The anonymised ratings file of a snapshot: it reproduces every published number, it leaks no
+prompt text or annotator identity, a tampered file is caught, and it is append-only."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, transaction
+
+from leaderboards.models import Snapshot, SnapshotEntry, SnapshotRatingsFile
+from leaderboards.recompute import _rater_pseudonyms, prompt_hash
+from leaderboards.services import snapshot_hide
+from leaderboards.stats import StatsInputError
+from leaderboards.stats.ratings_file import ratings_file_read, ratings_file_verify
+from seal.models import Response
+from tests.leaderboards.conftest import PRIVATE_MARKER, LeaderboardWorld, leaderboard_world
+from tests.leaderboards.test_recompute import publish
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+IDENTITY_MARKER = "RATER-IDENTITY-5d0c"
+
+
+def stored(snapshot: Snapshot) -> bytes:
+    return bytes(SnapshotRatingsFile.objects.get(snapshot=snapshot).content)
+
+
+def records(content: bytes) -> list[dict]:
+    return [json.loads(line) for line in gzip.decompress(content).decode().splitlines()]
+
+
+def write(tmp_path: Path, lines: list[dict], name: str = "ratings.jsonl.gz") -> Path:
+    path = tmp_path / name
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    path.write_bytes(gzip.compress(text.encode()))
+    return path
+
+
+def reproduce(path: Path) -> tuple[int, str]:
+    """Run the management command: its exit code and output."""
+    from io import StringIO
+
+    out = StringIO()
+    try:
+        call_command("reproduce_snapshot", str(path), stdout=out)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue() + str(exc)
+    return 0, out.getvalue()
+
+
+def mark_identities(world: LeaderboardWorld) -> None:
+    for number, rater in enumerate(world.raters):
+        user = rater.user
+        user.username = f"{IDENTITY_MARKER}-user-{number}"
+        user.email = f"{IDENTITY_MARKER}-{number}@example.org"
+        user.first_name = IDENTITY_MARKER
+        user.save()
+
+
+def test_the_file_reproduces_every_published_number_exactly(db, tmp_path, settings):
+    # Three snapshots: the second anchored on the first, a board too small to rank, a model
+    # too rarely rated to be ranked, so every branch of a board is in the file.
+    settings.SEAL_LEADERBOARD_MIN_RATINGS_PER_MODEL = 20
+    world = leaderboard_world(n_models=4, categories={"language": ["Python", "SQL", "Go"]})
+    a, b, c, d = world.models
+    go = world.prompts_in("go")
+    others = [p for p in world.prompts if p not in go]
+    world.rate(prompts=others, pairs=[(a, b), (b, c), (a, c)])
+    first = publish(world)
+    world.rate(prompts=go[:1], pairs=[(a, b), (b, c), (a, c)], seed=4)
+    world.rate(prompts=others[:2], pairs=[(a, d)], seed=5)
+    second = publish(world)
+    assert second.pk != first.pk
+
+    for snapshot in (first, second):
+        path = tmp_path / f"{snapshot.pk}.jsonl.gz"
+        path.write_bytes(stored(snapshot))
+        code, output = reproduce(path)
+        assert code == 0, output
+        assert output.startswith(f"OK snapshot {snapshot.pk} of coding")
+        assert "published snapshot in the database" in output
+
+        # Not only "no mismatch": the recomputed floats are the stored ones, bit for bit.
+        reproduction, problems = ratings_file_verify(ratings_file_read(str(path)))
+        assert problems == []
+        got = {
+            (board["key"], entry["model"]): entry
+            for board in reproduction.boards
+            for entry in board["entries"]
+        }
+        entries = SnapshotEntry.objects.filter(snapshot=snapshot)
+        assert len(got) == entries.count()
+        for entry in entries:
+            line = got[(entry.board_key, entry.model_version_id)]
+            assert (line["elo"], line["lower"], line["upper"], line["rank"]) == (
+                entry.elo,
+                entry.lower,
+                entry.upper,
+                entry.rank,
+            )
+            assert line["rank_with_uncertainty"] == entry.rank_with_uncertainty
+            assert (line["n_ratings"], line["wins"], line["ties"], line["losses"]) == (
+                entry.n_ratings,
+                entry.wins,
+                entry.ties,
+                entry.losses,
+            )
+            assert line["not_ranked_reason"] == entry.not_ranked_reason
+    header = records(stored(second))[0]
+    # The second snapshot was anchored on the first, and the file says so.
+    assert header["anchor"]["snapshot"] == first.pk
+    assert header["anchor"]["boards"]["overall"]
+    boards = {board.key: board for board in second.boards.all()}
+    assert boards["go"].status == "insufficient"
+    assert SnapshotEntry.objects.get(board=boards["overall"], model_version=d).rank is None
+    assert header["seed"] == second.config["ranking"]["seed"]
+    assert header["fingerprint"] == second.input_fingerprint
+    assert header["counts"]["n_ratings"] == second.n_ratings
+    assert header["engine_version"] == second.config["engine_version"]
+
+
+def test_accuracy_and_contamination_are_reproduced_too(db, tmp_path):
+    world = leaderboard_world(
+        slug="math", numeric=True, answers={1: "I think {i}. Final answer: 3"}
+    )
+    Response.objects.filter(model_version=world.models[2], prompt__in=world.prompts[:2]).update(
+        lab_previously_exposed=True
+    )
+    world.rate()
+    snapshot = publish(world)
+    path = tmp_path / "math.jsonl.gz"
+    path.write_bytes(stored(snapshot))
+    code, output = reproduce(path)
+    assert code == 0, output
+    overall = {
+        e.model_version_id: e
+        for e in SnapshotEntry.objects.filter(snapshot=snapshot, board_key="overall")
+    }
+    assert overall[world.models[0].pk].accuracy == 1.0
+    assert overall[world.models[1].pk].accuracy == 0.0
+    assert overall[world.models[2].pk].contaminated
+    kinds = {record["record"] for record in records(stored(snapshot))}
+    assert {"grade", "exposure"} <= kinds
+
+
+def test_the_file_holds_no_prompt_text_and_no_annotator_identity(db):
+    world = leaderboard_world()
+    mark_identities(world)
+    world.rate()
+    snapshot = publish(world)
+    content = stored(snapshot)
+    text = gzip.decompress(content).decode()
+    assert PRIVATE_MARKER not in text and IDENTITY_MARKER not in text
+    for prompt in world.prompts:
+        assert prompt.text not in text
+        assert prompt.content_hash not in text
+        assert prompt.external_id not in text
+        assert hashlib.sha256(prompt.text.encode()).hexdigest()[:32] not in text
+    lines = records(content)
+    ratings = [line for line in lines if line["record"] == "rating"]
+    assert len(ratings) == snapshot.n_ratings == 108
+    assert {tuple(sorted(line)) for line in ratings} == {
+        ("model_a", "model_b", "outcome", "preference", "prompt", "rater", "record")
+    }
+    identities = {str(r.pk) for r in world.raters} | {str(r.user_id) for r in world.raters}
+    identities |= {r.user.username for r in world.raters} | {r.user.email for r in world.raters}
+    assert {line["rater"] for line in ratings} == {"r1", "r2", "r3"}
+    assert not {line["rater"] for line in ratings} & identities
+    # Prompt hashes are keyed by the server's secret: the prompt's id or text alone does not
+    # give them, and a different secret gives different ones.
+    prompts = [line for line in lines if line["record"] == "prompt"]
+    assert len(prompts) == 12
+    known = {prompt_hash(domain_id=world.domain.pk, prompt_id=p.pk) for p in world.prompts}
+    assert {line["prompt"] for line in prompts} == known
+
+
+def test_hashes_are_stable_per_domain_and_rater_pseudonyms_are_not(db, settings):
+    world = leaderboard_world()
+    world.rate(prompts=world.prompts[:6])
+    first = records(stored(publish(world)))
+    world.rate(prompts=world.prompts[6:], seed=1)
+    second = records(stored(publish(world)))
+    hashes = [{r["prompt"] for r in lines if r["record"] == "prompt"} for lines in (first, second)]
+    assert hashes[0] < hashes[1]
+    ids = list(range(100, 108))
+    assert _rater_pseudonyms("a" * 64, ids) != _rater_pseudonyms("b" * 64, ids)
+    before = prompt_hash(domain_id=world.domain.pk, prompt_id=world.prompts[0].pk)
+    settings.SEAL_RATINGS_FILE_SECRET = "another secret"
+    assert prompt_hash(domain_id=world.domain.pk, prompt_id=world.prompts[0].pk) != before
+
+
+def _tampered(lines: list[dict], kind: str) -> list[dict]:
+    lines = [dict(line) for line in lines]
+    if kind == "outcome":
+        for line in lines:
+            if line["record"] == "rating" and line["outcome"] == 1:
+                line["outcome"], line["preference"] = 0, -line["preference"]
+                break
+    elif kind == "dropped rating":
+        index = next(i for i, line in enumerate(lines) if line["record"] == "rating")
+        del lines[index]
+    elif kind == "seed":
+        lines[0]["config"] = {
+            **lines[0]["config"],
+            "ranking": {**lines[0]["config"]["ranking"], "seed": 1 + lines[0]["seed"]},
+        }
+    elif kind == "published elo":
+        board = next(line for line in lines if line["record"] == "board")
+        board["entries"][0]["elo"] += 0.001
+    return lines
+
+
+@pytest.mark.parametrize("kind", ["outcome", "dropped rating", "seed", "published elo"])
+def test_a_tampered_file_is_reported_field_by_field(lb_world, tmp_path, kind):
+    snapshot = publish(lb_world)
+    path = write(tmp_path, _tampered(records(stored(snapshot)), kind))
+    code, output = reproduce(path)
+    assert code == 1
+    assert "MISMATCH" in output and "differ" in output
+    if kind == "published elo":
+        # The file contradicts itself, not the database.
+        assert "MISMATCH board overall model" in output
+    else:
+        assert (
+            "MISMATCH database: board overall model" in output
+            or "MISMATCH database: snapshot" in output
+        )
+
+
+def test_the_standalone_script_reproduces_without_django(lb_world, tmp_path):
+    snapshot = publish(lb_world)
+    good = tmp_path / "good.jsonl.gz"
+    good.write_bytes(stored(snapshot))
+    bad = write(tmp_path, _tampered(records(stored(snapshot)), "outcome"), "bad.jsonl.gz")
+    check = (
+        "import runpy, sys; sys.argv = ['reproduce.py', sys.argv[1], '--table']\n"
+        "try:\n"
+        f"    runpy.run_path({str(ROOT / 'docs' / 'reproduce.py')!r}, run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    assert 'django' not in sys.modules, 'the script imported Django'\n"
+        "    raise\n"
+    )
+    env = {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", check, str(good)], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"OK snapshot {snapshot.pk} of coding" in result.stdout
+    assert "[overall] ranked" in result.stdout
+    result = subprocess.run(
+        [sys.executable, "-c", check, str(bad)], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "MISMATCH" in result.stdout
+
+
+def test_unreadable_files_are_refused_with_the_line(lb_world, tmp_path):
+    snapshot = publish(lb_world)
+    lines = records(stored(snapshot))
+    not_gzip = tmp_path / "plain.jsonl"
+    not_gzip.write_text("{}\n")
+    code, output = reproduce(not_gzip)
+    assert code == 1 and "not a gzip-compressed ratings file" in output
+    broken = [dict(line) for line in lines]
+    index = next(i for i, line in enumerate(broken) if line["record"] == "rating")
+    broken[index]["outcome"] = 0.7
+    with pytest.raises(StatsInputError, match=f"line {index + 1}: outcome"):
+        ratings_file_read(str(write(tmp_path, broken)))
+    with pytest.raises(StatsInputError, match="line 1"):
+        ratings_file_read(str(write(tmp_path, lines[1:])))
+
+
+def test_the_file_is_served_for_visible_snapshots_only(lb_world, client):
+    snapshot = publish(lb_world)
+    url = f"/leaderboards/coding/snapshots/{snapshot.pk}/ratings.jsonl.gz"
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/gzip"
+    assert response.content == stored(snapshot)
+    assert "attachment" in response["Content-Disposition"]
+    assert client.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    assert (
+        client.get(f"/leaderboards/other/snapshots/{snapshot.pk}/ratings.jsonl.gz").status_code
+        == 404
+    )
+    board = client.get("/leaderboards/coding/")
+    assert url in board.content.decode()
+    snapshot_hide(snapshot=snapshot)
+    assert client.get(url).status_code == 404
+
+
+def test_a_published_snapshots_file_cannot_be_changed_deleted_or_added(lb_world, monkeypatch):
+    snapshot = publish(lb_world)
+    rows = SnapshotRatingsFile.objects.filter(snapshot=snapshot)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        rows.update(content=b"forged")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        rows.delete()
+    assert bytes(rows.get().content) == stored(snapshot)
+    # A snapshot published without a file (as those before files were kept) gets none later.
+    monkeypatch.setattr("leaderboards.services._ratings_file_insert", lambda *args: None)
+    world = leaderboard_world(slug="later")
+    world.rate()
+    bare = publish(world)
+    assert not SnapshotRatingsFile.objects.filter(snapshot=bare).exists()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        SnapshotRatingsFile.objects.create(
+            snapshot=bare, content=b"x", sha256="0" * 64, size=1, n_ratings=0
+        )
