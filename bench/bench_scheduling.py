@@ -119,11 +119,15 @@ def between_true_neighbours(
     return ok_above and ok_below
 
 
-def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, float]:
+def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, float, bool]:
     """One newcomer's evaluation; ratings to the target half-width and to a settled position."""
     rng = np.random.default_rng(seed)
     n_est = args.models - 1
     elo_true = np.linspace(1000 - args.spread / 2, 1000 + args.spread / 2, n_est)
+    if not args.ids_by_strength:
+        # Model ids follow submission order, not strength: count balancing breaks ties by id,
+        # so ids sorted by strength would make the seed meet only the weakest models.
+        elo_true = np.random.default_rng(seed + 2_000_000).permutation(elo_true)
     new_elo = rng.uniform(1000 - args.spread / 2.5, 1000 + args.spread / 2.5)
     true = np.append(elo_true, new_elo)
     beta = (true - 1000) / ELO_SCALE
@@ -135,7 +139,7 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
     used = np.zeros((args.models, args.models), dtype=np.int64)
     prompt = 0
     reached: int | None = None
-    wrong_until: int | None = 0
+    stalled = 0
     trajectory: list[tuple[int, bool]] = []
     selection_time = 0.0
     config = SelectionConfig(
@@ -143,6 +147,7 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
         neighbour_weight=args.neighbour_weight,
         background_weight=args.background_weight,
         effective_ratings_per_comparison=args.effective,
+        expected_information=not args.point_information,
     )
     targets = np.zeros(args.models, dtype=bool)
     targets[new] = True
@@ -150,23 +155,26 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
     while len(ratings.outcome) - start < args.max_ratings:
         spent = len(ratings.outcome) - start
         picks: list[tuple[int, int]] = []
-        if not adaptive or spent < args.seed * RATERS:
-            count = (
-                args.batch if adaptive is False else min(args.batch, args.seed - spent // RATERS)
-            )
-            for _ in range(count):
-                opponent = int(np.lexsort((np.arange(n_est), met[:n_est]))[0])
-                met[opponent] += 1
-                picks.append((opponent, new))
-        else:
-            a = np.asarray(ratings.model_a)
-            b = np.asarray(ratings.model_b)
+        # Both arms publish a board after every --batch comparisons counted from the
+        # newcomer's arrival, so "reached" is checked at the same rating counts in both. The
+        # adaptive arm's seed fills the first batch(es); the selection fills the rest.
+        count = args.batch if not adaptive else min(args.batch, args.seed - spent // RATERS)
+        for _ in range(max(count, 0)):
+            opponent = int(np.lexsort((np.arange(n_est), met[:n_est]))[0])
+            met[opponent] += 1
+            picks.append((opponent, new))
+        if adaptive and len(picks) < args.batch:
+            a = np.asarray(ratings.model_a + [x for x, _ in picks])
+            b = np.asarray(ratings.model_b + [y for _, y in picks])
+            done = len(ratings.model_a)
+            # Seed comparisons of this batch are open, not rated: information to come.
             record = pair_record(
                 n_models=args.models,
                 pair_i=a,
                 pair_j=b,
-                points_i=np.asarray(ratings.outcome),
-                ratings=np.ones(len(a)),
+                points_i=np.append(np.asarray(ratings.outcome), np.zeros(len(picks))),
+                ratings=np.append(np.ones(done), np.zeros(len(picks))),
+                pending=np.append(np.zeros(done), np.full(len(picks), float(RATERS))),
             )
             began = time.perf_counter()
             selection = comparisons_select(
@@ -176,12 +184,13 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
                 candidate_i=ci,
                 candidate_j=cj,
                 candidate_capacity=args.prompts - used[ci, cj],
-                limit=args.batch,
+                limit=args.batch - len(picks),
                 config=config,
             )
             selection_time += time.perf_counter() - began
-            picks = list(zip(selection.pair_i.tolist(), selection.pair_j.tolist(), strict=True))
+            picks += list(zip(selection.pair_i.tolist(), selection.pair_j.tolist(), strict=True))
             if not picks:
+                stalled += 1
                 break
         for a_, b_ in picks:
             used[min(a_, b_), max(a_, b_)] += 1
@@ -205,7 +214,7 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
     settled = None
     if trajectory and trajectory[-1][1]:
         settled = trajectory[0][0] if wrong_until is None else trajectory[wrong_until + 1][0]
-    return reached, settled, selection_time
+    return reached, settled, selection_time, stalled > 0
 
 
 def timing(args) -> list[float]:
@@ -385,6 +394,16 @@ def domain_run(url: str, n_models: int, prompts: int, newcomers: int) -> list[fl
     return times
 
 
+def _mean_se(values: list[float], unit: str = "") -> str:
+    """Mean ± standard error of the mean (sample sd / sqrt(n))."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.0f}{unit}"
+    se = statistics.stdev(values) / len(values) ** 0.5
+    return f"{statistics.mean(values):.0f}{unit} ± {se:.0f}{unit}"
+
+
 def main() -> None:
     """Run both arms over the trials and print a Markdown summary."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -407,6 +426,17 @@ def main() -> None:
     parser.add_argument(
         "--effective", type=float, default=SelectionConfig.effective_ratings_per_comparison
     )
+    parser.add_argument(
+        "--point-information",
+        action="store_true",
+        help="credit candidates with p(1-p) at the point estimate (the first selection did)",
+    )
+    parser.add_argument(
+        "--ids-by-strength",
+        action="store_true",
+        help="number established models from weakest to strongest (the first version of this "
+        "bench did; count balancing's id tie-break then seeds against the weakest only)",
+    )
     parser.add_argument("--timing-models", type=int, default=100)
     parser.add_argument(
         "--domain-run",
@@ -417,66 +447,56 @@ def main() -> None:
     parser.add_argument("--domain-prompts", type=int, default=300)
     args = parser.parse_args()
 
-    rows = {}
-    failures = 0
     per_trial: dict[str, list[tuple[int | None, int | None]]] = {}
+    stalls = 0
     for name, adaptive in (("count balancing", False), ("adaptive", True)):
-        reached_all, settled_all, missing_r, missing_s, sel = [], [], 0, 0, 0.0
         for t in range(args.trials):
-            reached, settled, selection_time = trial(1000 + t, adaptive, args)
-            sel += selection_time
+            reached, settled, _, stalled = trial(1000 + t, adaptive, args)
+            stalls += stalled
             per_trial.setdefault(name, []).append((reached, settled))
-            if reached is None:
-                missing_r += 1
-            else:
-                reached_all.append(reached)
-            if settled is None:
-                missing_s += 1
-            else:
-                settled_all.append(settled)
             print(
-                f"  {name} trial {t}: precision at {reached}, position at {settled}",
+                f"  {name} trial {t}: precision at {reached}, position at {settled}"
+                + (" (selection stopped picking before the target)" if stalled else ""),
                 file=sys.stderr,
             )
-        failures += missing_r + missing_s
-        rows[name] = (reached_all, settled_all, missing_r, missing_s, sel)
 
     print(
         f"\n{args.models} models ({args.models - 1} established over {args.spread:g} Elo, "
-        f"{args.history} comparisons per established pair), {args.trials} trials, three "
-        f"correlated raters (prompt sd {args.prompt_sd}), batches of {args.batch} comparisons, "
-        f"target half-width {args.target:g} Elo, engine bootstrap {args.replicas} replicas\n"
+        f"{args.history} comparisons per established pair), {args.trials} trials (seeds "
+        f"1000..{999 + args.trials}, the same for both arms), three correlated raters (prompt sd "
+        f"{args.prompt_sd}), a board after every {args.batch} comparisons in both arms, target "
+        f"half-width {args.target:g} Elo, engine bootstrap {args.replicas} replicas, "
+        f"neighbour weight {args.neighbour_weight:g}\n"
     )
+    failures = 0
     print(
-        "| arm | ratings to ±target (mean / median) | not reached "
-        "| ratings to settled position (mean / median) | not settled |"
+        "| goal | count balancing: mean ± SE (not reached) | adaptive: mean ± SE (not reached) "
+        "| paired saving: ratio of means | per-trial saving: mean ± SE (min / max) |"
     )
     print("|---|---|---|---|---|")
-    for name, (reached_all, settled_all, missing_r, missing_s, _) in rows.items():
-
-        def fmt(values: list[int]) -> str:
-            return (
-                f"{statistics.mean(values):.0f} / {statistics.median(values):.0f}"
-                if values
-                else "-"
-            )
-
-        print(f"| {name} | {fmt(reached_all)} | {missing_r} | {fmt(settled_all)} | {missing_s} |")
-    for goal, label in ((0, f"reach ±{args.target:g} Elo"), (1, "settle between true neighbours")):
+    for goal, label in ((0, f"±{args.target:g} Elo"), (1, "between true neighbours")):
+        columns = []
+        for name in ("count balancing", "adaptive"):
+            values = [float(x) for v in per_trial[name] if (x := v[goal]) is not None]
+            missing = len(per_trial[name]) - len(values)
+            failures += missing
+            columns.append(f"{_mean_se(values)} ({missing})")
         # Paired: only trials where both arms got there, so both means cover the same boards.
-        both: list[tuple[int, int]] = []
-        for b, a in zip(per_trial["count balancing"], per_trial["adaptive"], strict=True):
-            b_value, a_value = b[goal], a[goal]
-            if b_value is not None and a_value is not None:
-                both.append((b_value, a_value))
+        both = [
+            (float(x), float(y))
+            for b, a in zip(per_trial["count balancing"], per_trial["adaptive"], strict=True)
+            if (x := b[goal]) is not None and (y := a[goal]) is not None
+        ]
         if both:
-            base = statistics.mean(float(b) for b, _ in both)
-            adapt = statistics.mean(float(a) for _, a in both)
-            print(
-                f"\nTo {label}: count balancing {base:.0f}, adaptive {adapt:.0f} ratings "
-                f"(mean over the {len(both)} trials where both got there): adaptive needs "
-                f"{100 * (1 - adapt / base):.0f}% fewer."
+            ratio = 1 - statistics.mean(a for _, a in both) / statistics.mean(b for b, _ in both)
+            savings = [100 * (1 - a / b) for b, a in both]
+            paired = (
+                f"{100 * ratio:.0f}% over {len(both)} trials | {_mean_se(savings, '%')} "
+                f"({min(savings):.0f} / {max(savings):.0f})"
             )
+        else:
+            paired = "- | -"
+        print(f"| {label} | {columns[0]} | {columns[1]} | {paired} |")
     if args.domain_run:
         runs = domain_run(args.domain_run, args.timing_models, args.domain_prompts, 3)
         print(
@@ -491,7 +511,8 @@ def main() -> None:
     )
     print(
         f"Goals not reached (trial x arm x goal; a run ends at {args.max_ratings} ratings or "
-        f"{args.settle_margin} ratings after the precision target): {failures}"
+        f"{args.settle_margin} ratings after the precision target): {failures}; adaptive runs "
+        f"where the selection stopped picking before the published target: {stalls}"
     )
 
 

@@ -57,6 +57,9 @@ class SelectionConfig:
     background_weight: float = 0.0
     # Neighbours closer than this (Elo) are not worth separating: they count as tied.
     resolution: float = 10.0
+    # Credit a candidate with p(1 - p) averaged over the posterior of its strength gap, not at
+    # the point estimate: early on, a newcomer's estimate from the seed is rough.
+    expected_information: bool = True
     newton_iterations: int = 50
 
     def __post_init__(self) -> None:
@@ -228,8 +231,10 @@ def comparisons_select(
     ci, cj, capacity = ci[keep], cj[keep], capacity[keep]
     if len(ci) == 0:
         return _empty(posterior)
-    p = 1.0 / (1.0 + np.exp(-(beta[ci] - beta[cj])))
-    w = config.effective_ratings_per_comparison * p * (1.0 - p)
+    w = config.effective_ratings_per_comparison * _expected_information(
+        beta[ci] - beta[cj],
+        sigma[ci, ci] + sigma[cj, cj] - 2.0 * sigma[ci, cj] if config.expected_information else 0,
+    )
     a_matrix = contrasts @ sigma  # m x n
     variance = np.einsum("mn,mn->m", a_matrix, contrasts)
     log_floor = np.log(floors)
@@ -276,6 +281,16 @@ def comparisons_select(
         posterior=posterior,
         open_contrasts=open_contrasts,
     )
+
+
+def _expected_information(difference: FloatArray, variance: FloatArray | float) -> FloatArray:
+    """Mean of p(1 - p) over a N(difference, variance) strength gap (probit approximation).
+
+    A pair whose gap is still unsure (a newcomer with few ratings) is not credited with the
+    information of a coin flip just because the point estimate says they are close."""
+    kappa = np.sqrt(1.0 + np.pi * np.clip(variance, 0.0, None) / 8.0)
+    p = 1.0 / (1.0 + np.exp(-difference / kappa))
+    return np.asarray(p * (1.0 - p) / kappa, dtype=np.float64)
 
 
 def _empty(posterior: Posterior) -> Selection:
