@@ -36,6 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from leaderboards.stats import ELO_SCALE, Comparisons, RankingConfig, rank_models
+from leaderboards.stats.bradley_terry import prior_ridge
+from leaderboards.stats.intervals import normal_quantile
 from leaderboards.stats.scheduling import (
     SelectionConfig,
     comparisons_select,
@@ -167,12 +169,17 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
             a = np.asarray(ratings.model_a + [x for x, _ in picks])
             b = np.asarray(ratings.model_b + [y for _, y in picks])
             done = len(ratings.model_a)
+            outcome = np.asarray(ratings.outcome)
+            if args.oracle:
+                # Diagnostic only: the selection sees the expected outcomes of the true
+                # strengths, so its picks carry no estimation error.
+                outcome = 1 / (1 + np.exp(-(beta[a[:done]] - beta[b[:done]])))
             # Seed comparisons of this batch are open, not rated: information to come.
             record = pair_record(
                 n_models=args.models,
                 pair_i=a,
                 pair_j=b,
-                points_i=np.append(np.asarray(ratings.outcome), np.zeros(len(picks))),
+                points_i=np.append(outcome, np.zeros(len(picks))),
                 ratings=np.append(np.ones(done), np.zeros(len(picks))),
                 pending=np.append(np.zeros(done), np.full(len(picks), float(RATERS))),
             )
@@ -215,6 +222,55 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
     if trajectory and trajectory[-1][1]:
         settled = trajectory[0][0] if wrong_until is None else trajectory[wrong_until + 1][0]
     return reached, settled, selection_time, stalled > 0
+
+
+def design_bound(seed: int, args, effective: float) -> tuple[int, int]:
+    """Comparisons to the target under the selection's own Gaussian information model, with the
+    true strengths known: count balancing versus the greedy that always adds the opponent
+    which most shrinks the newcomer's centred variance (no seed, re-planned after every pick).
+
+    This is the saving the information model allows at best on this board (the greedy is close
+    to the optimal design for one contrast); the engine's bootstrap is noisier but not kinder."""
+    rng = np.random.default_rng(seed)
+    n = args.models
+    elo_true = np.linspace(1000 - args.spread / 2, 1000 + args.spread / 2, n - 1)
+    new_elo = rng.uniform(1000 - args.spread / 2.5, 1000 + args.spread / 2.5)
+    beta = (np.append(elo_true, new_elo) - 1000) / ELO_SCALE
+    i, j = np.triu_indices(n - 1, 1)
+    e = effective
+    p = 1 / (1 + np.exp(-(beta[i] - beta[j])))
+    weight = e * args.history * p * (1 - p)
+    info = np.zeros((n, n))
+    np.add.at(info, (i, i), weight)
+    np.add.at(info, (j, j), weight)
+    np.add.at(info, (i, j), -weight)
+    np.add.at(info, (j, i), -weight)
+    info[np.diag_indices(n)] += prior_ridge(SelectionConfig.prior_sd)
+    c = np.full(n, -1.0 / n)
+    c[-1] += 1.0
+    target = (args.target / (normal_quantile(0.95) * ELO_SCALE)) ** 2
+    p_new = 1 / (1 + np.exp(-(beta[:-1] - beta[-1])))
+    w_new = e * p_new * (1 - p_new)
+    needed = []
+    for greedy in (False, True):
+        cov = np.linalg.inv(info)
+        met = np.zeros(n - 1)
+        k = 0
+        while c @ cov @ c > target and k < args.max_ratings:
+            if greedy:
+                u = c @ (cov[:, :-1] - cov[:, [-1]])
+                s = np.diag(cov)[:-1] + cov[-1, -1] - 2 * cov[-1, :-1]
+                opponent = int(np.argmax(w_new * u * u / (1 + w_new * s)))
+            else:
+                opponent = int(np.argmin(met))  # the order does not matter to the variance
+                met[opponent] += 1
+            d = np.zeros(n)
+            d[opponent], d[-1] = 1.0, -1.0
+            cd = cov @ d
+            cov -= w_new[opponent] * np.outer(cd, cd) / (1 + w_new[opponent] * (d @ cd))
+            k += 1
+        needed.append(k)
+    return needed[0], needed[1]
 
 
 def timing(args) -> list[float]:
@@ -420,11 +476,19 @@ def main() -> None:
     parser.add_argument("--settle-margin", type=int, default=600)
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument(
+        "--first-trial", type=int, default=0, help="trial k uses seed 1000 + k (to extend a run)"
+    )
+    parser.add_argument(
         "--background-weight", type=float, default=SelectionConfig.background_weight
     )
     parser.add_argument("--neighbour-weight", type=float, default=SelectionConfig.neighbour_weight)
     parser.add_argument(
         "--effective", type=float, default=SelectionConfig.effective_ratings_per_comparison
+    )
+    parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="diagnostic: the selection is fed the true strengths' expected outcomes",
     )
     parser.add_argument(
         "--point-information",
@@ -450,7 +514,7 @@ def main() -> None:
     per_trial: dict[str, list[tuple[int | None, int | None]]] = {}
     stalls = 0
     for name, adaptive in (("count balancing", False), ("adaptive", True)):
-        for t in range(args.trials):
+        for t in range(args.first_trial, args.first_trial + args.trials):
             reached, settled, _, stalled = trial(1000 + t, adaptive, args)
             stalls += stalled
             per_trial.setdefault(name, []).append((reached, settled))
@@ -463,7 +527,8 @@ def main() -> None:
     print(
         f"\n{args.models} models ({args.models - 1} established over {args.spread:g} Elo, "
         f"{args.history} comparisons per established pair), {args.trials} trials (seeds "
-        f"1000..{999 + args.trials}, the same for both arms), three correlated raters (prompt sd "
+        f"{1000 + args.first_trial}..{999 + args.first_trial + args.trials}, the same for both "
+        f"arms), three correlated raters (prompt sd "
         f"{args.prompt_sd}), a board after every {args.batch} comparisons in both arms, target "
         f"half-width {args.target:g} Elo, engine bootstrap {args.replicas} replicas, "
         f"neighbour weight {args.neighbour_weight:g}\n"
@@ -497,6 +562,21 @@ def main() -> None:
         else:
             paired = "- | -"
         print(f"| {label} | {columns[0]} | {columns[1]} | {paired} |")
+    for effective in sorted({args.effective, float(RATERS)}):
+        bounds = [
+            design_bound(1000 + t, args, effective)
+            for t in range(args.first_trial, args.first_trial + args.trials)
+        ]
+        saving = [100 * (1 - g / b) for b, g in bounds]
+        print(
+            f"\nBest saving the selection's information model allows on these boards at "
+            f"{effective:g} effective ratings per comparison (true strengths known, greedy "
+            f"re-planned after every comparison, no seed): "
+            f"{100 * (1 - sum(g for _, g in bounds) / sum(b for b, _ in bounds)):.0f}% (ratio "
+            f"of means; {3 * statistics.mean(b for b, _ in bounds):.0f} against "
+            f"{3 * statistics.mean(g for _, g in bounds):.0f} ratings; per board "
+            f"{min(saving):.0f}% to {max(saving):.0f}%)."
+        )
     if args.domain_run:
         runs = domain_run(args.domain_run, args.timing_models, args.domain_prompts, 3)
         print(
