@@ -174,13 +174,15 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
                 # Diagnostic only: the selection sees the expected outcomes of the true
                 # strengths, so its picks carry no estimation error.
                 outcome = 1 / (1 + np.exp(-(beta[a[:done]] - beta[b[:done]])))
+            # Experiment: ratings between established models counted --established-scale times.
+            scale = np.where((a[:done] == new) | (b[:done] == new), 1.0, args.established_scale)
             # Seed comparisons of this batch are open, not rated: information to come.
             record = pair_record(
                 n_models=args.models,
                 pair_i=a,
                 pair_j=b,
-                points_i=np.append(outcome, np.zeros(len(picks))),
-                ratings=np.append(np.ones(done), np.zeros(len(picks))),
+                points_i=np.append(scale * outcome, np.zeros(len(picks))),
+                ratings=np.append(scale, np.zeros(len(picks))),
                 pending=np.append(np.zeros(done), np.full(len(picks), float(RATERS))),
             )
             began = time.perf_counter()
@@ -486,6 +488,12 @@ def main() -> None:
         "--effective", type=float, default=SelectionConfig.effective_ratings_per_comparison
     )
     parser.add_argument(
+        "--established-scale",
+        type=float,
+        default=1.0,
+        help="experiment: the selection counts each rating between established models as this many",
+    )
+    parser.add_argument(
         "--oracle",
         action="store_true",
         help="diagnostic: the selection is fed the true strengths' expected outcomes",
@@ -542,14 +550,17 @@ def main() -> None:
     for goal, label in ((0, f"±{args.target:g} Elo"), (1, "between true neighbours")):
         columns = []
         for name in ("count balancing", "adaptive"):
-            values = [float(x) for v in per_trial[name] if (x := v[goal]) is not None]
-            missing = len(per_trial[name]) - len(values)
+            runs = per_trial.get(name, [])
+            values = [float(x) for v in runs if (x := v[goal]) is not None]
+            missing = len(runs) - len(values)
             failures += missing
             columns.append(f"{_mean_se(values)} ({missing})")
         # Paired: only trials where both arms got there, so both means cover the same boards.
         both = [
             (float(x), float(y))
-            for b, a in zip(per_trial["count balancing"], per_trial["adaptive"], strict=True)
+            for b, a in zip(
+                per_trial.get("count balancing", []), per_trial.get("adaptive", []), strict=True
+            )
             if (x := b[goal]) is not None and (y := a[goal]) is not None
         ]
         if both:
@@ -568,6 +579,8 @@ def main() -> None:
             for t in range(args.first_trial, args.first_trial + args.trials)
         ]
         saving = [100 * (1 - g / b) for b, g in bounds]
+        if not bounds:
+            break
         print(
             f"\nBest saving the selection's information model allows on these boards at "
             f"{effective:g} effective ratings per comparison (true strengths known, greedy "
