@@ -1,25 +1,30 @@
 """Adaptive scheduling against today's count balancing, in simulation with the real code.
 
-    python bench/bench_scheduling.py                  # 30 models, 8 trials, target ±20 Elo
-    python bench/bench_scheduling.py --models 40 --trials 4 --replicas 200
+    OPENBLAS_NUM_THREADS=1 python bench/bench_scheduling.py --trials 24 --batch 20 \
+        --spread 1000 --history 20
+    python bench/bench_scheduling.py --models 40 --trials 16 --replicas 200
 
-A board of established models with known true strengths (spread evenly over --spread Elo) has a
-history of ratings; a new model with a random true strength arrives. Each comparison is rated by
-three raters who share the prompt's effect on the pair (a N(0, --prompt-sd) shift of the log-odds,
-which is what makes their ratings correlated) and tie 10% of the time. Both arms spend ratings
-in batches of --batch comparisons and after each batch the real ranking engine (rank_models,
-prompt bootstrap) publishes a board:
+A board of established models with known true strengths (spread evenly over --spread Elo, model
+ids in random order as submission order would give) has a history of ratings; a new model with a
+random true strength arrives. Each comparison is rated by three raters who share the prompt's
+effect on the pair (a N(0, --prompt-sd) shift of the log-odds, which is what makes their ratings
+correlated) and tie 10% of the time. Both arms spend ratings in batches of --batch comparisons
+and after each batch the real ranking engine (rank_models, prompt bootstrap) publishes a board,
+so both are checked at the same rating counts against the same published interval:
 
 * count balancing: today's `_comparisons_schedule_domain` rule, the newcomer meets the
   established model it met least (ties by id), over and over;
 * adaptive: the same rule for a seed of --seed comparisons (the spread), then every batch is
   chosen by the real selection, `leaderboards.stats.scheduling.comparisons_select`, with the
-  newcomer as target and every model's neighbour order in play.
+  newcomer as target and the seed comparisons of the batch counted as open work.
 
 Reported per arm: ratings (since the newcomer arrived) until its interval's half-width reaches
 the target, and until it sits between its true neighbours on the board for good (from then to
-the end of the run). Trials that never get there within --max-ratings are counted and shown.
-Then the selection's own run time at --timing-models models (300 picks, the per-run cap).
+the end of the run), as mean ± standard error over the trials (the same seeds for both arms),
+the paired saving and its spread per trial. Trials that never get there within --max-ratings
+are counted and shown. Then the best saving the selection's information model allows on the same
+boards (`design_bound`), and the selection's own run time at --timing-models models (300 picks,
+the per-run cap); --domain-run times whole scheduling jobs on PostgreSQL.
 """
 
 from __future__ import annotations
