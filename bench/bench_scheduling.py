@@ -280,6 +280,70 @@ def design_bound(seed: int, args, effective: float) -> tuple[int, int]:
     return needed[0], needed[1]
 
 
+def design_check(args, comparisons: int = 300) -> None:
+    """At a fixed number of newcomer comparisons, how the engine's published squared half-width
+    and the information model's (independent ratings) respond to meeting only the nearest
+    opponents instead of count balancing; printed as ratios to count balancing's."""
+    n = args.models
+    n_est = n - 1
+    engine: dict[str, list[float]] = {}
+    model: dict[str, list[float]] = {}
+    for t in range(args.first_trial, args.first_trial + args.trials):
+        seed = 1000 + t
+        rng = np.random.default_rng(seed)
+        elo = np.linspace(1000 - args.spread / 2, 1000 + args.spread / 2, n_est)
+        new_elo = rng.uniform(1000 - args.spread / 2.5, 1000 + args.spread / 2.5)
+        beta = (np.append(elo, new_elo) - 1000) / ELO_SCALE
+        past = history(rng, beta, n_est, args.history, args)
+        order = np.argsort(np.abs(elo - new_elo))
+        designs = {
+            "count balancing": [k % n_est for k in range(comparisons)],
+            "4 nearest": [int(order[k % 4]) for k in range(comparisons)],
+            "10 nearest": [int(order[k % 10]) for k in range(comparisons)],
+        }
+        i, j = np.triu_indices(n_est, 1)
+        for name, opponents in designs.items():
+            ratings = Ratings(list(past.prompt), list(past.model_a), list(past.model_b), [])
+            ratings.outcome = list(past.outcome)
+            draws = np.random.default_rng(seed + 7)
+            for k, o in enumerate(opponents):
+                ratings.add(k % args.prompts, o, n_est, rate(draws, beta, o, n_est, args.prompt_sd))
+            lines = board(ratings, args, seed)
+            engine.setdefault(name, []).append(((lines[n_est][2] - lines[n_est][1]) / 2) ** 2)
+            a = np.concatenate([i, np.asarray(opponents)])
+            b = np.concatenate([j, np.full(len(opponents), n_est)])
+            total = np.concatenate(
+                [np.full(len(i), float(args.history * RATERS)), np.full(len(opponents), 3.0)]
+            )
+            p = 1 / (1 + np.exp(-(beta[a] - beta[b])))
+            w = total * p * (1 - p)
+            info = np.zeros((n, n))
+            np.add.at(info, (a, a), w)
+            np.add.at(info, (b, b), w)
+            np.add.at(info, (a, b), -w)
+            np.add.at(info, (b, a), -w)
+            info[np.diag_indices(n)] += prior_ridge(SelectionConfig.prior_sd)
+            c = np.full(n, -1.0 / n)
+            c[n_est] += 1.0
+            half = normal_quantile(0.95) * ELO_SCALE
+            model.setdefault(name, []).append(half**2 * float(c @ np.linalg.inv(info) @ c))
+    base_e = np.asarray(engine["count balancing"])
+    base_m = np.asarray(model["count balancing"])
+    print(f"\nAt {comparisons} newcomer comparisons ({args.trials} boards), squared half-width:")
+    print(
+        "| opponents | engine | engine / count balancing (± SE) | model | model / count balancing |"
+    )
+    print("|---|---|---|---|---|")
+    for name in engine:
+        ratio_e = np.asarray(engine[name]) / base_e
+        ratio_m = np.asarray(model[name]) / base_m
+        se = float(ratio_e.std(ddof=1) / np.sqrt(len(ratio_e))) if len(ratio_e) > 1 else 0.0
+        print(
+            f"| {name} | {np.mean(engine[name]):.0f} | {ratio_e.mean():.2f} ± {se:.2f} "
+            f"| {np.mean(model[name]):.0f} | {ratio_m.mean():.2f} |"
+        )
+
+
 def timing(args) -> list[float]:
     """Seconds of one selection run (the per-run cap of picks) at `timing_models` models."""
     rng = np.random.default_rng(7)
@@ -499,6 +563,11 @@ def main() -> None:
         help="experiment: the selection counts each rating between established models as this many",
     )
     parser.add_argument(
+        "--design-check",
+        action="store_true",
+        help="only compare how the engine's and the model's intervals respond to the opponents",
+    )
+    parser.add_argument(
         "--oracle",
         action="store_true",
         help="diagnostic: the selection is fed the true strengths' expected outcomes",
@@ -523,6 +592,9 @@ def main() -> None:
     )
     parser.add_argument("--domain-prompts", type=int, default=300)
     args = parser.parse_args()
+    if args.design_check:
+        design_check(args)
+        return
 
     per_trial: dict[str, list[tuple[int | None, int | None]]] = {}
     stalls = 0
@@ -596,11 +668,11 @@ def main() -> None:
             f"{min(saving):.0f}% to {max(saving):.0f}%)."
         )
     if args.domain_run:
-        runs = domain_run(args.domain_run, args.timing_models, args.domain_prompts, 3)
+        seconds = domain_run(args.domain_run, args.timing_models, args.domain_prompts, 3)
         print(
             f"\nWhole scheduling job of one domain at {args.timing_models} models, "
             f"{args.domain_prompts} prompts, 3 newcomers (read, select up to 300, create, "
-            f"progress): {', '.join(f'{t:.2f}' for t in runs)} s (3 runs in a row)."
+            f"progress): {', '.join(f'{t:.2f}' for t in seconds)} s (3 runs in a row)."
         )
     times = timing(args)
     print(
