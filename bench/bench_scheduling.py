@@ -1,25 +1,30 @@
 """Adaptive scheduling against today's count balancing, in simulation with the real code.
 
-    python bench/bench_scheduling.py                  # 30 models, 8 trials, target ±20 Elo
-    python bench/bench_scheduling.py --models 40 --trials 4 --replicas 200
+    OPENBLAS_NUM_THREADS=1 python bench/bench_scheduling.py --trials 24 --batch 20 \
+        --spread 1000 --history 20
+    python bench/bench_scheduling.py --models 40 --trials 16 --replicas 200
 
-A board of established models with known true strengths (spread evenly over --spread Elo) has a
-history of ratings; a new model with a random true strength arrives. Each comparison is rated by
-three raters who share the prompt's effect on the pair (a N(0, --prompt-sd) shift of the log-odds,
-which is what makes their ratings correlated) and tie 10% of the time. Both arms spend ratings
-in batches of --batch comparisons and after each batch the real ranking engine (rank_models,
-prompt bootstrap) publishes a board:
+A board of established models with known true strengths (spread evenly over --spread Elo, model
+ids in random order as submission order would give) has a history of ratings; a new model with a
+random true strength arrives. Each comparison is rated by three raters who share the prompt's
+effect on the pair (a N(0, --prompt-sd) shift of the log-odds, which is what makes their ratings
+correlated) and tie 10% of the time. Both arms spend ratings in batches of --batch comparisons
+and after each batch the real ranking engine (rank_models, prompt bootstrap) publishes a board,
+so both are checked at the same rating counts against the same published interval:
 
 * count balancing: today's `_comparisons_schedule_domain` rule, the newcomer meets the
   established model it met least (ties by id), over and over;
 * adaptive: the same rule for a seed of --seed comparisons (the spread), then every batch is
   chosen by the real selection, `leaderboards.stats.scheduling.comparisons_select`, with the
-  newcomer as target and every model's neighbour order in play.
+  newcomer as target and the seed comparisons of the batch counted as open work.
 
 Reported per arm: ratings (since the newcomer arrived) until its interval's half-width reaches
 the target, and until it sits between its true neighbours on the board for good (from then to
-the end of the run). Trials that never get there within --max-ratings are counted and shown.
-Then the selection's own run time at --timing-models models (300 picks, the per-run cap).
+the end of the run), as mean ± standard error over the trials (the same seeds for both arms),
+the paired saving and its spread per trial. Trials that never get there within --max-ratings
+are counted and shown. Then the best saving the selection's information model allows on the same
+boards (`design_bound`), and the selection's own run time at --timing-models models (300 picks,
+the per-run cap); --domain-run times whole scheduling jobs on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from leaderboards.stats import ELO_SCALE, Comparisons, RankingConfig, rank_models
+from leaderboards.stats.bradley_terry import prior_ridge
+from leaderboards.stats.intervals import normal_quantile
 from leaderboards.stats.scheduling import (
     SelectionConfig,
     comparisons_select,
@@ -119,11 +126,15 @@ def between_true_neighbours(
     return ok_above and ok_below
 
 
-def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, float]:
+def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, float, bool]:
     """One newcomer's evaluation; ratings to the target half-width and to a settled position."""
     rng = np.random.default_rng(seed)
     n_est = args.models - 1
     elo_true = np.linspace(1000 - args.spread / 2, 1000 + args.spread / 2, n_est)
+    if not args.ids_by_strength:
+        # Model ids follow submission order, not strength: count balancing breaks ties by id,
+        # so ids sorted by strength would make the seed meet only the weakest models.
+        elo_true = np.random.default_rng(seed + 2_000_000).permutation(elo_true)
     new_elo = rng.uniform(1000 - args.spread / 2.5, 1000 + args.spread / 2.5)
     true = np.append(elo_true, new_elo)
     beta = (true - 1000) / ELO_SCALE
@@ -135,7 +146,7 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
     used = np.zeros((args.models, args.models), dtype=np.int64)
     prompt = 0
     reached: int | None = None
-    wrong_until: int | None = 0
+    stalled = 0
     trajectory: list[tuple[int, bool]] = []
     selection_time = 0.0
     config = SelectionConfig(
@@ -143,6 +154,7 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
         neighbour_weight=args.neighbour_weight,
         background_weight=args.background_weight,
         effective_ratings_per_comparison=args.effective,
+        expected_information=not args.point_information,
     )
     targets = np.zeros(args.models, dtype=bool)
     targets[new] = True
@@ -150,23 +162,33 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
     while len(ratings.outcome) - start < args.max_ratings:
         spent = len(ratings.outcome) - start
         picks: list[tuple[int, int]] = []
-        if not adaptive or spent < args.seed * RATERS:
-            count = (
-                args.batch if adaptive is False else min(args.batch, args.seed - spent // RATERS)
-            )
-            for _ in range(count):
-                opponent = int(np.lexsort((np.arange(n_est), met[:n_est]))[0])
-                met[opponent] += 1
-                picks.append((opponent, new))
-        else:
-            a = np.asarray(ratings.model_a)
-            b = np.asarray(ratings.model_b)
+        # Both arms publish a board after every --batch comparisons counted from the
+        # newcomer's arrival, so "reached" is checked at the same rating counts in both. The
+        # adaptive arm's seed fills the first batch(es); the selection fills the rest.
+        count = args.batch if not adaptive else min(args.batch, args.seed - spent // RATERS)
+        for _ in range(max(count, 0)):
+            opponent = int(np.lexsort((np.arange(n_est), met[:n_est]))[0])
+            met[opponent] += 1
+            picks.append((opponent, new))
+        if adaptive and len(picks) < args.batch:
+            a = np.asarray(ratings.model_a + [x for x, _ in picks])
+            b = np.asarray(ratings.model_b + [y for _, y in picks])
+            done = len(ratings.model_a)
+            outcome = np.asarray(ratings.outcome)
+            if args.oracle:
+                # Diagnostic only: the selection sees the expected outcomes of the true
+                # strengths, so its picks carry no estimation error.
+                outcome = 1 / (1 + np.exp(-(beta[a[:done]] - beta[b[:done]])))
+            # Experiment: ratings between established models counted --established-scale times.
+            scale = np.where((a[:done] == new) | (b[:done] == new), 1.0, args.established_scale)
+            # Seed comparisons of this batch are open, not rated: information to come.
             record = pair_record(
                 n_models=args.models,
                 pair_i=a,
                 pair_j=b,
-                points_i=np.asarray(ratings.outcome),
-                ratings=np.ones(len(a)),
+                points_i=np.append(scale * outcome, np.zeros(len(picks))),
+                ratings=np.append(scale, np.zeros(len(picks))),
+                pending=np.append(np.zeros(done), np.full(len(picks), float(RATERS))),
             )
             began = time.perf_counter()
             selection = comparisons_select(
@@ -176,12 +198,13 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
                 candidate_i=ci,
                 candidate_j=cj,
                 candidate_capacity=args.prompts - used[ci, cj],
-                limit=args.batch,
+                limit=args.batch - len(picks),
                 config=config,
             )
             selection_time += time.perf_counter() - began
-            picks = list(zip(selection.pair_i.tolist(), selection.pair_j.tolist(), strict=True))
+            picks += list(zip(selection.pair_i.tolist(), selection.pair_j.tolist(), strict=True))
             if not picks:
+                stalled += 1
                 break
         for a_, b_ in picks:
             used[min(a_, b_), max(a_, b_)] += 1
@@ -205,7 +228,132 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
     settled = None
     if trajectory and trajectory[-1][1]:
         settled = trajectory[0][0] if wrong_until is None else trajectory[wrong_until + 1][0]
-    return reached, settled, selection_time
+    return reached, settled, selection_time, stalled > 0
+
+
+def design_bound(seed: int, args, effective: float) -> tuple[int, int]:
+    """Comparisons to the target under the selection's own Gaussian information model, with the
+    true strengths known: count balancing versus the greedy that always adds the opponent
+    which most shrinks the newcomer's centred variance (no seed, re-planned after every pick).
+
+    This is the saving the information model allows at best on this board (the greedy is close
+    to the optimal design for one contrast); the engine's bootstrap is noisier but not kinder."""
+    rng = np.random.default_rng(seed)
+    n = args.models
+    elo_true = np.linspace(1000 - args.spread / 2, 1000 + args.spread / 2, n - 1)
+    new_elo = rng.uniform(1000 - args.spread / 2.5, 1000 + args.spread / 2.5)
+    beta = (np.append(elo_true, new_elo) - 1000) / ELO_SCALE
+    i, j = np.triu_indices(n - 1, 1)
+    e = effective
+    p = 1 / (1 + np.exp(-(beta[i] - beta[j])))
+    weight = e * args.history * p * (1 - p)
+    info = np.zeros((n, n))
+    np.add.at(info, (i, i), weight)
+    np.add.at(info, (j, j), weight)
+    np.add.at(info, (i, j), -weight)
+    np.add.at(info, (j, i), -weight)
+    info[np.diag_indices(n)] += prior_ridge(SelectionConfig.prior_sd)
+    c = np.full(n, -1.0 / n)
+    c[-1] += 1.0
+    target = (args.target / (normal_quantile(0.95) * ELO_SCALE)) ** 2
+    p_new = 1 / (1 + np.exp(-(beta[:-1] - beta[-1])))
+    w_new = e * p_new * (1 - p_new)
+    needed = []
+    for greedy in (False, True):
+        cov = np.linalg.inv(info)
+        met = np.zeros(n - 1)
+        k = 0
+        while c @ cov @ c > target and k < args.max_ratings:
+            if greedy:
+                u = c @ (cov[:, :-1] - cov[:, [-1]])
+                s = np.diag(cov)[:-1] + cov[-1, -1] - 2 * cov[-1, :-1]
+                opponent = int(np.argmax(w_new * u * u / (1 + w_new * s)))
+            else:
+                opponent = int(np.argmin(met))  # the order does not matter to the variance
+                met[opponent] += 1
+            d = np.zeros(n)
+            d[opponent], d[-1] = 1.0, -1.0
+            cd = cov @ d
+            cov -= w_new[opponent] * np.outer(cd, cd) / (1 + w_new[opponent] * (d @ cd))
+            k += 1
+        needed.append(k)
+    return needed[0], needed[1]
+
+
+def design_check(args, comparisons: int = 300) -> None:
+    """At a fixed number of newcomer comparisons, how the engine's published squared half-width
+    and the information model's (independent ratings) respond to meeting only the nearest
+    opponents instead of count balancing; printed as ratios to count balancing's."""
+    n = args.models
+    n_est = n - 1
+    engine: dict[str, list[float]] = {}
+    model: dict[str, list[float]] = {}
+    for t in range(args.first_trial, args.first_trial + args.trials):
+        seed = 1000 + t
+        rng = np.random.default_rng(seed)
+        elo = np.linspace(1000 - args.spread / 2, 1000 + args.spread / 2, n_est)
+        new_elo = rng.uniform(1000 - args.spread / 2.5, 1000 + args.spread / 2.5)
+        beta = (np.append(elo, new_elo) - 1000) / ELO_SCALE
+        past = history(rng, beta, n_est, args.history, args)
+        order = np.argsort(np.abs(elo - new_elo))
+        designs = {
+            "count balancing": [k % n_est for k in range(comparisons)],
+            "4 nearest": [int(order[k % 4]) for k in range(comparisons)],
+            "10 nearest": [int(order[k % 10]) for k in range(comparisons)],
+        }
+        i, j = np.triu_indices(n_est, 1)
+        for name, opponents in designs.items():
+            ratings = Ratings(list(past.prompt), list(past.model_a), list(past.model_b), [])
+            ratings.outcome = list(past.outcome)
+            draws = np.random.default_rng(seed + 7)
+            for k, o in enumerate(opponents):
+                ratings.add(k % args.prompts, o, n_est, rate(draws, beta, o, n_est, args.prompt_sd))
+            lines = board(ratings, args, seed)
+            engine.setdefault(name, []).append(((lines[n_est][2] - lines[n_est][1]) / 2) ** 2)
+            a = np.concatenate([i, np.asarray(opponents)])
+            b = np.concatenate([j, np.full(len(opponents), n_est)])
+            total = np.concatenate(
+                [np.full(len(i), float(args.history * RATERS)), np.full(len(opponents), 3.0)]
+            )
+            p = 1 / (1 + np.exp(-(beta[a] - beta[b])))
+            w = total * p * (1 - p)
+            info = np.zeros((n, n))
+            np.add.at(info, (a, a), w)
+            np.add.at(info, (b, b), w)
+            np.add.at(info, (a, b), -w)
+            np.add.at(info, (b, a), -w)
+            info[np.diag_indices(n)] += prior_ridge(SelectionConfig.prior_sd)
+            c = np.full(n, -1.0 / n)
+            c[n_est] += 1.0
+            half = normal_quantile(0.95) * ELO_SCALE
+            model.setdefault(name, []).append(half**2 * float(c @ np.linalg.inv(info) @ c))
+    base_e = np.asarray(engine["count balancing"])
+    base_m = np.asarray(model["count balancing"])
+    print(f"\nAt {comparisons} newcomer comparisons ({args.trials} boards), squared half-width:")
+    print(
+        "| opponents | engine | engine / count balancing (± SE) | model | model / count balancing |"
+    )
+    print("|---|---|---|---|---|")
+    for name in engine:
+        ratio_e = np.asarray(engine[name]) / base_e
+        ratio_m = np.asarray(model[name]) / base_m
+        se = float(ratio_e.std(ddof=1) / np.sqrt(len(ratio_e))) if len(ratio_e) > 1 else 0.0
+        print(
+            f"| {name} | {np.mean(engine[name]):.0f} | {ratio_e.mean():.2f} ± {se:.2f} "
+            f"| {np.mean(model[name]):.0f} | {ratio_m.mean():.2f} |"
+        )
+
+
+def published_spread(args) -> float:
+    """Elo between the best and the worst established model on the board the engine publishes
+    from the first trial's history: ties (10% at any gap) and the raters' shared shift pull
+    outcomes towards one half, so the published scale is narrower than --spread."""
+    rng = np.random.default_rng(1000)
+    n_est = args.models - 1
+    beta = (np.linspace(1000 - args.spread / 2, 1000 + args.spread / 2, n_est) - 1000) / ELO_SCALE
+    lines = board(history(rng, beta, n_est, args.history, args), args, 1000)
+    elo = [line[0] for line in lines.values()]
+    return max(elo) - min(elo)
 
 
 def timing(args) -> list[float]:
@@ -385,6 +533,16 @@ def domain_run(url: str, n_models: int, prompts: int, newcomers: int) -> list[fl
     return times
 
 
+def _mean_se(values: list[float], unit: str = "") -> str:
+    """Mean ± standard error of the mean (sample sd / sqrt(n))."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.0f}{unit}"
+    se = statistics.stdev(values) / len(values) ** 0.5
+    return f"{statistics.mean(values):.0f}{unit} ± {se:.0f}{unit}"
+
+
 def main() -> None:
     """Run both arms over the trials and print a Markdown summary."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -401,11 +559,41 @@ def main() -> None:
     parser.add_argument("--settle-margin", type=int, default=600)
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument(
+        "--first-trial", type=int, default=0, help="trial k uses seed 1000 + k (to extend a run)"
+    )
+    parser.add_argument(
         "--background-weight", type=float, default=SelectionConfig.background_weight
     )
     parser.add_argument("--neighbour-weight", type=float, default=SelectionConfig.neighbour_weight)
     parser.add_argument(
         "--effective", type=float, default=SelectionConfig.effective_ratings_per_comparison
+    )
+    parser.add_argument(
+        "--established-scale",
+        type=float,
+        default=1.0,
+        help="experiment: the selection counts each rating between established models as this many",
+    )
+    parser.add_argument(
+        "--design-check",
+        action="store_true",
+        help="only compare how the engine's and the model's intervals respond to the opponents",
+    )
+    parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="diagnostic: the selection is fed the true strengths' expected outcomes",
+    )
+    parser.add_argument(
+        "--point-information",
+        action="store_true",
+        help="credit candidates with p(1-p) at the point estimate (the first selection did)",
+    )
+    parser.add_argument(
+        "--ids-by-strength",
+        action="store_true",
+        help="number established models from weakest to strongest (the first version of this "
+        "bench did; count balancing's id tie-break then seeds against the weakest only)",
     )
     parser.add_argument("--timing-models", type=int, default=100)
     parser.add_argument(
@@ -416,73 +604,92 @@ def main() -> None:
     )
     parser.add_argument("--domain-prompts", type=int, default=300)
     args = parser.parse_args()
+    if args.design_check:
+        design_check(args)
+        return
 
-    rows = {}
-    failures = 0
     per_trial: dict[str, list[tuple[int | None, int | None]]] = {}
+    stalls = 0
     for name, adaptive in (("count balancing", False), ("adaptive", True)):
-        reached_all, settled_all, missing_r, missing_s, sel = [], [], 0, 0, 0.0
-        for t in range(args.trials):
-            reached, settled, selection_time = trial(1000 + t, adaptive, args)
-            sel += selection_time
+        for t in range(args.first_trial, args.first_trial + args.trials):
+            reached, settled, _, stalled = trial(1000 + t, adaptive, args)
+            stalls += stalled
             per_trial.setdefault(name, []).append((reached, settled))
-            if reached is None:
-                missing_r += 1
-            else:
-                reached_all.append(reached)
-            if settled is None:
-                missing_s += 1
-            else:
-                settled_all.append(settled)
             print(
-                f"  {name} trial {t}: precision at {reached}, position at {settled}",
+                f"  {name} trial {t}: precision at {reached}, position at {settled}"
+                + (" (selection stopped picking before the target)" if stalled else ""),
                 file=sys.stderr,
             )
-        failures += missing_r + missing_s
-        rows[name] = (reached_all, settled_all, missing_r, missing_s, sel)
 
     print(
         f"\n{args.models} models ({args.models - 1} established over {args.spread:g} Elo, "
-        f"{args.history} comparisons per established pair), {args.trials} trials, three "
-        f"correlated raters (prompt sd {args.prompt_sd}), batches of {args.batch} comparisons, "
-        f"target half-width {args.target:g} Elo, engine bootstrap {args.replicas} replicas\n"
+        f"{args.history} comparisons per established pair), {args.trials} trials (seeds "
+        f"{1000 + args.first_trial}..{999 + args.first_trial + args.trials}, the same for both "
+        f"arms), three correlated raters (prompt sd "
+        f"{args.prompt_sd}), a board after every {args.batch} comparisons in both arms, target "
+        f"half-width {args.target:g} Elo, engine bootstrap {args.replicas} replicas, "
+        f"neighbour weight {args.neighbour_weight:g}\n"
     )
+    if args.trials:
+        print(
+            f"The engine publishes the established board over {published_spread(args):.0f} Elo "
+            f"(true spread {args.spread:g}).\n"
+        )
+    failures = 0
     print(
-        "| arm | ratings to ±target (mean / median) | not reached "
-        "| ratings to settled position (mean / median) | not settled |"
+        "| goal | count balancing: mean ± SE (not reached) | adaptive: mean ± SE (not reached) "
+        "| paired saving: ratio of means | per-trial saving: mean ± SE (min / max) |"
     )
     print("|---|---|---|---|---|")
-    for name, (reached_all, settled_all, missing_r, missing_s, _) in rows.items():
-
-        def fmt(values: list[int]) -> str:
-            return (
-                f"{statistics.mean(values):.0f} / {statistics.median(values):.0f}"
-                if values
-                else "-"
-            )
-
-        print(f"| {name} | {fmt(reached_all)} | {missing_r} | {fmt(settled_all)} | {missing_s} |")
-    for goal, label in ((0, f"reach ±{args.target:g} Elo"), (1, "settle between true neighbours")):
+    for goal, label in ((0, f"±{args.target:g} Elo"), (1, "between true neighbours")):
+        columns = []
+        for name in ("count balancing", "adaptive"):
+            runs = per_trial.get(name, [])
+            values = [float(x) for v in runs if (x := v[goal]) is not None]
+            missing = len(runs) - len(values)
+            failures += missing
+            columns.append(f"{_mean_se(values)} ({missing})")
         # Paired: only trials where both arms got there, so both means cover the same boards.
-        both: list[tuple[int, int]] = []
-        for b, a in zip(per_trial["count balancing"], per_trial["adaptive"], strict=True):
-            b_value, a_value = b[goal], a[goal]
-            if b_value is not None and a_value is not None:
-                both.append((b_value, a_value))
-        if both:
-            base = statistics.mean(float(b) for b, _ in both)
-            adapt = statistics.mean(float(a) for _, a in both)
-            print(
-                f"\nTo {label}: count balancing {base:.0f}, adaptive {adapt:.0f} ratings "
-                f"(mean over the {len(both)} trials where both got there): adaptive needs "
-                f"{100 * (1 - adapt / base):.0f}% fewer."
+        both = [
+            (float(x), float(y))
+            for b, a in zip(
+                per_trial.get("count balancing", []), per_trial.get("adaptive", []), strict=True
             )
+            if (x := b[goal]) is not None and (y := a[goal]) is not None
+        ]
+        if both:
+            ratio = 1 - statistics.mean(a for _, a in both) / statistics.mean(b for b, _ in both)
+            savings = [100 * (1 - a / b) for b, a in both]
+            paired = (
+                f"{100 * ratio:.0f}% over {len(both)} trials | {_mean_se(savings, '%')} "
+                f"({min(savings):.0f} / {max(savings):.0f})"
+            )
+        else:
+            paired = "- | -"
+        print(f"| {label} | {columns[0]} | {columns[1]} | {paired} |")
+    for effective in sorted({args.effective, float(RATERS)}):
+        bounds = [
+            design_bound(1000 + t, args, effective)
+            for t in range(args.first_trial, args.first_trial + args.trials)
+        ]
+        saving = [100 * (1 - g / b) for b, g in bounds]
+        if not bounds:
+            break
+        print(
+            f"\nBest saving the selection's information model allows on these boards at "
+            f"{effective:g} effective ratings per comparison (true strengths known, greedy "
+            f"re-planned after every comparison, no seed): "
+            f"{100 * (1 - sum(g for _, g in bounds) / sum(b for b, _ in bounds)):.0f}% (ratio "
+            f"of means; {3 * statistics.mean(b for b, _ in bounds):.0f} against "
+            f"{3 * statistics.mean(g for _, g in bounds):.0f} ratings; per board "
+            f"{min(saving):.0f}% to {max(saving):.0f}%)."
+        )
     if args.domain_run:
-        runs = domain_run(args.domain_run, args.timing_models, args.domain_prompts, 3)
+        seconds = domain_run(args.domain_run, args.timing_models, args.domain_prompts, 3)
         print(
             f"\nWhole scheduling job of one domain at {args.timing_models} models, "
             f"{args.domain_prompts} prompts, 3 newcomers (read, select up to 300, create, "
-            f"progress): {', '.join(f'{t:.2f}' for t in runs)} s (3 runs in a row)."
+            f"progress): {', '.join(f'{t:.2f}' for t in seconds)} s (3 runs in a row)."
         )
     times = timing(args)
     print(
@@ -491,7 +698,8 @@ def main() -> None:
     )
     print(
         f"Goals not reached (trial x arm x goal; a run ends at {args.max_ratings} ratings or "
-        f"{args.settle_margin} ratings after the precision target): {failures}"
+        f"{args.settle_margin} ratings after the precision target): {failures}; adaptive runs "
+        f"where the selection stopped picking before the published target: {stalls}"
     )
 
 
