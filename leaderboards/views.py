@@ -68,7 +68,7 @@ from seal.errors import ApplicationError
 from seal.rendering import prompt_html
 
 # Bump when the templates change, so cached pages of an unchanged snapshot are drawn anew.
-PAGE_VERSION = "2"
+PAGE_VERSION = "3"
 # Bump when the download columns change.
 DOWNLOAD_VERSION = "1"
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

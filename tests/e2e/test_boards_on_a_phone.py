@@ -107,7 +107,7 @@ def test_boards_fit_a_phone_with_the_table_before_the_categories(phone, settings
         phone.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
         widths[name] = page_width(phone)
         if name.endswith("board"):
-            table = phone.locator("table.lb-table").bounding_box()
+            table = phone.locator("table#leaderboard").bounding_box()
             categories = phone.locator("aside.lb-nav").bounding_box()
             assert table["y"] + table["height"] <= categories["y"], name
             # The interval chart is shrunk to the column, not cut off or widening the page.

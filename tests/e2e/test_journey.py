@@ -341,13 +341,13 @@ def test_a_model_goes_from_the_lab_api_through_the_browser_to_the_public_leaderb
     def board_shows_new_model() -> bool:
         # The page and the public pointer are cached for a few seconds.
         page.goto(f"/leaderboards/{domain.slug}/")
-        return page.locator("table.lb-table tr", has_text=NEW_MODEL).count() == 1
+        return page.locator("table#leaderboard tr", has_text=NEW_MODEL).count() == 1
 
     wait_for(board_shows_new_model, timeout=30, interval=1.0)
-    row = page.locator("table.lb-table tr", has_text=NEW_MODEL)
+    row = page.locator("table#leaderboard tr", has_text=NEW_MODEL)
     assert NEW_LAB in row.inner_text()
     assert re.fullmatch(r"\+\d+\s*/\s*−\d+", row.locator("td.lb-ci").inner_text().strip())
-    assert page.locator("table.lb-table tr", has_text=OLD_MODEL).count() == 1
+    assert page.locator("table#leaderboard tr", has_text=OLD_MODEL).count() == 1
     chart = page.locator("img[src*='/intervals.svg']")
     chart.scroll_into_view_if_needed()
     page.wait_for_function(
