@@ -153,6 +153,81 @@ def approved_counts_by_category(*, domain_id: int) -> tuple[CountRows, IntArray]
 def approved_answer_sums(
     *, domain_id: int, dimension_keys: Sequence[str], tag_keys: Sequence[str]
 ) -> npt.NDArray[np.float64]:
+    """Rated answers per (prompt, model) with score sums, score counts and tag counts.
+
+    Columns as `approved_answer_sums_unpacked`. Read from the totals kept at final approval
+    (`ApprovedAnswerSums`, one query); when those do not account for every approved rating of
+    the domain (two answers each: rows written by a path that skipped the totals), from the
+    ratings themselves.
+    """
+    matrix, ratings = _answer_sums_kept(
+        domain_id=domain_id, dimension_keys=dimension_keys, tag_keys=tag_keys
+    )
+    if int(matrix[:, 2].sum()) == 2 * ratings:
+        return matrix
+    return approved_answer_sums_unpacked(
+        domain_id=domain_id, dimension_keys=dimension_keys, tag_keys=tag_keys
+    )
+
+
+def _answer_sums_kept(
+    *, domain_id: int, dimension_keys: Sequence[str], tag_keys: Sequence[str]
+) -> tuple[npt.NDArray[np.float64], int]:
+    """The kept totals as a matrix (columns as `approved_answer_sums`) and the rating count."""
+    import struct
+
+    import numpy as np
+    from django.db import connection
+
+    from annotation.models import ApprovedAnswerSums
+
+    table = ApprovedAnswerSums._meta.db_table
+    wanted = [f"s:{key}" for key in dimension_keys] + [f"c:{key}" for key in dimension_keys]
+    wanted += [f"t:{key}" for key in tag_keys]
+    count_sql = f"SELECT COUNT(*) FROM {ApprovedRating._meta.db_table} WHERE domain_id = %s"  # noqa: S608
+    # Rows of one layout (`keys`) come back as one byte string of fixed-size records:
+    # prompt, model, answers (int64) and the totals (float64), all big-endian.
+    blobs: list[tuple[str, bytes]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(count_sql, [domain_id])
+        ratings = int(cursor.fetchone()[0])
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT s.keys, string_agg(int8send(s.prompt_id) || "  # noqa: S608
+                "int8send(s.model_version_id) || int8send(s.answers::int8) || s.totals, "
+                f"''::bytea) FROM {table} s WHERE s.domain_id = %s GROUP BY s.keys",
+                [domain_id],
+            )
+            blobs = [(keys, bytes(blob)) for keys, blob in cursor.fetchall()]
+        else:
+            cursor.execute(
+                f"SELECT keys, prompt_id, model_version_id, answers, totals FROM {table} "  # noqa: S608
+                "WHERE domain_id = %s",
+                [domain_id],
+            )
+            parts: dict[str, list[bytes]] = defaultdict(list)
+            for keys, prompt_id, model_id, answers, totals in cursor.fetchall():
+                parts[keys].append(struct.pack(">qqq", prompt_id, model_id, answers))
+                parts[keys].append(bytes(totals))
+            blobs = [(keys, b"".join(chunks)) for keys, chunks in parts.items()]
+    blocks = [np.zeros((0, 3 + len(wanted)))]
+    for keys, blob in blobs:
+        layout = keys.split(",") if keys else []
+        record = np.dtype([("id", ">i8", (3,)), ("totals", ">f8", (len(layout),))])
+        rows = np.frombuffer(blob, dtype=record)
+        block = np.zeros((len(rows), 3 + len(wanted)))
+        block[:, :3] = rows["id"]
+        position = {name: index for index, name in enumerate(layout)}
+        for column, name in enumerate(wanted, start=3):
+            if name in position:
+                block[:, column] = rows["totals"][:, position[name]]
+        blocks.append(block)
+    return np.concatenate(blocks), ratings
+
+
+def approved_answer_sums_unpacked(
+    *, domain_id: int, dimension_keys: Sequence[str], tag_keys: Sequence[str]
+) -> npt.NDArray[np.float64]:
     """Rated answers per (prompt, model) with score sums, score counts and tag counts: one query.
 
     Columns: prompt, model, answers, one score sum per dimension, one score count per
