@@ -782,10 +782,14 @@ def _answer_sums_record(rating: ApprovedRating, rubric: Rubric) -> None:
     # Same transaction as the copy: the totals never miss or double an approved rating. The
     # row of a (prompt, model) is created if missing (a concurrent approval may create it
     # first: ignore_conflicts) and then locked, so two approvals add up instead of racing.
+    # Rows are locked in model id order, so two approvals of the same prompt never deadlock.
     names = answer_sums_keys(rubric.dimension_keys, rubric.issue_tag_keys)
-    for model_id, scores, tags in (
-        (rating.model_a_id, rating.scores_a, rating.issue_tags_a),
-        (rating.model_b_id, rating.scores_b, rating.issue_tags_b),
+    for model_id, scores, tags in sorted(
+        [
+            (rating.model_a_id, rating.scores_a, rating.issue_tags_a),
+            (rating.model_b_id, rating.scores_b, rating.issue_tags_b),
+        ],
+        key=lambda side: side[0],
     ):
         key = {"domain_id": rating.domain_id, "prompt_id": rating.prompt_id}
         ApprovedAnswerSums.objects.bulk_create(
