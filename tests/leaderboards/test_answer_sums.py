@@ -26,13 +26,13 @@ pytestmark = pytest.mark.django_db
 
 def _both(domain):
     meta = _rubric_meta(domain)
-    keys = {
-        "dimension_keys": [d["key"] for d in meta["dimensions"]],
-        "tag_keys": [t["key"] for t in meta["tags"]],
-    }
+    dimensions = [d["key"] for d in meta["dimensions"]]
+    tags = [t["key"] for t in meta["tags"]]
     with CaptureQueriesContext(connection) as queries:
-        read = approved_answer_sums(domain_id=domain.pk, **keys)
-    unpacked = approved_answer_sums_unpacked(domain_id=domain.pk, **keys)
+        read = approved_answer_sums(domain_id=domain.pk, dimension_keys=dimensions, tag_keys=tags)
+    unpacked = approved_answer_sums_unpacked(
+        domain_id=domain.pk, dimension_keys=dimensions, tag_keys=tags
+    )
     unpacked_json = any("GROUP BY prompt_id, model_id" in q["sql"] for q in queries)
 
     def ordered(matrix):
