@@ -18,6 +18,7 @@ from annotation.services import (
     RatingInput,
     annotator_profile_upsert,
     annotator_vet,
+    approved_answer_sums_rebuild,
     assignment_next,
     preference_outcome,
     rating_submit,
@@ -443,6 +444,8 @@ def _domain_ratings_seed(
             )
             for assignment, task in finals
         )
+        # The copies were written in bulk, past the approval service: count their totals.
+        approved_answer_sums_rebuild(domain_id=domain.pk)
         approved += len(finals)
 
     gold_tasks = [task for task in created if task.is_gold]

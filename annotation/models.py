@@ -297,3 +297,34 @@ class ApprovedRating(models.Model):
 
     def __str__(self) -> str:
         return f"Approved rating #{self.pk}"
+
+
+class ApprovedAnswerSums(models.Model):
+    """Per (prompt, model): the rated answers and their score and tag totals, kept at approval.
+
+    Written in the transaction that copies a finally approved rating (one row per answer's
+    prompt and model, added to), so a recompute reads one row per (prompt, model) of plain
+    numbers instead of unpacking the JSON of every approved rating. `keys` names the totals
+    ("s:<dimension>" score sum, "c:<dimension>" scores given, "t:<tag>" answers with the tag;
+    sorted, comma-separated) and `totals` holds them as big-endian float64
+    (annotation/answer_sums.py). The recompute checks `answers` against the approved ratings
+    and unpacks the ratings itself when they disagree (rows written by a path that skipped
+    this table), so the table only ever saves time.
+    """
+
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="+")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    answers = models.PositiveIntegerField(default=0)
+    keys = models.TextField(default="", blank=True)
+    totals = models.BinaryField(default=b"")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain", "prompt", "model_version"], name="approved_answer_sums_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Answer sums of model {self.model_version_id} on prompt {self.prompt_id}"

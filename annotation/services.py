@@ -19,9 +19,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from annotation.answer_sums import (
+    answer_sums_add,
+    answer_sums_decode,
+    answer_sums_encode,
+    answer_sums_keys,
+)
 from annotation.models import (
     RATINGS_PER_COMPARISON,
     AnnotatorProfile,
+    ApprovedAnswerSums,
     ApprovedRating,
     Assignment,
     ComparisonTask,
@@ -745,11 +752,11 @@ def review_approve(
         assignment.approved_at = now
         assignment.status = Assignment.Status.APPROVED
         assignment.save()
-        task = ComparisonTask.objects.select_related("response_a", "response_b").get(
+        task = ComparisonTask.objects.select_related("response_a", "response_b", "domain").get(
             pk=assignment.task_id
         )
         assert assignment.preference is not None  # submitted ratings always have one
-        ApprovedRating.objects.create(
+        rating = ApprovedRating.objects.create(
             assignment=assignment,
             task=task,
             domain_id=task.domain_id,
@@ -765,9 +772,81 @@ def review_approve(
             scores_b=assignment.scores.get("b", {}),
             approved_at=now,
         )
+        _answer_sums_record(rating, task.domain.parsed_rubric)
         _task_slots_recount(task_id=task.pk)
         task_send_on_commit(LEADERBOARD_RECOMPUTE_TASK, task.domain_id)
     return assignment
+
+
+def _answer_sums_record(rating: ApprovedRating, rubric: Rubric) -> None:
+    # Same transaction as the copy: the totals never miss or double an approved rating. The
+    # row of a (prompt, model) is created if missing (a concurrent approval may create it
+    # first: ignore_conflicts) and then locked, so two approvals add up instead of racing.
+    # Rows are locked in model id order, so two approvals of the same prompt never deadlock.
+    names = answer_sums_keys(rubric.dimension_keys, rubric.issue_tag_keys)
+    for model_id, scores, tags in sorted(
+        [
+            (rating.model_a_id, rating.scores_a, rating.issue_tags_a),
+            (rating.model_b_id, rating.scores_b, rating.issue_tags_b),
+        ],
+        key=lambda side: side[0],
+    ):
+        key = {"domain_id": rating.domain_id, "prompt_id": rating.prompt_id}
+        ApprovedAnswerSums.objects.bulk_create(
+            [ApprovedAnswerSums(**key, model_version_id=model_id)], ignore_conflicts=True
+        )
+        row = ApprovedAnswerSums.objects.select_for_update().get(**key, model_version_id=model_id)
+        sums = answer_sums_decode(row.keys, row.totals)
+        answer_sums_add(sums, scores, tags)
+        row.answers += 1
+        row.keys, row.totals = answer_sums_encode(sums, names)
+        row.save(update_fields=["answers", "keys", "totals"])
+
+
+def approved_answer_sums_rebuild(*, domain_id: int) -> int:
+    """Recount the per (prompt, model) answer totals of a domain from its approved ratings."""
+    rubric = Domain.objects.get(pk=domain_id).parsed_rubric
+    with transaction.atomic():
+        answers: dict[tuple[int, int], int] = {}
+        totals: dict[tuple[int, int], dict[str, float]] = {}
+        rows = ApprovedRating.objects.filter(domain_id=domain_id).values_list(
+            "prompt_id",
+            "model_a_id",
+            "model_b_id",
+            "scores_a",
+            "scores_b",
+            "issue_tags_a",
+            "issue_tags_b",
+        )
+        for prompt_id, model_a, model_b, scores_a, scores_b, tags_a, tags_b in rows.iterator(
+            chunk_size=5000
+        ):
+            for model_id, scores, tags in (
+                (model_a, scores_a, tags_a),
+                (model_b, scores_b, tags_b),
+            ):
+                answers[(prompt_id, model_id)] = answers.get((prompt_id, model_id), 0) + 1
+                answer_sums_add(totals.setdefault((prompt_id, model_id), {}), scores, tags)
+        # One layout for the whole domain: the rubric's totals and any other seen.
+        names = answer_sums_keys(rubric.dimension_keys, rubric.issue_tag_keys)
+        names |= {name for sums in totals.values() for name in sums}
+        ApprovedAnswerSums.objects.filter(domain_id=domain_id).delete()
+        ApprovedAnswerSums.objects.bulk_create(
+            (
+                ApprovedAnswerSums(
+                    domain_id=domain_id,
+                    prompt_id=prompt_id,
+                    model_version_id=model_id,
+                    answers=count,
+                    keys=encoded[0],
+                    totals=encoded[1],
+                )
+                for (prompt_id, model_id), count in answers.items()
+                for encoded in [answer_sums_encode(totals[(prompt_id, model_id)], names)]
+            ),
+            batch_size=2000,
+        )
+    return len(answers)
 
 
 def review_reject(

@@ -184,6 +184,11 @@ def build(
             while chunk := buffer.read(1 << 20):
                 copy.write(chunk)
         cursor.execute("SET session_replication_role = DEFAULT")
+    # Final approval keeps per (prompt, model) score and tag totals beside each copy; the COPY
+    # bypassed it, so they are counted here (as the migration does for existing ratings).
+    from annotation.services import approved_answer_sums_rebuild
+
+    approved_answer_sums_rebuild(domain_id=domain.pk)
     if with_answers:
         _answers_load(rng, prompt_ids=prompt_ids, a=model_ids[a], b=model_ids[b], now=now)
     with connection.cursor() as cursor:

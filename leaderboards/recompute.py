@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -298,9 +299,12 @@ def recompute_inputs_load(*, domain: Domain) -> RecomputeInputs:
     digest.update(b"styles|")
     styles.digest_update(digest)
     rubric_meta = _rubric_meta(domain)
-    answers = _answer_sums(domain.pk, rubric_meta) if len(model_ids) else None
+    # The kept totals cover the whole domain: checked against the domain's rating count (the
+    # season's would never match them), then cut to this season's prompts.
+    domain_ratings = None if prompt_set_id is not None else overall.n_ratings
+    answers = _answer_sums(domain.pk, rubric_meta, domain_ratings) if len(model_ids) else None
     if answers is not None and prompt_set_id is not None:
-        answers = answers.restrict(np.unique(overall.prompt))  # this season's prompts only
+        answers = answers.restrict(np.unique(overall.prompt))
     digest.update(json.dumps(rubric_meta, sort_keys=True).encode())
     if answers is not None:
         for array in (answers.prompt, answers.model, answers.answers, answers.score_n):
@@ -361,11 +365,15 @@ def _rubric_meta(domain: Domain) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def _answer_sums(domain_id: int, rubric_meta: dict[str, list[dict[str, Any]]]) -> AnswerSums:
+def _answer_sums(
+    domain_id: int, rubric_meta: dict[str, list[dict[str, Any]]], ratings: int | None = None
+) -> AnswerSums:
     """The database's per (prompt, model) score and tag sums, in (prompt, model) order."""
     dimensions = [d["key"] for d in rubric_meta["dimensions"]]
     tags = [t["key"] for t in rubric_meta["tags"]]
-    matrix = approved_answer_sums(domain_id=domain_id, dimension_keys=dimensions, tag_keys=tags)
+    matrix = approved_answer_sums(
+        domain_id=domain_id, dimension_keys=dimensions, tag_keys=tags, ratings=ratings
+    )
     matrix = matrix[np.lexsort((matrix[:, 1], matrix[:, 0]))]
     d = len(dimensions)
     return AnswerSums(
@@ -621,6 +629,11 @@ def _number(value: float, digits: int = 4) -> float | None:
     return round(float(value), digits) if np.isfinite(value) else None
 
 
+def _rounded(value: float, digits: int = 4) -> float | None:
+    """`_number` for a Python float."""
+    return round(value, digits) if math.isfinite(value) else None
+
+
 def _ranked_elo(ranking: Leaderboard) -> tuple[IntArray, npt.NDArray[np.float64]]:
     """Model ids and Elo of the ranked models, in the order of the ranking's replicas."""
     lines = ranking.ranked
@@ -674,18 +687,28 @@ def _answer_stats(
     )
     dimensions = inputs.rubric_meta.get("dimensions", [])
     tags = inputs.rubric_meta.get("tags", [])
+    # Plain Python numbers first (tolist), then the same rounding as _number: indexing numpy
+    # arrays element by element cost more than the bootstrap's quantiles.
+    mean, low, high = (
+        a.tolist() for a in (result.score_mean, result.score_lower, result.score_upper)
+    )
+    rate, tag_low, tag_high = (
+        a.tolist() for a in (result.tag_rate, result.tag_lower, result.tag_upper)
+    )
+    score_n, tag_count = result.score_n.tolist(), result.tag_count.tolist()
+    answers = result.answers.tolist()
     per_model: dict[int, dict[str, Any]] = {}
     for i, model in enumerate(result.models.tolist()):
         per_model[int(model)] = {
-            "answers": int(result.answers[i]),
+            "answers": int(answers[i]),
             "dimensions": [
                 {
                     "key": dimension["key"],
                     "label": dimension["label"],
-                    "mean": _number(result.score_mean[i, j]),
-                    "lower": _number(result.score_lower[i, j]),
-                    "upper": _number(result.score_upper[i, j]),
-                    "n": int(result.score_n[i, j]),
+                    "mean": _rounded(mean[i][j]),
+                    "lower": _rounded(low[i][j]),
+                    "upper": _rounded(high[i][j]),
+                    "n": int(score_n[i][j]),
                 }
                 for j, dimension in enumerate(dimensions)
             ],
@@ -693,10 +716,10 @@ def _answer_stats(
                 {
                     "key": tag["key"],
                     "label": tag["label"],
-                    "rate": _number(result.tag_rate[i, k]),
-                    "lower": _number(result.tag_lower[i, k]),
-                    "upper": _number(result.tag_upper[i, k]),
-                    "count": int(result.tag_count[i, k]),
+                    "rate": _rounded(rate[i][k]),
+                    "lower": _rounded(tag_low[i][k]),
+                    "upper": _rounded(tag_high[i][k]),
+                    "count": int(tag_count[i][k]),
                 }
                 for k, tag in enumerate(tags)
             ],

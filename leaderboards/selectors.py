@@ -210,6 +210,106 @@ def approved_counts_by_category(*, domain_id: int) -> tuple[CountRows, IntArray]
 
 
 def approved_answer_sums(
+    *,
+    domain_id: int,
+    dimension_keys: Sequence[str],
+    tag_keys: Sequence[str],
+    ratings: int | None = None,
+) -> npt.NDArray[np.float64]:
+    """Rated answers per (prompt, model) with score sums, score counts and tag counts.
+
+    Columns as `approved_answer_sums_unpacked`. Read from the totals kept at final approval
+    (`ApprovedAnswerSums`, one query); when those do not account for every approved rating of
+    the domain (two answers each: rows written by a path that skipped the totals), from the
+    ratings themselves. `ratings`, the domain's approved ratings as the caller counted them in
+    the same transaction, spares counting them again.
+    """
+    matrix, counted = _answer_sums_kept(
+        domain_id=domain_id, dimension_keys=dimension_keys, tag_keys=tag_keys, ratings=ratings
+    )
+    if int(matrix[:, 2].sum()) == 2 * counted:
+        return matrix
+    return approved_answer_sums_unpacked(
+        domain_id=domain_id, dimension_keys=dimension_keys, tag_keys=tag_keys
+    )
+
+
+def _answer_sums_kept(
+    *, domain_id: int, dimension_keys: Sequence[str], tag_keys: Sequence[str], ratings: int | None
+) -> tuple[npt.NDArray[np.float64], int]:
+    """The kept totals as a matrix (columns as `approved_answer_sums`) and the rating count."""
+    import struct
+
+    import numpy as np
+    from django.db import connection
+
+    from annotation.models import ApprovedAnswerSums
+
+    table = ApprovedAnswerSums._meta.db_table
+    wanted = [f"s:{key}" for key in dimension_keys] + [f"c:{key}" for key in dimension_keys]
+    wanted += [f"t:{key}" for key in tag_keys]
+    count_sql = f"SELECT COUNT(*) FROM {ApprovedRating._meta.db_table} WHERE domain_id = %s"  # noqa: S608
+    # Rows of one layout (`keys`) come back as one byte string of fixed-size records:
+    # prompt, model, answers (int64) and the totals (float64), all big-endian.
+    blobs: list[tuple[str, bytes]] = []
+    with connection.cursor() as cursor:
+        if ratings is None:
+            cursor.execute(count_sql, [domain_id])
+            ratings = int(cursor.fetchone()[0])
+        if connection.vendor == "postgresql":
+            # Binary COPY: the bytes as they are, not hex text to decode (one row per layout).
+            with cursor.copy(
+                "COPY (SELECT s.keys, string_agg(int8send(s.prompt_id) || "  # noqa: S608
+                "int8send(s.model_version_id) || int8send(s.answers::int8) || s.totals, "
+                f"''::bytea) FROM {table} s WHERE s.domain_id = {int(domain_id)} "
+                "GROUP BY s.keys) TO STDOUT (FORMAT BINARY)"
+            ) as copy:
+                blobs = _binary_copy_pairs(b"".join(bytes(block) for block in copy))
+        else:
+            cursor.execute(
+                f"SELECT keys, prompt_id, model_version_id, answers, totals FROM {table} "  # noqa: S608
+                "WHERE domain_id = %s",
+                [domain_id],
+            )
+            parts: dict[str, list[bytes]] = defaultdict(list)
+            for keys, prompt_id, model_id, answers, totals in cursor.fetchall():
+                parts[keys].append(struct.pack(">qqq", prompt_id, model_id, answers))
+                parts[keys].append(bytes(totals))
+            blobs = [(keys, b"".join(chunks)) for keys, chunks in parts.items()]
+    blocks = [np.zeros((0, 3 + len(wanted)))]
+    for keys, blob in blobs:
+        layout = keys.split(",") if keys else []
+        record = np.dtype([("id", ">i8", (3,)), ("totals", ">f8", (len(layout),))])
+        rows = np.frombuffer(blob, dtype=record)
+        block = np.zeros((len(rows), 3 + len(wanted)))
+        block[:, :3] = rows["id"]
+        position = {name: index for index, name in enumerate(layout)}
+        for column, name in enumerate(wanted, start=3):
+            if name in position:
+                block[:, column] = rows["totals"][:, position[name]]
+        blocks.append(block)
+    return np.concatenate(blocks), ratings
+
+
+def _binary_copy_pairs(data: bytes) -> list[tuple[str, bytes]]:
+    """(text, bytea) rows of a PostgreSQL binary COPY: signature, flags, extension, then per
+    row an int16 field count and each field as int32 length and bytes; int16 -1 ends it."""
+    if data[:11] != b"PGCOPY\n\xff\r\n\x00":
+        raise ValueError("not a PostgreSQL binary COPY stream")
+    at = 19 + int.from_bytes(data[15:19], "big")
+    rows: list[tuple[str, bytes]] = []
+    while int.from_bytes(data[at : at + 2], "big", signed=True) == 2:
+        at += 2
+        fields = []
+        for _ in range(2):
+            length = int.from_bytes(data[at : at + 4], "big", signed=True)
+            fields.append(data[at + 4 : at + 4 + max(length, 0)])
+            at += 4 + max(length, 0)
+        rows.append((fields[0].decode(), fields[1]))
+    return rows
+
+
+def approved_answer_sums_unpacked(
     *, domain_id: int, dimension_keys: Sequence[str], tag_keys: Sequence[str]
 ) -> npt.NDArray[np.float64]:
     """Rated answers per (prompt, model) with score sums, score counts and tag counts: one query.

@@ -67,9 +67,14 @@ class AnswerSums:
             raise StatsInputError("score counts must lie between 0 and the answers counted")
         if rows and ((self.tag_count < 0) | (self.tag_count > self.answers[:, None])).any():
             raise StatsInputError("tag counts must lie between 0 and the answers counted")
-        keys = np.stack([self.prompt, self.model], axis=1) if rows else np.zeros((0, 2))
-        if rows and len(np.unique(keys, axis=0)) != rows:
-            raise StatsInputError("one row per (prompt, model)")
+        if rows:
+            # One int64 key per row (ids are non-negative and below 2**31 each): a flat unique
+            # is several times cheaper than np.unique(axis=0) on the stacked pairs.
+            prompt, model = self.prompt.astype(np.int64), self.model.astype(np.int64)
+            if min(prompt.min(), model.min()) < 0 or max(prompt.max(), model.max()) >= 2**31:
+                raise StatsInputError("prompt and model ids must lie in [0, 2**31)")
+            if len(np.unique(prompt * 2**31 + model)) != rows:
+                raise StatsInputError("one row per (prompt, model)")
 
     @property
     def n_dimensions(self) -> int:
@@ -84,14 +89,11 @@ class AnswerSums:
     def restrict(self, prompts: IntArray) -> AnswerSums:
         """Only the rows of the given prompts (a category board)."""
         keep = np.isin(self.prompt, prompts)
-        return AnswerSums(
-            prompt=self.prompt[keep],
-            model=self.model[keep],
-            answers=self.answers[keep],
-            score_sum=self.score_sum[keep],
-            score_n=self.score_n[keep],
-            tag_count=self.tag_count[keep],
-        )
+        # A subset of valid rows is valid: no second check (it cost as much as the selection).
+        subset = object.__new__(AnswerSums)
+        for name in ("prompt", "model", "answers", "score_sum", "score_n", "tag_count"):
+            object.__setattr__(subset, name, getattr(self, name)[keep])
+        return subset
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,8 +139,12 @@ def answer_diagnostics(
     values = np.concatenate(
         [sums.answers[:, None], sums.score_sum, sums.score_n, sums.tag_count], axis=1
     ).astype(np.float64)
+    # Per-model totals, one bincount per column (np.add.at is several times slower; both add
+    # the rows in order).
+    codes = model_code.ravel()
     point = np.zeros((m, per_model))
-    np.add.at(point, model_code.ravel(), values)
+    for c in range(per_model):
+        point[:, c] = np.bincount(codes, weights=values[:, c], minlength=m)
     estimate = _ratios(point[None], d, t)
 
     if m == 0 or u == 0:
@@ -183,7 +189,9 @@ def _nan_quantiles(draws: FloatArray, tail: float) -> tuple[FloatArray, FloatArr
     np.nanquantile gives the same numbers (linear interpolation) but loops over columns in
     Python when any NaN is present; sorting once puts NaN last and indexes every column.
     """
-    ordered = np.sort(draws, axis=0)
+    # Sorting each column as one contiguous row is several times faster than along axis 0.
+    flat = np.ascontiguousarray(draws.reshape(len(draws), -1).T)
+    ordered = np.sort(flat, axis=1).T.reshape(draws.shape)
     valid = (~np.isnan(draws)).sum(axis=0)
     bounds = []
     for q in (tail, 1.0 - tail):

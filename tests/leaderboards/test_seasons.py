@@ -119,3 +119,19 @@ def test_a_domain_without_an_active_set_counts_every_rating(db):
     PromptSet.objects.filter(pk=world.prompt_set.pk).update(status=PromptSet.Status.RETIRED)
     snapshot = publish(world)
     assert snapshot.prompt_set_id is None and snapshot.n_ratings == 108
+
+
+def test_what_experts_found_counts_the_seasons_answers_only(two_seasons):
+    from annotation.services import approved_answer_sums_rebuild
+    from leaderboards.recompute import recompute_inputs_load
+
+    world, _first, _second = two_seasons
+    approved_answer_sums_rebuild(domain_id=world.domain.pk)  # the world writes its ratings in bulk
+    inputs = recompute_inputs_load(domain=world.domain)
+    season_prompts = set(
+        Prompt.objects.filter(prompt_set__version="2026-11").values_list("pk", flat=True)
+    )
+    assert inputs.answers is not None
+    assert set(inputs.answers.prompt.tolist()) == season_prompts
+    # Each of the season's 8 prompts x 3 pairs x 3 ratings rated two answers.
+    assert int(inputs.answers.answers.sum()) == 8 * 3 * 3 * 2
