@@ -20,6 +20,12 @@ from tests.support import celery_connections_forget
 pytestmark = pytest.mark.django_db
 
 
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class DeadBroker:
     """A local port that takes each connection and drops it at once, counting them: a broker
     that is down, whose every connection attempt the test can see."""
