@@ -72,6 +72,18 @@ PUBLIC_ERRORS = error_responses(404)
 BODY_VERSION = "2"
 
 
+def public_schema(*, ok: Any, bad_query: bool = False, **schema: Any) -> Callable[[Any], Any]:
+    """The OpenAPI description of a public leaderboard read: no auth, cacheable (304), and 404
+    (with `bad_query`, also 400 for a malformed query parameter)."""
+    errors = error_responses(400, 404) if bad_query else PUBLIC_ERRORS
+    return extend_schema(
+        **schema,
+        responses={200: ok, 304: OpenApiResponse(description="Not modified"), **errors},
+        auth=[],
+        tags=["leaderboards"],
+    )
+
+
 def _board_url(domain_slug: str, link: BoardLink, season: str | None = None) -> str:
     if season is not None:
         return reverse("api-leaderboard-season-board", args=[domain_slug, season, link.key])
@@ -534,16 +546,10 @@ class LeaderboardBoardApi(PublicLeaderboardApi):
     def _etag(self, version: PublishedVersion, board_key: str) -> str:
         return f'"{version.key}-{board_key}"'
 
-    @extend_schema(
+    @public_schema(
         operation_id="leaderboards_board_retrieve",
         summary="One published board: the domain overall, or a category ('overall' or its slug)",
-        responses={
-            200: BoardSerializer,
-            304: OpenApiResponse(description="Not modified"),
-            **PUBLIC_ERRORS,
-        },
-        auth=[],
-        tags=["leaderboards"],
+        ok=BoardSerializer,
     )
     def get(self, request: Request, domain_slug: str, board_key: str = OVERALL_KEY) -> HttpResponse:
         version = published_version(domain_slug=domain_slug)
@@ -564,16 +570,10 @@ class LeaderboardDomainApi(LeaderboardBoardApi):
     def body_name(self, request: HttpRequest, **kwargs: Any) -> tuple[str, str] | None:
         return super().body_name(request, domain_slug=kwargs["domain_slug"])
 
-    @extend_schema(
+    @public_schema(
         operation_id="leaderboards_domain_retrieve",
         summary="A domain's published overall board (the same as its board 'overall')",
-        responses={
-            200: BoardSerializer,
-            304: OpenApiResponse(description="Not modified"),
-            **PUBLIC_ERRORS,
-        },
-        auth=[],
-        tags=["leaderboards"],
+        ok=BoardSerializer,
     )
     def get(self, request: Request, domain_slug: str, board_key: str = OVERALL_KEY) -> HttpResponse:
         return super().get(request, domain_slug, OVERALL_KEY)
@@ -604,16 +604,10 @@ class SeasonListSerializer(serializers.Serializer):
 
 
 class LeaderboardSeasonListApi(PublicLeaderboardApi):
-    @extend_schema(
+    @public_schema(
         operation_id="leaderboards_seasons_list",
         summary="A domain's seasons: one per prompt set version with a published board",
-        responses={
-            200: SeasonListSerializer,
-            304: OpenApiResponse(description="Not modified"),
-            **PUBLIC_ERRORS,
-        },
-        auth=[],
-        tags=["leaderboards"],
+        ok=SeasonListSerializer,
     )
     def get(self, request: Request, domain_slug: str) -> HttpResponse:
         if not public_domain_exists(domain_slug=domain_slug):
@@ -634,16 +628,10 @@ class LeaderboardSeasonListApi(PublicLeaderboardApi):
 
 
 class LeaderboardSeasonBoardApi(PublicLeaderboardApi):
-    @extend_schema(
+    @public_schema(
         operation_id="leaderboards_season_board_retrieve",
         summary="One board as last published for a season (prompt set version) of a domain",
-        responses={
-            200: BoardSerializer,
-            304: OpenApiResponse(description="Not modified"),
-            **PUBLIC_ERRORS,
-        },
-        auth=[],
-        tags=["leaderboards"],
+        ok=BoardSerializer,
     )
     def get(
         self, request: Request, domain_slug: str, season: str, board_key: str = OVERALL_KEY
@@ -662,16 +650,10 @@ class LeaderboardSeasonBoardApi(PublicLeaderboardApi):
 
 
 class LeaderboardModelApi(PublicLeaderboardApi):
-    @extend_schema(
+    @public_schema(
         operation_id="leaderboards_model_retrieve",
         summary="A model's place on every public board and its Elo history",
-        responses={
-            200: ModelSerializer,
-            304: OpenApiResponse(description="Not modified"),
-            **PUBLIC_ERRORS,
-        },
-        auth=[],
-        tags=["leaderboards"],
+        ok=ModelSerializer,
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         view = model_view(model_version_id=pk)
@@ -899,7 +881,7 @@ def snapshot_board_body(view: BoardView, *, absolute_page_url: str) -> Any:
 
 
 class LeaderboardSnapshotsApi(PublicLeaderboardApi):
-    @extend_schema(
+    @public_schema(
         operation_id="leaderboards_snapshots_list",
         summary="A domain's published snapshots, newest first, as a changelog",
         description="Each visible snapshot with what changed on the overall board since the one "
@@ -911,13 +893,8 @@ class LeaderboardSnapshotsApi(PublicLeaderboardApi):
             ),
             OpenApiParameter("page", int, description=f"{CHANGELOG_PAGE} snapshots a page"),
         ],
-        responses={
-            200: SnapshotListSerializer,
-            304: OpenApiResponse(description="Not modified"),
-            **error_responses(400, 404),
-        },
-        auth=[],
-        tags=["leaderboards"],
+        ok=SnapshotListSerializer,
+        bad_query=True,
     )
     def get(self, request: Request, domain_slug: str) -> HttpResponse:
         day = query_date(request.query_params.get("date"))
@@ -958,16 +935,10 @@ class LeaderboardSnapshotsApi(PublicLeaderboardApi):
 
 
 class LeaderboardSnapshotApi(PublicLeaderboardApi):
-    @extend_schema(
+    @public_schema(
         operation_id="leaderboards_snapshot_retrieve",
         summary="One published snapshot by id: its overall board, citation and download links",
-        responses={
-            200: SnapshotBoardSerializer,
-            304: OpenApiResponse(description="Not modified"),
-            **PUBLIC_ERRORS,
-        },
-        auth=[],
-        tags=["leaderboards"],
+        ok=SnapshotBoardSerializer,
     )
     def get(
         self, request: Request, domain_slug: str, snapshot_id: int, board_key: str = OVERALL_KEY
@@ -1017,16 +988,10 @@ class LeaderboardSnapshotApi(PublicLeaderboardApi):
 
 
 class LeaderboardSnapshotBoardApi(LeaderboardSnapshotApi):
-    @extend_schema(
+    @public_schema(
         operation_id="leaderboards_snapshot_board_retrieve",
         summary="One board of a published snapshot ('overall' or a category slug)",
-        responses={
-            200: SnapshotBoardSerializer,
-            304: OpenApiResponse(description="Not modified"),
-            **PUBLIC_ERRORS,
-        },
-        auth=[],
-        tags=["leaderboards"],
+        ok=SnapshotBoardSerializer,
     )
     def get(
         self, request: Request, domain_slug: str, snapshot_id: int, board_key: str = OVERALL_KEY
@@ -1035,7 +1000,7 @@ class LeaderboardSnapshotBoardApi(LeaderboardSnapshotApi):
 
 
 class LeaderboardDiffApi(PublicLeaderboardApi):
-    @extend_schema(
+    @public_schema(
         operation_id="leaderboards_diff_retrieve",
         summary="Rank and Elo moves of every model on one board between two snapshots",
         description="`to` defaults to the latest visible snapshot, `from` to the visible one "
@@ -1045,13 +1010,8 @@ class LeaderboardDiffApi(PublicLeaderboardApi):
             OpenApiParameter("to", int, description="The later snapshot id"),
             OpenApiParameter("board", str, description='"overall" (default) or a category slug'),
         ],
-        responses={
-            200: DiffSerializer,
-            304: OpenApiResponse(description="Not modified"),
-            **error_responses(400, 404),
-        },
-        auth=[],
-        tags=["leaderboards"],
+        ok=DiffSerializer,
+        bad_query=True,
     )
     def get(self, request: Request, domain_slug: str) -> HttpResponse:
         staff = request_is_staff(request._request)
