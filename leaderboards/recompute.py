@@ -50,13 +50,12 @@ from leaderboards.stats import (
     StylePointFit,
     accuracy_interval,
     answer_diagnostics,
-    krippendorff_alpha_long,
     rank_models,
     standing_differences,
     style_controlled,
     style_point_fit,
 )
-from leaderboards.stats.ratings_file import ratings_file_body, ratings_group
+from leaderboards.stats.ratings_file import agreement_compute, ratings_file_body, ratings_group
 from seal.models import Domain
 
 IntArray = npt.NDArray[np.int64]
@@ -64,7 +63,6 @@ FloatArray = npt.NDArray[np.float64]
 # Bump when the snapshot content for the same input and engine changes (grading rules, say).
 # 2: rank spreads and the style-controlled view are part of every board.
 PIPELINE_VERSION = "2"
-PREFERENCE_VALUES = (-2.0, -1.0, 0.0, 1.0, 2.0)
 # Bump when what experts found (rubric-score means, tag rates, strengths) is computed otherwise.
 DIAGNOSTICS_VERSION = "1"
 
@@ -432,7 +430,7 @@ def snapshot_draft_compute(
         domain_id=inputs.domain_id,
         fingerprint=inputs.fingerprint,
         config=inputs.config_record(),
-        agreement=_agreement(overall),
+        agreement=agreement_compute(overall),
         n_ratings=overall.n_ratings,
         n_prompts=len(np.unique(overall.prompt)),
         n_models=len(np.unique(np.concatenate([overall.model_a, overall.model_b]))),
@@ -746,33 +744,6 @@ def _answer_stats(
         "confidence": config.confidence,
     }
     return board, per_model
-
-
-def _agreement(rows: CountRows) -> dict[str, Any] | None:
-    """Krippendorff's alpha on the 5-point preference; a comparison (prompt, pair) is the unit."""
-    counts = np.stack(
-        [
-            rows.much_b,
-            rows.wins_b - rows.much_b,
-            rows.ties,
-            rows.wins_a - rows.much_a,
-            rows.much_a,
-        ]
-    )
-    per_unit = counts.sum(axis=0)
-    keep = per_unit >= 2
-    if not keep.any():
-        return None
-    counts = counts[:, keep]
-    units = np.repeat(np.tile(np.arange(counts.shape[1]), 5), counts.ravel())
-    values = np.repeat(np.repeat(np.array(PREFERENCE_VALUES), counts.shape[1]), counts.ravel())
-    try:
-        result = krippendorff_alpha_long(
-            units, values, level="ordinal", value_domain=PREFERENCE_VALUES
-        )
-    except StatsInputError:
-        return None
-    return result.to_dict()
 
 
 def _board_compute(

@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -128,7 +128,22 @@ def category_rows(rows: GroupedRows, prompts: IntArray) -> GroupedRows:
     return rows.take(np.flatnonzero(np.isin(rows.prompt, prompts)))
 
 
-def agreement_compute(rows: GroupedRows) -> dict[str, Any] | None:
+class PreferenceCounts(Protocol):
+    """Per comparison (prompt, pair): how many raters chose each point of the 5-point scale."""
+
+    @property
+    def wins_a(self) -> IntArray: ...
+    @property
+    def ties(self) -> IntArray: ...
+    @property
+    def wins_b(self) -> IntArray: ...
+    @property
+    def much_a(self) -> IntArray: ...
+    @property
+    def much_b(self) -> IntArray: ...
+
+
+def agreement_compute(rows: PreferenceCounts) -> dict[str, Any] | None:
     """Krippendorff's alpha on the 5-point preference; a comparison (prompt, pair) is the unit."""
     counts = np.stack(
         [
