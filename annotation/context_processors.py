@@ -8,12 +8,12 @@ from typing import Any
 from django.http import HttpRequest
 
 from annotation.models import AnnotatorProfile
-from annotation.selectors import annotator_roles_for, may_annotate, may_review
+from annotation.selectors import annotator_roles_for
 
 
 class WorkspaceLinks:
-    """The header's links, by the same rules the views enforce (`may_annotate`, `may_review`);
-    read only when a template asks, so a page without the links queries nothing."""
+    """The header's links, by the role rules the views enforce (`AnnotatorProfile.can_rate`,
+    `.reviews_layer`); read only when a template asks, so a page without them queries nothing."""
 
     def __init__(self, request: HttpRequest) -> None:
         self._user = getattr(request, "user", None)
@@ -26,11 +26,11 @@ class WorkspaceLinks:
 
     @cached_property
     def may_annotate(self) -> bool:
-        return may_annotate(self._profile)
+        return self._profile is not None and self._profile.can_rate
 
     @cached_property
     def may_review(self) -> bool:
-        return may_review(self._profile)
+        return self._profile is not None and self._profile.reviews_layer(0)
 
 
 def workspace_links(request: HttpRequest) -> dict[str, Any]:

@@ -27,7 +27,19 @@ PREFERENCE_CHOICES = [
 ]
 
 
+class AnnotatorProfileQuerySet(models.QuerySet["AnnotatorProfile"]):
+    def raters_in(self, domain_id: int) -> AnnotatorProfileQuerySet:
+        """Who rates the domain's real comparisons: vetted, with an active account and the domain
+        among their expertise (`AnnotatorProfile.is_vetted` as a list filter)."""
+        return self.filter(
+            status=AnnotatorProfile.Status.VETTED, user__is_active=True, domains=domain_id
+        )
+
+
 class AnnotatorProfile(TimeStamped):
+    """A person's expertise and standing; the role rules (who rates, who reviews which layer)
+    are the properties below, read by services, selectors, views and the page header alike."""
+
     class Status(models.TextChoices):
         APPLICANT = "applicant", "Applicant"
         QUALIFYING = "qualifying", "Qualifying"
@@ -61,6 +73,8 @@ class AnnotatorProfile(TimeStamped):
 
     history = HistoricalRecords()
 
+    objects = AnnotatorProfileQuerySet.as_manager()
+
     class Meta:
         ordering = ["user__username"]
         permissions = [
@@ -72,13 +86,37 @@ class AnnotatorProfile(TimeStamped):
     def __str__(self) -> str:
         return f"{self.user.get_username()} ({self.status})"
 
+    # The role rules read only status and the two reviewer flags, so a profile loaded with
+    # .only() of those (annotation.selectors.annotator_roles_for) answers them without a query.
+
     @property
     def is_vetted(self) -> bool:
+        """Rates real comparisons (in the profile's domains) and, with a flag, reviews."""
         return self.status == self.Status.VETTED
+
+    @property
+    def is_qualifying(self) -> bool:
+        """Rates only the gold comparisons that decide whether they are vetted."""
+        return self.status == self.Status.QUALIFYING
+
+    @property
+    def can_rate(self) -> bool:
+        """Gets the annotation workspace and comparisons: vetted, or qualifying on gold."""
+        return self.is_vetted or self.is_qualifying
 
     @property
     def is_reviewer(self) -> bool:
         return self.is_layer1_reviewer or self.is_layer2_reviewer
+
+    def reviews_layer(self, layer: int) -> bool:
+        """Reviews this layer (1 or 2; 0 means either): vetted, with that layer's flag."""
+        if not self.is_vetted:
+            return False
+        if layer == 1:
+            return self.is_layer1_reviewer
+        if layer == 2:
+            return self.is_layer2_reviewer
+        return layer == 0 and self.is_reviewer
 
 
 class ComparisonTask(TimeStamped):

@@ -56,7 +56,8 @@ def annotator_profile_for(user: AbstractBaseUser | AnonymousUser) -> AnnotatorPr
 
 
 def annotator_roles_for(user: AbstractBaseUser | AnonymousUser) -> AnnotatorProfile | None:
-    """The profile's status and reviewer flags only: enough for may_annotate and may_review."""
+    """The profile's status and reviewer flags only: enough for its role rules (`can_rate`,
+    `reviews_layer`)."""
     if not user.is_authenticated:
         return None
     return (
@@ -64,25 +65,6 @@ def annotator_roles_for(user: AbstractBaseUser | AnonymousUser) -> AnnotatorProf
         .only("status", "is_layer1_reviewer", "is_layer2_reviewer")
         .first()
     )
-
-
-def may_annotate(profile: AnnotatorProfile | None) -> bool:
-    """Who the annotation workspace is for: vetted annotators and those qualifying on gold."""
-    return profile is not None and profile.status in (
-        AnnotatorProfile.Status.VETTED,
-        AnnotatorProfile.Status.QUALIFYING,
-    )
-
-
-def may_review(profile: AnnotatorProfile | None, *, layer: int = 0) -> bool:
-    """Who a review layer is for (layer 0: either layer): vetted reviewers of that layer."""
-    if profile is None or not profile.is_vetted:
-        return False
-    if layer == 1:
-        return profile.is_layer1_reviewer
-    if layer == 2:
-        return profile.is_layer2_reviewer
-    return layer == 0 and profile.is_reviewer
 
 
 def landing_url(user: AbstractBaseUser | AnonymousUser) -> str:
@@ -93,9 +75,9 @@ def landing_url(user: AbstractBaseUser | AnonymousUser) -> str:
     if getattr(user, "is_staff", False):
         return reverse("admin:index")
     profile = annotator_profile_for(user)
-    if may_review(profile):
+    if profile is not None and profile.reviews_layer(0):
         return reverse("annotation:review_home")
-    if may_annotate(profile):
+    if profile is not None and profile.can_rate:
         return reverse("annotation:work_home")
     return reverse("home")
 
@@ -270,8 +252,9 @@ def review_queue(*, reviewer: AnnotatorProfile, layer: int) -> QuerySet[Assignme
     """Ratings waiting for this reviewer at this layer: their domains, never their own work, never
     a comparison of a lab they are tied to."""
     status = Assignment.Status.SUBMITTED if layer == 1 else Assignment.Status.LAYER1_APPROVED
-    allowed = reviewer.is_layer1_reviewer if layer == 1 else reviewer.is_layer2_reviewer
-    if not allowed or not reviewer.is_vetted:
+    # Any layer but 1 reads as the final layer here, as it always has (the views let only 1, 2
+    # and the layer-0 overview through).
+    if not reviewer.reviews_layer(1 if layer == 1 else 2):
         return Assignment.objects.none()
     queue = Assignment.objects.filter(
         status=status, is_gold=False, task__domain__in=reviewer.domains.all()
@@ -523,9 +506,7 @@ def domain_ratings_committed(*, domain_id: int) -> int:
 
 def domain_annotator_pool(*, domain_id: int) -> QuerySet[AnnotatorProfile]:
     """The vetted, active annotators whose expertise covers the domain."""
-    return AnnotatorProfile.objects.filter(
-        status=AnnotatorProfile.Status.VETTED, user__is_active=True, domains=domain_id
-    )
+    return AnnotatorProfile.objects.raters_in(domain_id)
 
 
 @dataclass(frozen=True)

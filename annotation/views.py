@@ -26,8 +26,6 @@ from annotation.selectors import (
     annotator_profile_for,
     annotator_queue_counts,
     landing_url,
-    may_annotate,
-    may_review,
     review_next_id,
     review_queue,
     review_screen,
@@ -58,7 +56,7 @@ def annotator_required(view: View) -> View:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         profile = annotator_profile_for(request.user)
-        if profile is None or not may_annotate(profile):
+        if profile is None or not profile.can_rate:
             raise PermissionDenied("The annotation workspace is for vetted annotators")
         return view(request, profile, *args, **kwargs)
 
@@ -74,7 +72,7 @@ def reviewer_required(view: View) -> View:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, layer: int = 0, **kwargs: Any) -> HttpResponse:
         profile = annotator_profile_for(request.user)
-        if profile is None or not may_review(profile, layer=layer):
+        if profile is None or not profile.reviews_layer(layer):
             raise PermissionDenied("The review workspace is for vetted reviewers of this layer")
         return view(request, profile, *args, layer=layer, **kwargs)
 
@@ -212,7 +210,7 @@ def review_home(request: HttpRequest, profile: AnnotatorProfile, layer: int = 0)
     layers = [
         (n, review_queue(reviewer=profile, layer=n).count())
         for n in (1, 2)
-        if (profile.is_layer1_reviewer if n == 1 else profile.is_layer2_reviewer)
+        if profile.reviews_layer(n)
     ]
     return render(request, "annotation/review_home.html", {"layers": layers})
 

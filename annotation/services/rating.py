@@ -163,7 +163,7 @@ def rating_submit(
             ) == _sign(expected)
         assignment._history_user = profile.user  # type: ignore[attr-defined]
         assignment.save()
-        if assignment.is_gold and profile.status == AnnotatorProfile.Status.QUALIFYING:
+        if assignment.is_gold and profile.is_qualifying:
             _qualification_evaluate(AnnotatorProfile.objects.select_for_update().get(pk=profile.pk))
     return assignment
 
@@ -174,11 +174,9 @@ def rating_submit(
 def _review_locked(*, assignment_id: int, reviewer: AnnotatorProfile, layer: int) -> Assignment:
     if layer not in (1, 2):
         raise ApplicationError("The review layer is 1 or 2")
-    if reviewer.status != AnnotatorProfile.Status.VETTED:
+    if not reviewer.is_vetted:
         raise ApplicationError("Only vetted reviewers can review")
-    if (layer == 1 and not reviewer.is_layer1_reviewer) or (
-        layer == 2 and not reviewer.is_layer2_reviewer
-    ):
+    if not reviewer.reviews_layer(layer):
         raise ApplicationError(f"You are not a layer-{layer} reviewer")
     assignment = (
         Assignment.objects.select_for_update(of=("self",))

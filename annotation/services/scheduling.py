@@ -326,10 +326,7 @@ def assignment_next(*, profile: AnnotatorProfile, now: datetime | None = None) -
     with transaction.atomic():
         # One request at a time per annotator: two tabs asking at once get the same lease.
         locked = AnnotatorProfile.objects.select_for_update().get(pk=profile.pk)
-        if locked.status not in (
-            AnnotatorProfile.Status.VETTED,
-            AnnotatorProfile.Status.QUALIFYING,
-        ):
+        if not locked.can_rate:
             raise ApplicationError("Only vetted annotators receive comparisons")
         live = (
             Assignment.objects.filter(
@@ -342,7 +339,7 @@ def assignment_next(*, profile: AnnotatorProfile, now: datetime | None = None) -
 
 
 def _assignment_new(profile: AnnotatorProfile, now: datetime) -> Assignment | None:
-    if profile.status == AnnotatorProfile.Status.QUALIFYING:
+    if profile.is_qualifying:
         return _gold_next(profile, now)
     if random.random() < settings.SEAL_GOLD_RATE:  # noqa: S311 - sampling, not a secret
         gold = _gold_next(profile, now)
