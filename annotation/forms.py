@@ -8,16 +8,11 @@ from django import forms
 from django.forms import BoundField
 
 from annotation.services import RatingInput
+from scales.preference import Preference
 from seal.rubrics import Dimension, Rubric
 
 # Screen terms: "A" is the answer on the left. Keys 1-5 pick these in order.
-SCREEN_PREFERENCES = [
-    ("2", "A much better"),
-    ("1", "A better"),
-    ("0", "Tie"),
-    ("-1", "B better"),
-    ("-2", "B much better"),
-]
+SCREEN_PREFERENCES = [(str(point.value), point.label) for point in Preference]
 
 
 class RatingForm(forms.Form):

@@ -13,18 +13,13 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords  # type: ignore[import-untyped, unused-ignore]
 
+from scales.preference import Preference
 from seal.models import Domain, Lab, ModelVersion, Prompt, Response, TimeStamped
 
 RATINGS_PER_COMPARISON = 3
 
 # The 5-point overall preference, stored in the comparison's own terms: positive means response A.
-PREFERENCE_CHOICES = [
-    (2, "A much better"),
-    (1, "A better"),
-    (0, "Tie"),
-    (-1, "B better"),
-    (-2, "B much better"),
-]
+PREFERENCE_CHOICES = [(point.value, point.label) for point in Preference]
 
 
 class AnnotatorProfileQuerySet(models.QuerySet["AnnotatorProfile"]):

@@ -27,6 +27,7 @@ from annotation.models import (
     Assignment,
     ComparisonTask,
 )
+from scales.preference import Preference
 from seal.models import Domain, Prompt, Submission
 from seal.rendering import prompt_html, stored_html
 from seal.rubrics import Rubric
@@ -36,13 +37,6 @@ if TYPE_CHECKING:
 
 # Prompt category facets that need matching expertise, and the profile field that lists it.
 EXPERTISE_FACETS = {"language": "programming_languages", "region": "regional_varieties"}
-PREFERENCE_LABELS = {
-    2: "A much better",
-    1: "A better",
-    0: "Tie",
-    -1: "B better",
-    -2: "B much better",
-}
 
 
 def annotator_profile_for(user: AbstractBaseUser | AnonymousUser) -> AnnotatorProfile | None:
@@ -348,7 +342,7 @@ def review_screen(
             side("A", "left", comparison.answer_a_html, stored_keys[0]),
             side("B", "right", comparison.answer_b_html, stored_keys[1]),
         ),
-        preference_label=PREFERENCE_LABELS[assignment.preference * flip],
+        preference_label=Preference(assignment.preference * flip).label,
         justification=assignment.justification,
         layer1_decision=assignment.layer1_decision if layer == 2 else "",
         layer1_reason=assignment.layer1_reason if layer == 2 else "",

@@ -26,7 +26,6 @@ from annotation.services.rating import (
 )
 from annotation.services.scheduling import (
     HANDOUT_ATTEMPTS,
-    PREFERENCE_VALUES,
     assignment_draft_save,
     assignment_next,
     assignment_skip,
@@ -42,6 +41,7 @@ from annotation.services.vetting import (
     annotator_vet,
     qualification_start,
 )
+from scales.preference import PREFERENCE_VALUES
 
 __all__ = [
     "HANDOUT_ATTEMPTS",

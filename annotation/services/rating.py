@@ -33,12 +33,12 @@ from annotation.selectors import (
     response_is_rated,
 )
 from annotation.services.scheduling import (
-    PREFERENCE_VALUES,
     _assignment_release,
     _own_assignment_locked,
     _task_slots_recount,
 )
 from annotation.services.vetting import _qualification_evaluate
+from scales.preference import PREFERENCE_VALUES
 from seal.errors import ApplicationError
 from seal.models import Domain, Prompt, Response
 from seal.prompt_import import content_hash

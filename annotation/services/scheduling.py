@@ -25,12 +25,12 @@ from annotation.models import (
     ComparisonTask,
 )
 from annotation.selectors import domain_ratings_committed, eligible_tasks
+from scales.preference import PREFERENCE_VALUES
 from seal.errors import ApplicationError
 from seal.models import Domain, ModelVersion, PromptSet, Response, Submission
 from seal.services import COMPARISONS_SCHEDULE_TASK
 from seal.tasking import task_send_on_commit
 
-PREFERENCE_VALUES = (-2, -1, 0, 1, 2)
 # SKIP LOCKED may find every eligible task held by a concurrent hand-out; ask again briefly.
 HANDOUT_ATTEMPTS = 20
 

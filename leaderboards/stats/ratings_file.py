@@ -22,6 +22,8 @@ from typing import IO, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from scales.preference import Preference
+
 from .accuracy import accuracy_interval
 from .agreement import krippendorff_alpha_long
 from .data import Comparisons
@@ -30,7 +32,7 @@ from .ranking import RankingConfig, rank_models
 
 FORMAT = "seal-ratings/1"
 OVERALL_KEY = "overall"
-PREFERENCE_VALUES = (-2.0, -1.0, 0.0, 1.0, 2.0)
+PREFERENCE_VALUES = tuple(float(point) for point in Preference.ascending())
 RANKED, INSUFFICIENT = "ranked", "insufficient"
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -339,7 +341,7 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
                 outcome = record.get("outcome")
                 if outcome not in (0, 0.5, 1) or isinstance(outcome, bool):
                     raise _bad(number, f"outcome must be 0, 0.5 or 1, got {outcome!r}")
-                if preference not in (-2, -1, 0, 1, 2):
+                if preference not in PREFERENCE_VALUES:
                     raise _bad(number, f"preference must be -2..2, got {preference!r}")
                 rater = record.get("rater")
                 if not isinstance(rater, str):
