@@ -45,7 +45,7 @@ from seal.errors import ApplicationError
 from seal.models import Domain, Lab, ModelVersion, Prompt, PromptSet, Response, Submission
 from seal.prompt_import import content_hash
 from seal.rubrics import Rubric
-from seal.services import COMPARISONS_SCHEDULE_TASK
+from seal.services import COMPARISONS_SCHEDULE_TASK, answer_html_render
 from seal.tasking import task_send_on_commit
 
 LEADERBOARD_RECOMPUTE_TASK = "leaderboards.tasks.leaderboard_recompute_requested"
@@ -178,12 +178,8 @@ def comparison_task_create(
 ) -> ComparisonTask:
     """A comparison of two answers to one prompt; `gold_expected_preference` (for response_1)
     makes it a gold item."""
-    if response_1.prompt_id != response_2.prompt_id:
-        raise ApplicationError("Both responses must answer the same prompt")
-    if response_1.model_version_id == response_2.model_version_id:
-        raise ApplicationError("A comparison needs two different model versions")
-    if response_1.status != Response.Status.OK or response_2.status != Response.Status.OK:
-        raise ApplicationError("Only collected responses can be compared")
+    if problems := ComparisonTask.pair_problems(response_1, response_2):
+        raise ApplicationError(problems[0][1])
     if gold_expected_preference is not None and gold_expected_preference not in PREFERENCE_VALUES:
         raise ApplicationError("The expected preference must be one of -2..2")
     response_a, response_b = sorted((response_1, response_2), key=lambda r: r.pk)
@@ -903,18 +899,24 @@ def prompt_edit(*, prompt: Prompt, changes: Mapping[str, Any]) -> Prompt:
             raise _frozen_refusal("prompt", frozen)
         for name, value in changed.items():
             setattr(locked, name, value)
+        if problems := locked.problems():
+            raise ApplicationError("Invalid prompt", field_errors=problems)
         locked.save()
     return locked
 
 
 def response_edit(*, response: Response, changes: Mapping[str, Any]) -> Response:
     """Change an answer's fields; refused (but its submission link) once a final rating cites it."""
+    # Rendered before the row is locked, as the collector does: a slow render must not hold it.
+    html = answer_html_render(text=changes["text"]) if "text" in changes else ""
     with transaction.atomic():
         locked = Response.objects.select_for_update().get(pk=response.pk)
         changed = {name: value for name, value in changes.items() if getattr(locked, name) != value}
         frozen = sorted(name for name in changed if name not in RESPONSE_EDITABLE_FIELDS)
         if frozen and response_is_rated(response_id=locked.pk):
             raise _frozen_refusal("answer", frozen)
+        if "text" in changed:
+            changed["html"] = html
         for name, value in changed.items():
             setattr(locked, name, value)
         locked.save()

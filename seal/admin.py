@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -225,8 +225,50 @@ class PromptSetAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/seal/promptset/import.html", context)
 
 
+class PromptAdminForm(forms.ModelForm):
+    """The model's rules (Prompt.problems, through clean) plus: categories of the set's domain."""
+
+    class Meta:
+        model = Prompt
+        fields = [
+            "prompt_set",
+            "external_id",
+            "text",
+            "gold_answer",
+            "categories",
+            "is_public_sample",
+        ]
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        # A rule may name a field shown read-only here (a rated prompt's text): Django would
+        # raise for a field the form lacks, so it is said above the form, with the field's name.
+        if field is None and isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            for name in [n for n in error.error_dict if n != NON_FIELD_ERRORS]:
+                if name not in self.fields:
+                    error.error_dict.setdefault(NON_FIELD_ERRORS, []).extend(
+                        ValidationError(f"{name.replace('_', ' ')}: {message}")
+                        for message in ValidationError(error.error_dict.pop(name)).messages
+                    )
+        super().add_error(field, error)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        # Read-only once rated, the set is then not in the form: the stored one holds.
+        prompt_set = cleaned.get("prompt_set") or (
+            self.instance.prompt_set if self.instance.prompt_set_id else None
+        )
+        categories = cleaned.get("categories")
+        if prompt_set is not None and categories is not None:
+            problem = Prompt.categories_problem(prompt_set, categories)
+            if problem:
+                self.add_error("categories", problem)
+        return cleaned
+
+
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
+    form = PromptAdminForm
     list_display = ["__str__", "prompt_set", "is_public_sample", "short_text", "created_at"]
     list_filter = ["prompt_set__domain", "prompt_set", "is_public_sample", "categories"]
     search_fields = ["external_id", "text", "content_hash"]

@@ -6,11 +6,21 @@ being evaluated may receive it; the selectors decide who reads what.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
 
+from seal.generation_params import validate_generation_params
+from seal.prompt_import import (
+    content_hash,
+    gold_answer_normalise,
+    prompt_text_problem,
+    text_problem,
+)
 from seal.rubrics import Rubric, rubric_parse, validate_rubric
 
 
@@ -149,6 +159,61 @@ class Prompt(models.Model):
         label = self.external_id or f"#{self.pk}"
         return f"Prompt {label}"
 
+    def problems(self) -> dict[str, list[str]]:
+        """Derive the hash and gold answer as the import does; name each import rule broken.
+
+        The import's rules for one prompt (seal/prompt_import.py: the text, the external id, a
+        numeric gold answer), one copy of a text per set (the hash of the normalised text), and
+        new prompts only in a draft set. The admin's form (clean) and the services (prompt_edit)
+        call this, so an edited text always carries its own hash and a copy is refused by name.
+        """
+        errors: dict[str, list[str]] = {}
+        if problem := prompt_text_problem(self.text):
+            errors["text"] = [problem]
+        if problem := text_problem("external_id", self.external_id):
+            errors["external_id"] = [problem]
+        self.content_hash = content_hash(self.text)
+        if self.prompt_set_id is None:
+            return errors  # the form names the missing set
+        prompt_set = self.prompt_set
+        self.gold_answer, gold_problems = gold_answer_normalise(
+            self.gold_answer, numeric=prompt_set.domain.requires_gold_answer
+        )
+        if gold_problems:
+            errors["gold_answer"] = gold_problems
+        if "text" not in errors:
+            same = Prompt.objects.filter(
+                prompt_set_id=self.prompt_set_id, content_hash=self.content_hash
+            ).exclude(pk=self.pk)
+            for ext, pk in same.values_list("external_id", "pk")[:1]:
+                errors["text"] = [f"duplicate of prompt {ext or f'#{pk}'} already in this set"]
+        stored_set_id = (
+            None
+            if self._state.adding
+            else Prompt.objects.filter(pk=self.pk).values_list("prompt_set_id", flat=True).first()
+        )
+        if stored_set_id != self.prompt_set_id and prompt_set.status != PromptSet.Status.DRAFT:
+            errors["prompt_set"] = [
+                f"Prompt set {prompt_set.domain.slug} {prompt_set.version} is "
+                f"{prompt_set.status}; prompts can only be added to a draft set. Import into a "
+                "new version instead."
+            ]
+        return errors
+
+    def clean(self) -> None:
+        """The admin's form: the rules of problems(), each on its field."""
+        problems = self.problems()
+        if problems:
+            raise ValidationError(problems)
+
+    @staticmethod
+    def categories_problem(prompt_set: PromptSet, categories: Iterable[Category]) -> str | None:
+        """Why these cannot be a prompt's categories in this set: each is one of its domain's."""
+        foreign = [str(c) for c in categories if c.domain_id != prompt_set.domain_id]
+        if foreign:
+            return f"Not categories of {prompt_set.domain}: {', '.join(foreign)}"
+        return None
+
 
 class Lab(TimeStamped):
     name = models.CharField(max_length=100, unique=True)
@@ -175,7 +240,9 @@ class ModelVersion(TimeStamped):
         max_length=500, help_text="OpenAI-compatible base URL, e.g. https://api.example.com/v1"
     )
     model_id = models.CharField(max_length=200, help_text="The `model` sent to the endpoint")
-    generation_params = models.JSONField(default=dict, blank=True)
+    generation_params = models.JSONField(
+        default=dict, blank=True, validators=[validate_generation_params]
+    )
     # Write-only: forms and serializers accept it but never render it back.
     api_secret = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
