@@ -45,7 +45,11 @@ from seal.errors import ApplicationError
 from seal.models import Domain, Lab, ModelVersion, Prompt, PromptSet, Response, Submission
 from seal.prompt_import import content_hash
 from seal.rubrics import Rubric
-from seal.services import COMPARISONS_SCHEDULE_TASK, answer_html_render
+from seal.services import (
+    COMPARISONS_SCHEDULE_TASK,
+    answer_html_render,
+    response_style_recount,
+)
 from seal.tasking import task_send_on_commit
 
 LEADERBOARD_RECOMPUTE_TASK = "leaderboards.tasks.leaderboard_recompute_requested"
@@ -920,4 +924,6 @@ def response_edit(*, response: Response, changes: Mapping[str, Any]) -> Response
         for name, value in changed.items():
             setattr(locked, name, value)
         locked.save()
+        if "text" in changed:
+            response_style_recount(response=locked)
     return locked

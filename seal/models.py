@@ -128,6 +128,32 @@ class PromptSet(TimeStamped):
     def __str__(self) -> str:
         return f"{self.domain.name} {self.version} ({self.status})"
 
+    def activation_problem(self) -> str | None:
+        """Why this set, as it stands, cannot become its domain's active one (prompt_set_activate
+        and the admin's form keep this): only a draft with prompts can."""
+        if self.status != self.Status.DRAFT:
+            return f"Only a draft set can be activated; this one is {self.status}"
+        if self.pk is None or not self.prompts.exists():
+            return "An empty prompt set cannot be activated"
+        return None
+
+    def clean(self) -> None:
+        """The admin's form: a set becomes active only as prompt_set_activate makes it."""
+        if self.status != self.Status.ACTIVE or self.domain_id is None:
+            return
+        stored = None if self._state.adding else PromptSet.objects.filter(pk=self.pk).first()
+        if stored is not None and stored.status == self.Status.ACTIVE:
+            return
+        problem = (stored or PromptSet(domain_id=self.domain_id)).activation_problem()
+        others = PromptSet.objects.filter(domain_id=self.domain_id, status=self.Status.ACTIVE)
+        if problem is None and others.exclude(pk=self.pk).exists():
+            problem = (
+                "Another set of this domain is active: activate this one with the action "
+                "“Activate the selected draft sets”, which retires the other"
+            )
+        if problem:
+            raise ValidationError({"status": [problem]})
+
 
 class Prompt(models.Model):
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts")

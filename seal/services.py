@@ -247,12 +247,8 @@ def prompt_set_activate(*, prompt_set: PromptSet) -> PromptSet:
         locked = PromptSet.objects.select_for_update().get(pk=prompt_set.pk)
         if locked.status == PromptSet.Status.ACTIVE:
             return locked
-        if locked.status != PromptSet.Status.DRAFT:
-            raise ApplicationError(
-                f"Only a draft set can be activated; this one is {locked.status}"
-            )
-        if not locked.prompts.exists():
-            raise ApplicationError("An empty prompt set cannot be activated")
+        if problem := locked.activation_problem():
+            raise ApplicationError(problem)
         PromptSet.objects.filter(domain=locked.domain, status=PromptSet.Status.ACTIVE).update(
             status=PromptSet.Status.RETIRED, updated_at=timezone.now()
         )
@@ -441,8 +437,8 @@ def response_store(
 def response_styles_record(*, responses: Iterable[tuple[int, str]]) -> int:
     """Count and keep the style of collected answers, given as (response id, text); once each.
 
-    An answer's text never changes once it is collected, so a stored count stays right; a row
-    already there is left alone."""
+    An answer's text changes only by a staff edit, which counts it again (response_style_recount),
+    so a stored count stays right; a row already there is left alone."""
     rows = []
     for response_id, text in responses:
         style = answer_style(text)
@@ -460,6 +456,13 @@ def response_styles_record(*, responses: Iterable[tuple[int, str]]) -> int:
     with transaction.atomic():
         ResponseStyle.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
     return len(rows)
+
+
+def response_style_recount(*, response: Response) -> None:
+    """Count an answer's style again from its text, which staff changed (response_edit)."""
+    with transaction.atomic():
+        ResponseStyle.objects.filter(response_id=response.pk).delete()
+        response_styles_record(responses=[(response.pk, response.text)])
 
 
 def response_styles_backfill(*, domain_id: int | None = None, batch: int = 1000) -> int:

@@ -11,8 +11,10 @@ from django.urls import reverse
 
 from annotation.models import ComparisonTask
 from annotation.services import comparison_task_create, response_edit
+from seal.answer_style import answer_style
 from seal.errors import ApplicationError
-from seal.models import Response
+from seal.models import Response, ResponseStyle
+from seal.services import response_styles_record
 from tests.annotation.conftest import World
 from tests.factories import (
     DomainFactory,
@@ -105,8 +107,9 @@ def test_the_prompt_and_domain_of_an_admin_comparison_are_its_answers(staff_clie
     assert (task.prompt_id, task.domain_id) == (prompt.pk, world.domain.pk)
 
 
-def test_an_edited_answer_is_rendered_again_from_its_new_text(world: World):
+def test_an_edited_answer_is_rendered_and_counted_again_from_its_new_text(world: World):
     answer = ResponseFactory.create(text="plain")
+    response_styles_record(responses=[(answer.pk, answer.text)])
     edited = response_edit(
         response=answer, changes={"text": "Use **sorted**.\n\n<script>alert(1)</script>"}
     )
@@ -114,6 +117,12 @@ def test_an_edited_answer_is_rendered_again_from_its_new_text(world: World):
     assert "<script>" not in edited.html
     answer.refresh_from_db()
     assert answer.html == edited.html
+    # The style counts the leaderboards' style control reads follow the text too.
+    style = ResponseStyle.objects.get(response=answer)
+    assert (style.tokens, style.headers, style.list_items, style.bold, style.code_blocks) == (
+        answer_style(answer.text).as_tuple()
+    )
+    assert style.bold == 1
     # A change that leaves the text alone leaves the rendering alone.
     before = answer.html
     response_edit(response=answer, changes={"finish_reason": "length"})

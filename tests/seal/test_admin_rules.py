@@ -18,7 +18,7 @@ from annotation.services import prompt_edit
 from seal.errors import ApplicationError
 from seal.models import Domain, ModelVersion, Prompt, PromptSet
 from seal.prompt_import import content_hash
-from seal.services import model_version_create, prompt_set_import
+from seal.services import model_version_create, prompt_set_activate, prompt_set_import
 from tests.factories import (
     CategoryFactory,
     DomainFactory,
@@ -245,3 +245,48 @@ def test_a_prompt_takes_only_its_domains_categories(staff_client):
         == 302
     )
     assert list(Prompt.objects.get().categories.all()) == [own]
+
+
+# --- prompt sets ------------------------------------------------------------------------------
+
+
+def prompt_set_form(prompt_set: PromptSet, status: str) -> dict[str, Any]:
+    return {
+        "domain": prompt_set.domain_id,
+        "version": prompt_set.version,
+        "status": status,
+        "description": "",
+    }
+
+
+def test_a_set_becomes_active_in_the_admin_only_as_prompt_set_activate_makes_it(staff_client):
+    domain = DomainFactory.create()
+    add = reverse("admin:seal_promptset_add")
+    new = PromptSet(domain=domain, version="2026-12")
+    errors = errors_of(staff_client.post(add, prompt_set_form(new, PromptSet.Status.ACTIVE)))
+    assert errors == {"status": ["An empty prompt set cannot be activated"]}
+    assert not PromptSet.objects.exists()
+
+    retired = PromptSetFactory.create(domain=domain, status=PromptSet.Status.RETIRED)
+    PromptFactory.create(prompt_set=retired)
+    url = reverse("admin:seal_promptset_change", args=[retired.pk])
+    errors = errors_of(staff_client.post(url, prompt_set_form(retired, PromptSet.Status.ACTIVE)))
+    assert errors == {"status": ["Only a draft set can be activated; this one is retired"]}
+    retired.refresh_from_db()
+    assert retired.status == PromptSet.Status.RETIRED
+    # The service says the same.
+    with pytest.raises(ApplicationError, match="this one is retired"):
+        prompt_set_activate(prompt_set=retired)
+
+    draft = PromptSetFactory.create(domain=domain, status=PromptSet.Status.DRAFT)
+    PromptFactory.create(prompt_set=draft)
+    url = reverse("admin:seal_promptset_change", args=[draft.pk])
+    assert (
+        staff_client.post(url, prompt_set_form(draft, PromptSet.Status.ACTIVE)).status_code == 302
+    )
+    other = PromptSetFactory.create(domain=domain, status=PromptSet.Status.DRAFT)
+    PromptFactory.create(prompt_set=other)
+    url = reverse("admin:seal_promptset_change", args=[other.pk])
+    errors = errors_of(staff_client.post(url, prompt_set_form(other, PromptSet.Status.ACTIVE)))
+    assert list(errors) == ["status"]
+    assert "Another set of this domain is active" in errors["status"][0]
