@@ -325,6 +325,11 @@ class ModelVersionForm(forms.ModelForm):
             raise forms.ValidationError(problems)
         return base_url
 
+    def clean_generation_params(self) -> Any:
+        # Left empty: no parameters, as the API's default (the column holds an object, never null).
+        params = self.cleaned_data.get("generation_params")
+        return {} if params is None else params
+
     def clean_api_secret(self) -> str:
         secret: str = self.cleaned_data.get("api_secret", "")
         if not secret and self.instance.pk:

@@ -114,6 +114,16 @@ def test_an_edit_to_bad_generation_params_is_refused_and_nothing_changes(staff_c
     assert model_version.generation_params == good
 
 
+def test_empty_generation_params_are_none_as_in_the_api(staff_client):
+    lab = LabFactory.create()
+    form = model_version_form(lab.pk, {})
+    response = staff_client.post(
+        reverse("admin:seal_modelversion_add"), {**form, "generation_params": ""}
+    )
+    assert response.status_code == 302
+    assert ModelVersion.objects.get().generation_params == {}
+
+
 # --- prompts ----------------------------------------------------------------------------------
 
 
