@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -238,18 +238,6 @@ class PromptAdminForm(forms.ModelForm):
             "categories",
             "is_public_sample",
         ]
-
-    def add_error(self, field: str | None, error: Any) -> None:
-        # A rule may name a field shown read-only here (a rated prompt's text): Django would
-        # raise for a field the form lacks, so it is said above the form, with the field's name.
-        if field is None and isinstance(error, ValidationError) and hasattr(error, "error_dict"):
-            for name in [n for n in error.error_dict if n != NON_FIELD_ERRORS]:
-                if name not in self.fields:
-                    error.error_dict.setdefault(NON_FIELD_ERRORS, []).extend(
-                        ValidationError(f"{name.replace('_', ' ')}: {message}")
-                        for message in ValidationError(error.error_dict.pop(name)).messages
-                    )
-        super().add_error(field, error)
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -190,15 +190,30 @@ class Prompt(models.Model):
 
         The import's rules for one prompt (seal/prompt_import.py: the text, the external id, a
         numeric gold answer), one copy of a text per set (the hash of the normalised text), and
-        new prompts only in a draft set. The admin's form (clean) and the services (prompt_edit)
-        call this, so an edited text always carries its own hash and a copy is refused by name.
+        prompts added only to a draft set. The admin's form (clean) and the services
+        (prompt_edit) call this, so a written text always carries its own hash and a copy is
+        refused by name. The text's rules hold for a text being written (a new prompt, a new
+        text, a move to another set): a row a final rating cites keeps its text as it is.
         """
         errors: dict[str, list[str]] = {}
-        if problem := prompt_text_problem(self.text):
-            errors["text"] = [problem]
+        stored = (
+            None
+            if self._state.adding
+            else Prompt.objects.filter(pk=self.pk).values_list("prompt_set_id", "text").first()
+        )
+        moved = stored is None or stored[0] != self.prompt_set_id
+        if moved or stored is None or stored[1] != self.text:
+            if problem := prompt_text_problem(self.text):
+                errors["text"] = [problem]
+            self.content_hash = content_hash(self.text)
+            if "text" not in errors and self.prompt_set_id is not None:
+                same = Prompt.objects.filter(
+                    prompt_set_id=self.prompt_set_id, content_hash=self.content_hash
+                ).exclude(pk=self.pk)
+                for ext, pk in same.values_list("external_id", "pk")[:1]:
+                    errors["text"] = [f"duplicate of prompt {ext or f'#{pk}'} already in this set"]
         if problem := text_problem("external_id", self.external_id):
             errors["external_id"] = [problem]
-        self.content_hash = content_hash(self.text)
         if self.prompt_set_id is None:
             return errors  # the form names the missing set
         prompt_set = self.prompt_set
@@ -207,18 +222,7 @@ class Prompt(models.Model):
         )
         if gold_problems:
             errors["gold_answer"] = gold_problems
-        if "text" not in errors:
-            same = Prompt.objects.filter(
-                prompt_set_id=self.prompt_set_id, content_hash=self.content_hash
-            ).exclude(pk=self.pk)
-            for ext, pk in same.values_list("external_id", "pk")[:1]:
-                errors["text"] = [f"duplicate of prompt {ext or f'#{pk}'} already in this set"]
-        stored_set_id = (
-            None
-            if self._state.adding
-            else Prompt.objects.filter(pk=self.pk).values_list("prompt_set_id", flat=True).first()
-        )
-        if stored_set_id != self.prompt_set_id and prompt_set.status != PromptSet.Status.DRAFT:
+        if moved and prompt_set.status != PromptSet.Status.DRAFT:
             errors["prompt_set"] = [
                 f"Prompt set {prompt_set.domain.slug} {prompt_set.version} is "
                 f"{prompt_set.status}; prompts can only be added to a draft set. Import into a "

@@ -10,12 +10,18 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation.models import ComparisonTask
-from annotation.services import comparison_task_create, response_edit
+from annotation.services import (
+    assignment_next,
+    comparison_task_create,
+    rating_submit,
+    response_edit,
+    review_approve,
+)
 from seal.answer_style import answer_style
 from seal.errors import ApplicationError
-from seal.models import Response, ResponseStyle
+from seal.models import Prompt, Response, ResponseStyle
 from seal.services import response_styles_record
-from tests.annotation.conftest import World
+from tests.annotation.conftest import World, good_rating
 from tests.factories import (
     DomainFactory,
     PromptFactory,
@@ -128,3 +134,25 @@ def test_an_edited_answer_is_rendered_and_counted_again_from_its_new_text(world:
     response_edit(response=answer, changes={"finish_reason": "length"})
     answer.refresh_from_db()
     assert answer.html == before
+
+
+def test_a_rated_prompt_with_a_stale_hash_keeps_its_other_fields_editable(
+    staff_client, world: World, settings
+):
+    # Stored by an older admin, which left the hash behind its text; a final rating then froze it.
+    for prompt in world.prompts:
+        Prompt.objects.filter(pk=prompt.pk).update(content_hash=f"stale-{prompt.pk}")
+    settings.SEAL_GOLD_RATE = 0.0
+    annotator = world.annotator("ann")
+    assignment = assignment_next(profile=annotator)
+    assert assignment is not None
+    rating_submit(assignment_id=assignment.pk, profile=annotator, rating=good_rating())
+    review_approve(assignment_id=assignment.pk, reviewer=world.reviewer("r1", 1), layer=1)
+    review_approve(assignment_id=assignment.pk, reviewer=world.reviewer("r2", 2), layer=2)
+    prompt = ComparisonTask.objects.get(pk=assignment.task_id).prompt
+    url = reverse("admin:seal_prompt_change", args=[prompt.pk])
+    form = {"external_id": "renamed", "gold_answer": "", "is_public_sample": "on"}
+    assert staff_client.post(url, form).status_code == 302
+    prompt.refresh_from_db()
+    assert (prompt.external_id, prompt.is_public_sample) == ("renamed", True)
+    assert prompt.content_hash == f"stale-{prompt.pk}"
