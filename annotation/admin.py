@@ -215,11 +215,21 @@ def _edited(form: Any, obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in form.changed_data if name in concrete}
 
 
-class _FreezeNoteMixin:
+class _FrozenOnceRatedAdmin(admin.ModelAdmin):
+    """A catalog object a final rating may cite: then its frozen fields are shown read-only with
+    a note, it cannot be deleted, and every change goes through the service that refuses the
+    same (`edit`). Subclasses name the object and say what is rated and what is frozen."""
+
     noun = ""
     what = ""
 
-    def _rated(self, object_id: Any) -> bool:
+    def rated(self, object_id: int) -> bool:
+        raise NotImplementedError
+
+    def frozen_fields(self) -> list[str]:
+        raise NotImplementedError
+
+    def edit(self, obj: Any, changes: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def change_view(
@@ -229,14 +239,29 @@ class _FreezeNoteMixin:
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        if request.method == "GET" and str(object_id).isdigit() and self._rated(int(object_id)):
+        if request.method == "GET" and str(object_id).isdigit() and self.rated(int(object_id)):
             messages.warning(request, FROZEN_NOTE.format(noun=self.noun, what=self.what))
-        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and self._rated(obj.pk):
+        if obj is not None and self.rated(obj.pk):
             return False
-        return super().has_delete_permission(request, obj)  # type: ignore[misc]
+        return super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and self.rated(obj.pk):
+            fields += [name for name in self.frozen_fields() if name not in fields]
+        return fields
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        try:
+            self.edit(obj, _edited(form, obj))
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
 
 
 admin.site.unregister(Prompt)
@@ -244,54 +269,34 @@ admin.site.unregister(Response)
 
 
 @admin.register(Prompt)
-class RatedPromptAdmin(_FreezeNoteMixin, PromptAdmin):
+class RatedPromptAdmin(_FrozenOnceRatedAdmin, PromptAdmin):
     noun = "prompt"
     what = "its text and its prompt set"
 
-    def _rated(self, object_id: Any) -> bool:
+    def rated(self, object_id: int) -> bool:
         return prompt_is_rated(prompt_id=object_id)
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and self._rated(obj.pk):
-            fields += [name for name in PROMPT_FROZEN_FIELDS if name not in fields]
-        return fields
+    def frozen_fields(self) -> list[str]:
+        return list(PROMPT_FROZEN_FIELDS)
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if not change:
-            super().save_model(request, obj, form, change)
-            return
-        try:
-            prompt_edit(prompt=obj, changes=_edited(form, obj))
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+    def edit(self, obj: Any, changes: dict[str, Any]) -> None:
+        prompt_edit(prompt=obj, changes=changes)
 
 
 @admin.register(Response)
-class RatedResponseAdmin(_FreezeNoteMixin, ResponseAdmin):
+class RatedResponseAdmin(_FrozenOnceRatedAdmin, ResponseAdmin):
     noun = "answer"
     what = "nothing but its submission link"
 
-    def _rated(self, object_id: Any) -> bool:
+    def rated(self, object_id: int) -> bool:
         return response_is_rated(response_id=object_id)
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and self._rated(obj.pk):
-            fields += [
-                field.name
-                for field in Response._meta.concrete_fields
-                if field.editable
-                and field.name not in RESPONSE_EDITABLE_FIELDS
-                and field.name not in fields
-            ]
-        return fields
+    def frozen_fields(self) -> list[str]:
+        return [
+            field.name
+            for field in Response._meta.concrete_fields
+            if field.editable and field.name not in RESPONSE_EDITABLE_FIELDS
+        ]
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if not change:
-            super().save_model(request, obj, form, change)
-            return
-        try:
-            response_edit(response=obj, changes=_edited(form, obj))
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+    def edit(self, obj: Any, changes: dict[str, Any]) -> None:
+        response_edit(response=obj, changes=changes)

@@ -9,6 +9,7 @@ layers are different people) and lets a trigger freeze the row once it is finall
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords  # type: ignore[import-untyped, unused-ignore]
@@ -167,6 +168,46 @@ class ComparisonTask(TimeStamped):
     @property
     def needs_more_ratings(self) -> bool:
         return self.active_slots < RATINGS_PER_COMPARISON
+
+    @staticmethod
+    def pair_problems(first: Response, second: Response) -> list[tuple[str, str]]:
+        """Why two answers cannot be compared, first things first, each with the field (second
+        answer: response_b) it belongs to; comparison_task_create and the admin (clean) apply it."""
+        problems: list[tuple[str, str]] = []
+        if first.prompt_id != second.prompt_id:
+            problems.append(("response_b", "Both responses must answer the same prompt"))
+        if first.model_version_id == second.model_version_id:
+            problems.append(("response_b", "A comparison needs two different model versions"))
+        for name, response in (("response_a", first), ("response_b", second)):
+            if response.status != Response.Status.OK:
+                problems.append((name, "Only collected responses can be compared"))
+        return problems
+
+    def clean(self) -> None:
+        """The admin's form: pair_problems, and the prompt and domain are the answers' own."""
+        if self.response_a_id is None or self.response_b_id is None:
+            return  # the form names the missing answer
+        errors: dict[str, list[str]] = {}
+        for name, message in self.pair_problems(self.response_a, self.response_b):
+            errors.setdefault(name, []).append(message)
+        if self.response_a_id > self.response_b_id:
+            # Stored in order, so (a, b) and (b, a) are one comparison (task_canonical_pair).
+            errors.setdefault("response_b", []).append(
+                "Response B must be the one with the higher id: swap the two answers (and the "
+                "sign of the expected preference)"
+            )
+        prompt = self.response_a.prompt
+        if self.response_b.prompt_id == prompt.pk:
+            if self.prompt_id is not None and self.prompt_id != prompt.pk:
+                errors.setdefault("prompt", []).append(
+                    f"Must be the prompt both responses answer ({prompt})"
+                )
+            if self.domain_id is not None and self.domain_id != prompt.prompt_set.domain_id:
+                errors.setdefault("domain", []).append(
+                    f"Must be the domain of the responses' prompt ({prompt.prompt_set.domain})"
+                )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Assignment(models.Model):

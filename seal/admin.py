@@ -225,8 +225,38 @@ class PromptSetAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/seal/promptset/import.html", context)
 
 
+class PromptAdminForm(forms.ModelForm):
+    """The model's rules (Prompt.problems, through clean) plus: categories of the set's domain."""
+
+    class Meta:
+        model = Prompt
+        fields = [
+            "prompt_set",
+            "external_id",
+            "text",
+            "gold_answer",
+            "categories",
+            "is_public_sample",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        # Read-only once rated, the set is then not in the form: the stored one holds.
+        prompt_set = cleaned.get("prompt_set") or (
+            self.instance.prompt_set if self.instance.prompt_set_id else None
+        )
+        categories = cleaned.get("categories")
+        if prompt_set is not None and categories is not None:
+            problem = Prompt.categories_problem(prompt_set, categories)
+            if problem:
+                self.add_error("categories", problem)
+        return cleaned
+
+
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
+    form = PromptAdminForm
     list_display = ["__str__", "prompt_set", "is_public_sample", "short_text", "created_at"]
     list_filter = ["prompt_set__domain", "prompt_set", "is_public_sample", "categories"]
     search_fields = ["external_id", "text", "content_hash"]
@@ -282,6 +312,11 @@ class ModelVersionForm(forms.ModelForm):
         if problems:
             raise forms.ValidationError(problems)
         return base_url
+
+    def clean_generation_params(self) -> Any:
+        # Left empty: no parameters, as the API's default (the column holds an object, never null).
+        params = self.cleaned_data.get("generation_params")
+        return {} if params is None else params
 
     def clean_api_secret(self) -> str:
         secret: str = self.cleaned_data.get("api_secret", "")

@@ -6,11 +6,21 @@ being evaluated may receive it; the selectors decide who reads what.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
 
+from seal.generation_params import validate_generation_params
+from seal.prompt_import import (
+    content_hash,
+    gold_answer_normalise,
+    prompt_text_problem,
+    text_problem,
+)
 from seal.rubrics import Rubric, rubric_parse, validate_rubric
 
 
@@ -118,6 +128,32 @@ class PromptSet(TimeStamped):
     def __str__(self) -> str:
         return f"{self.domain.name} {self.version} ({self.status})"
 
+    def activation_problem(self) -> str | None:
+        """Why this set, as it stands, cannot become its domain's active one (prompt_set_activate
+        and the admin's form keep this): only a draft with prompts can."""
+        if self.status != self.Status.DRAFT:
+            return f"Only a draft set can be activated; this one is {self.status}"
+        if self.pk is None or not self.prompts.exists():
+            return "An empty prompt set cannot be activated"
+        return None
+
+    def clean(self) -> None:
+        """The admin's form: a set becomes active only as prompt_set_activate makes it."""
+        if self.status != self.Status.ACTIVE or self.domain_id is None:
+            return
+        stored = None if self._state.adding else PromptSet.objects.filter(pk=self.pk).first()
+        if stored is not None and stored.status == self.Status.ACTIVE:
+            return
+        problem = (stored or PromptSet(domain_id=self.domain_id)).activation_problem()
+        others = PromptSet.objects.filter(domain_id=self.domain_id, status=self.Status.ACTIVE)
+        if problem is None and others.exclude(pk=self.pk).exists():
+            problem = (
+                "Another set of this domain is active: activate this one with the action "
+                "“Activate the selected draft sets”, which retires the other"
+            )
+        if problem:
+            raise ValidationError({"status": [problem]})
+
 
 class Prompt(models.Model):
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts")
@@ -149,6 +185,65 @@ class Prompt(models.Model):
         label = self.external_id or f"#{self.pk}"
         return f"Prompt {label}"
 
+    def problems(self) -> dict[str, list[str]]:
+        """Derive the hash and gold answer as the import does; name each import rule broken.
+
+        The import's rules for one prompt (seal/prompt_import.py: the text, the external id, a
+        numeric gold answer), one copy of a text per set (the hash of the normalised text), and
+        prompts added only to a draft set. The admin's form (clean) and the services
+        (prompt_edit) call this, so a written text always carries its own hash and a copy is
+        refused by name. The text's rules hold for a text being written (a new prompt, a new
+        text, a move to another set): a row a final rating cites keeps its text as it is.
+        """
+        errors: dict[str, list[str]] = {}
+        stored = (
+            None
+            if self._state.adding
+            else Prompt.objects.filter(pk=self.pk).values_list("prompt_set_id", "text").first()
+        )
+        moved = stored is None or stored[0] != self.prompt_set_id
+        if moved or stored is None or stored[1] != self.text:
+            if problem := prompt_text_problem(self.text):
+                errors["text"] = [problem]
+            self.content_hash = content_hash(self.text)
+            if "text" not in errors and self.prompt_set_id is not None:
+                same = Prompt.objects.filter(
+                    prompt_set_id=self.prompt_set_id, content_hash=self.content_hash
+                ).exclude(pk=self.pk)
+                for ext, pk in same.values_list("external_id", "pk")[:1]:
+                    errors["text"] = [f"duplicate of prompt {ext or f'#{pk}'} already in this set"]
+        if problem := text_problem("external_id", self.external_id):
+            errors["external_id"] = [problem]
+        if self.prompt_set_id is None:
+            return errors  # the form names the missing set
+        prompt_set = self.prompt_set
+        self.gold_answer, gold_problems = gold_answer_normalise(
+            self.gold_answer, numeric=prompt_set.domain.requires_gold_answer
+        )
+        if gold_problems:
+            errors["gold_answer"] = gold_problems
+        if moved and prompt_set.status != PromptSet.Status.DRAFT:
+            errors["prompt_set"] = [
+                f"Prompt set {prompt_set.domain.slug} {prompt_set.version} is "
+                f"{prompt_set.status}; prompts can only be added to a draft set. Import into a "
+                "new version instead."
+            ]
+        return errors
+
+    def clean(self) -> None:
+        """The admin's form: the rules of problems(), each on its field."""
+        problems = self.problems()
+        if problems:
+            raise ValidationError(problems)
+
+    @staticmethod
+    def categories_problem(prompt_set: PromptSet, categories: Iterable[Category]) -> str | None:
+        """Why these cannot be a prompt's categories in this set: each is one of its domain's."""
+        foreign = [str(c) for c in categories if c.domain_id != prompt_set.domain_id]
+        if foreign:
+            return f"Not categories of {prompt_set.domain}: {', '.join(foreign)}"
+        return None
+
 
 class Lab(TimeStamped):
     name = models.CharField(max_length=100, unique=True)
@@ -175,7 +270,9 @@ class ModelVersion(TimeStamped):
         max_length=500, help_text="OpenAI-compatible base URL, e.g. https://api.example.com/v1"
     )
     model_id = models.CharField(max_length=200, help_text="The `model` sent to the endpoint")
-    generation_params = models.JSONField(default=dict, blank=True)
+    generation_params = models.JSONField(
+        default=dict, blank=True, validators=[validate_generation_params]
+    )
     # Write-only: forms and serializers accept it but never render it back.
     api_secret = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)

@@ -68,6 +68,37 @@ def text_problem(name: str, value: str) -> str | None:
     return None
 
 
+def prompt_text_problem(text: str) -> str | None:
+    """Why `text` cannot be a prompt's text, or None: the rule of a file line and of every other
+    writer (Prompt.problems() applies it to the admin's and the services' edits)."""
+    if not text.strip():
+        return "'text' is required and must be a non-empty string"
+    if len(text) > MAX_TEXT_CHARS:
+        return f"'text' is longer than {MAX_TEXT_CHARS} characters"
+    return text_problem("text", text)
+
+
+def gold_answer_normalise(gold: str, *, numeric: bool) -> tuple[str, list[str]]:
+    """A gold answer as it is stored (a number normalised in auto-graded domains) and what is
+    wrong with it; the rule of a file line and of every other writer, as prompt_text_problem."""
+    gold = gold.strip()
+    problems: list[str] = []
+    if problem := text_problem("gold_answer", gold):
+        problems.append(problem)
+    elif numeric:
+        if not gold:
+            problems.append("'gold_answer' is required in this auto-graded domain")
+        else:
+            normalised = normalise_numeric_answer(gold)
+            if normalised is None:
+                problems.append(f"'gold_answer' must be a number in this domain, got {gold!r}")
+            else:
+                gold = normalised
+    if len(gold) > MAX_GOLD_ANSWER_CHARS:
+        problems.append(f"'gold_answer' is longer than {MAX_GOLD_ANSWER_CHARS} characters")
+    return gold, problems
+
+
 def content_hash(text: str) -> str:
     """SHA-256 of the text with Unicode and whitespace normalised, so trivial copies collide."""
     normalised = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
@@ -141,9 +172,7 @@ def _parse_line(
     if not isinstance(text, str) or not text.strip():
         errors.append("'text' is required and must be a non-empty string")
         text = ""
-    elif len(text) > MAX_TEXT_CHARS:
-        errors.append(f"'text' is longer than {MAX_TEXT_CHARS} characters")
-    elif problem := text_problem("text", text):
+    elif problem := prompt_text_problem(text):
         errors.append(problem)
 
     external_id = data.get("external_id", "")
@@ -159,20 +188,8 @@ def _parse_line(
     if isinstance(gold, bool) or not isinstance(gold, str | int | float):
         errors.append("'gold_answer' must be a string or a number")
         gold = ""
-    gold = str(gold).strip()
-    if problem := text_problem("gold_answer", gold):
-        errors.append(problem)
-    elif numeric_gold:
-        if not gold:
-            errors.append("'gold_answer' is required in this auto-graded domain")
-        else:
-            normalised = normalise_numeric_answer(gold)
-            if normalised is None:
-                errors.append(f"'gold_answer' must be a number in this domain, got {gold!r}")
-            else:
-                gold = normalised
-    if len(gold) > MAX_GOLD_ANSWER_CHARS:
-        errors.append(f"'gold_answer' is longer than {MAX_GOLD_ANSWER_CHARS} characters")
+    gold, gold_problems = gold_answer_normalise(str(gold), numeric=numeric_gold)
+    errors.extend(gold_problems)
 
     public_sample = data.get("public_sample", False)
     if not isinstance(public_sample, bool):

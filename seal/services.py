@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import threading
 import time
@@ -41,6 +40,7 @@ from seal.endpoints import (
     storable_text,
 )
 from seal.errors import ApplicationError
+from seal.generation_params import generation_params_problems
 from seal.models import (
     Category,
     CollectionLease,
@@ -85,24 +85,6 @@ logger = logging.getLogger(__name__)
 # The annotation layer's entry point once a submission's responses are in; sent by name because
 # the catalog never imports the layers above it.
 COMPARISONS_SCHEDULE_TASK = "annotation.tasks.comparisons_schedule_for_submission"
-
-GENERATION_PARAM_TYPES: dict[str, tuple[type, ...]] = {
-    "temperature": (int, float),
-    "top_p": (int, float),
-    "max_tokens": (int,),
-    "seed": (int,),
-    "presence_penalty": (int, float),
-    "frequency_penalty": (int, float),
-    "stop": (list,),
-}
-GENERATION_PARAM_RANGES: dict[str, tuple[float, float]] = {
-    "temperature": (0, 2),
-    "top_p": (0, 1),
-    "max_tokens": (1, 1_000_000),
-    "seed": (-(2**63), 2**63 - 1),
-    "presence_penalty": (-2, 2),
-    "frequency_penalty": (-2, 2),
-}
 
 
 class PromptImportError(ApplicationError):
@@ -265,12 +247,8 @@ def prompt_set_activate(*, prompt_set: PromptSet) -> PromptSet:
         locked = PromptSet.objects.select_for_update().get(pk=prompt_set.pk)
         if locked.status == PromptSet.Status.ACTIVE:
             return locked
-        if locked.status != PromptSet.Status.DRAFT:
-            raise ApplicationError(
-                f"Only a draft set can be activated; this one is {locked.status}"
-            )
-        if not locked.prompts.exists():
-            raise ApplicationError("An empty prompt set cannot be activated")
+        if problem := locked.activation_problem():
+            raise ApplicationError(problem)
         PromptSet.objects.filter(domain=locked.domain, status=PromptSet.Status.ACTIVE).update(
             status=PromptSet.Status.RETIRED, updated_at=timezone.now()
         )
@@ -293,24 +271,8 @@ def lab_create(*, name: str, slug: str = "", contact_email: str = "") -> Lab:
 
 
 def _generation_params_check(params: Mapping[str, Any]) -> dict[str, Any]:
-    errors: dict[str, list[str]] = {}
-    for key, value in params.items():
-        allowed = GENERATION_PARAM_TYPES.get(key)
-        if allowed is None:
-            errors[f"generation_params.{key}"] = [
-                f"unknown parameter (allowed: {', '.join(sorted(GENERATION_PARAM_TYPES))})"
-            ]
-        elif isinstance(value, bool) or not isinstance(value, allowed):
-            errors[f"generation_params.{key}"] = ["wrong type"]
-        elif key in GENERATION_PARAM_RANGES:
-            low, high = GENERATION_PARAM_RANGES[key]
-            if not (math.isfinite(value) and low <= value <= high):
-                errors[f"generation_params.{key}"] = [f"must be between {low} and {high}"]
-        elif key == "stop" and (
-            len(value) > 4
-            or not all(isinstance(s, str) and 0 < len(s) <= 100 and "\x00" not in s for s in value)
-        ):
-            errors[f"generation_params.{key}"] = ["at most 4 strings of 1 to 100 characters"]
+    problems = generation_params_problems(params)
+    errors = {f"generation_params.{key}": messages for key, messages in problems.items()}
     if errors:
         raise ApplicationError("Invalid generation parameters", field_errors=errors)
     return dict(params)
@@ -408,6 +370,12 @@ def answer_render_limits() -> RenderLimits:
     )
 
 
+def answer_html_render(*, text: str) -> str:
+    """An answer's stored rendering: sanitised HTML, or the escaped text when refused."""
+    (rendered,) = answers_render([text], limits=answer_render_limits())
+    return _clean_text(rendered.html)
+
+
 def prompt_exposure_record(
     *,
     model_version: ModelVersion,
@@ -442,7 +410,7 @@ def response_store(
     """Keep a model's answer to a prompt; a second answer for the same pair is never stored."""
     text = _clean_text(text)
     # Rendered before the row is locked: a slow render must not hold the lock.
-    (rendered,) = answers_render([text], limits=answer_render_limits())
+    html = answer_html_render(text=text)
     with transaction.atomic():
         response, created = Response.objects.select_for_update().get_or_create(
             model_version=model_version,
@@ -453,7 +421,7 @@ def response_store(
             return response
         response.status = Response.Status.OK
         response.text = text
-        response.html = _clean_text(rendered.html)
+        response.html = html
         response.finish_reason = _clean_text(finish_reason)[:50]
         response.latency_ms = latency_ms
         response.prompt_tokens = prompt_tokens
@@ -469,8 +437,8 @@ def response_store(
 def response_styles_record(*, responses: Iterable[tuple[int, str]]) -> int:
     """Count and keep the style of collected answers, given as (response id, text); once each.
 
-    An answer's text never changes once it is collected, so a stored count stays right; a row
-    already there is left alone."""
+    An answer's text changes only by a staff edit, which counts it again (response_style_recount),
+    so a stored count stays right; a row already there is left alone."""
     rows = []
     for response_id, text in responses:
         style = answer_style(text)
@@ -488,6 +456,13 @@ def response_styles_record(*, responses: Iterable[tuple[int, str]]) -> int:
     with transaction.atomic():
         ResponseStyle.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
     return len(rows)
+
+
+def response_style_recount(*, response: Response) -> None:
+    """Count an answer's style again from its text, which staff changed (response_edit)."""
+    with transaction.atomic():
+        ResponseStyle.objects.filter(response_id=response.pk).delete()
+        response_styles_record(responses=[(response.pk, response.text)])
 
 
 def response_styles_backfill(*, domain_id: int | None = None, batch: int = 1000) -> int:
