@@ -1,4 +1,4 @@
-"""Dependencies point one way: stats <- catalog (seal) <- annotation <- leaderboards <- faces."""
+"""Dependencies point one way: scales <- stats <- catalog (seal) <- annotation <- leaderboards <- faces."""
 
 import ast
 from pathlib import Path
@@ -36,6 +36,11 @@ def python_files(folder: str) -> list[Path]:
 @pytest.mark.parametrize(
     ("folder", "forbidden"),
     [
+        # The scales every layer shares (the 5-point preference) sit below even the stats core.
+        (
+            "scales",
+            ("django", "seal", "annotation", "leaderboards", "rest_framework", "celery", "numpy"),
+        ),
         (
             "leaderboards/stats",
             ("django", "seal", "annotation", "leaderboards.models", "rest_framework", "celery"),

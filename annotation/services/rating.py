@@ -43,6 +43,7 @@ from seal.errors import ApplicationError
 from seal.models import Domain, Prompt, Response
 from seal.prompt_import import content_hash
 from seal.rubrics import Rubric
+from seal.services import answer_html_render, response_style_recount
 from seal.tasking import task_send_on_commit
 
 LEADERBOARD_RECOMPUTE_TASK = "leaderboards.tasks.leaderboard_recompute_requested"
@@ -397,19 +398,27 @@ def prompt_edit(*, prompt: Prompt, changes: Mapping[str, Any]) -> Prompt:
             raise _frozen_refusal("prompt", frozen)
         for name, value in changed.items():
             setattr(locked, name, value)
+        if problems := locked.problems():
+            raise ApplicationError("Invalid prompt", field_errors=problems)
         locked.save()
     return locked
 
 
 def response_edit(*, response: Response, changes: Mapping[str, Any]) -> Response:
     """Change an answer's fields; refused (but its submission link) once a final rating cites it."""
+    # Rendered before the row is locked, as the collector does: a slow render must not hold it.
+    html = answer_html_render(text=changes["text"]) if "text" in changes else ""
     with transaction.atomic():
         locked = Response.objects.select_for_update().get(pk=response.pk)
         changed = {name: value for name, value in changes.items() if getattr(locked, name) != value}
         frozen = sorted(name for name in changed if name not in RESPONSE_EDITABLE_FIELDS)
         if frozen and response_is_rated(response_id=locked.pk):
             raise _frozen_refusal("answer", frozen)
+        if "text" in changed:
+            changed["html"] = html
         for name, value in changed.items():
             setattr(locked, name, value)
         locked.save()
+        if "text" in changed:
+            response_style_recount(response=locked)
     return locked

@@ -46,12 +46,8 @@ def comparison_task_create(
 ) -> ComparisonTask:
     """A comparison of two answers to one prompt; `gold_expected_preference` (for response_1)
     makes it a gold item."""
-    if response_1.prompt_id != response_2.prompt_id:
-        raise ApplicationError("Both responses must answer the same prompt")
-    if response_1.model_version_id == response_2.model_version_id:
-        raise ApplicationError("A comparison needs two different model versions")
-    if response_1.status != Response.Status.OK or response_2.status != Response.Status.OK:
-        raise ApplicationError("Only collected responses can be compared")
+    if problems := ComparisonTask.pair_problems(response_1, response_2):
+        raise ApplicationError(problems[0][1])
     if gold_expected_preference is not None and gold_expected_preference not in PREFERENCE_VALUES:
         raise ApplicationError("The expected preference must be one of -2..2")
     response_a, response_b = sorted((response_1, response_2), key=lambda r: r.pk)
