@@ -1,4 +1,4 @@
-"""Dependencies point one way: scales <- stats <- catalog (seal) <- annotation <- leaderboards <- faces."""
+"""Dependencies point one way: scales <- stats <- seal <- annotation <- leaderboards <- faces."""
 
 import ast
 from pathlib import Path

@@ -104,6 +104,13 @@ def test_annotator_flow_through_the_pages(hostile_world: World):
     assert_blind(history, hostile_world)
 
 
+@pytest.mark.parametrize("path", ["/review/layer-0/", "/review/layer-3/", "/review/layer-0/1/"])
+def test_only_the_two_review_layers_have_pages(hostile_world: World, path: str):
+    # A layer-2 reviewer once reached a "layer 0" queue that listed the final reviews.
+    reviewer = hostile_world.reviewer("rev2", 2)
+    assert logged_in(reviewer).get(path).status_code == 404
+
+
 def test_reviewer_pages_are_blind_sanitised_and_show_the_rating(hostile_world: World):
     annotator = hostile_world.annotator("ann")
     l1, l2 = hostile_world.reviewer("rev1", 1), hostile_world.reviewer("rev2", 2)
