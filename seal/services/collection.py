@@ -488,10 +488,33 @@ class _SubmissionRun:
         return not self.finished and bool(self.to_send or self.ready)
 
 
+def _collection_call_policy() -> CallPolicy:
+    """Timeout, attempts, backoff and answer size of endpoint calls (SEAL_COLLECTION_*)."""
+    return CallPolicy(
+        timeout=float(settings.SEAL_COLLECTION_TIMEOUT_SECONDS),
+        max_attempts=max(1, settings.SEAL_COLLECTION_MAX_ATTEMPTS),
+        backoff_base=float(settings.SEAL_COLLECTION_BACKOFF_BASE_SECONDS),
+        backoff_max=float(settings.SEAL_COLLECTION_BACKOFF_MAX_SECONDS),
+        max_response_bytes=settings.SEAL_COLLECTION_MAX_RESPONSE_BYTES,
+    )
+
+
+# How often the collecting thread looks for cancelled and newly made submissions.
+_STATUS_CHECK_SECONDS = 0.5
+# How long one wait for a call to finish lasts before the loop looks around again.
+_CALL_WAIT_SECONDS = 0.25
+# The longest finished results wait before they are written.
+_STORE_EVERY_SECONDS = 0.25
+
+
 class _Collector:
     """One lab's collection. This (the calling) thread claims prompts a batch at a time, hands
     them to a pool of threads as slots free up, and writes results in batches; pool threads only
-    speak HTTP and never touch the database."""
+    speak HTTP and never touch the database.
+
+    `run` repeats one turn (`_turn`) until nothing is left: keep the lease, notice cancelled and
+    new submissions, stop at the deadline, claim and send, store results, close finished
+    submissions, wait for a call to come back."""
 
     def __init__(self, *, lab: Lab, holder: str, budget_seconds: float) -> None:
         self.lab = lab
@@ -499,27 +522,88 @@ class _Collector:
         self.concurrency = max(1, settings.SEAL_COLLECTION_CONCURRENCY_PER_LAB)
         self.lease_seconds = float(settings.SEAL_COLLECTION_LEASE_SECONDS)
         self.deadline = time.monotonic() + budget_seconds
-        self.policy = CallPolicy(
-            timeout=float(settings.SEAL_COLLECTION_TIMEOUT_SECONDS),
-            max_attempts=max(1, settings.SEAL_COLLECTION_MAX_ATTEMPTS),
-            backoff_base=float(settings.SEAL_COLLECTION_BACKOFF_BASE_SECONDS),
-            backoff_max=float(settings.SEAL_COLLECTION_BACKOFF_MAX_SECONDS),
-            max_response_bytes=settings.SEAL_COLLECTION_MAX_RESPONSE_BYTES,
-        )
+        self.policy = _collection_call_policy()
         self.renderer = AnswerRenderer(answer_render_limits())
         self.report = CollectionReport()
         self.runs: list[_SubmissionRun] = []
         self.ready: deque[tuple[_SubmissionRun, ChatCall]] = deque()
         self.in_flight: dict[Future[_CallOutcome], _SubmissionRun] = {}
         self.unstored: list[_CallOutcome] = []
-        self.last_flush = time.monotonic()
+        self.last_store = time.monotonic()
+        self.last_status_check = self.last_lease_renewal = self.last_store
         self.seen_submission_ids: set[int] = set()
 
     @property
     def stopped(self) -> bool:
         return self.report.lease_lost or self.report.budget_exhausted
 
-    def _load_runs(self) -> None:
+    def run(self) -> CollectionReport:
+        """Collect until every submission is done, the budget is spent or the lease is lost."""
+        self._take_new_submissions()
+        self.last_status_check = self.last_lease_renewal = time.monotonic()
+        with EndpointClient(
+            policy=self.policy, allow=endpoint_allow_list(), max_connections=self.concurrency
+        ) as client:
+            pool = ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix=f"collect-lab-{self.lab.pk}"
+            )
+            try:
+                while self._turn(pool, client):
+                    pass
+                self._store_results(force=True)
+            finally:
+                pool.shutdown(wait=not self.in_flight, cancel_futures=True)
+                self.renderer.close()
+        return self.report
+
+    def _turn(self, pool: ThreadPoolExecutor, client: EndpointClient) -> bool:
+        """One turn of the collecting loop; False when the collection is over."""
+        now = time.monotonic()
+        self._renew_lease_when_due(now)
+        self._check_submissions_when_due(now)
+        self._stop_at_deadline(now)
+        if not self.stopped:
+            self._claim_ahead()
+            self._send_ready_calls(pool, client)
+        self._store_results(force=not self.in_flight)
+        if not self.report.lease_lost:
+            self._close_finished_submissions()
+        if not self.in_flight:
+            return not self.stopped and any(run.has_work for run in self.runs)
+        self._wait_for_calls(pool, client)
+        return True
+
+    # --- Keeping the lease and the list of submissions --------------------------------------
+
+    def _renew_lease_when_due(self, now: float) -> None:
+        """Renew the lab's lease every third of its length; stop everything if it was lost."""
+        if now - self.last_lease_renewal < self.lease_seconds / 3:
+            return
+        self.last_lease_renewal = now
+        if not _collection_lease_renew(
+            lab=self.lab, holder=self.holder, seconds=self.lease_seconds
+        ):
+            logger.warning("lab %s: collection lease lost; stopping", self.lab.pk)
+            self.report.lease_lost = True
+            self._stop(self.runs)
+
+    def _check_submissions_when_due(self, now: float) -> None:
+        """Every half second: drop submissions no longer collecting, take up new ones."""
+        if now - self.last_status_check < _STATUS_CHECK_SECONDS:
+            return
+        self.last_status_check = now
+        self._drop_submissions_not_collecting()
+        if not self.stopped:
+            self._take_new_submissions()  # submissions made while this collector runs
+
+    def _stop_at_deadline(self, now: float) -> None:
+        """Once the budget is spent, stop claiming and sending (the rest goes to a new task)."""
+        if now >= self.deadline and not self.report.budget_exhausted:
+            self.report.budget_exhausted = any(not r.finished for r in self.runs)
+            self._stop(self.runs)
+
+    def _take_new_submissions(self) -> None:
+        """Start collecting the lab's waiting submissions this collector has not seen yet."""
         for pk in lab_collecting_submission_ids(lab=self.lab):
             if pk in self.seen_submission_ids:
                 continue
@@ -529,7 +613,19 @@ class _Collector:
                 to_send = deque(submission_prompt_ids_to_send(submission=submission))
                 self.runs.append(_SubmissionRun(submission, to_send))
 
+    def _drop_submissions_not_collecting(self) -> None:
+        """Stop the runs whose submission was cancelled (or otherwise left collecting)."""
+        open_runs = {run.submission.pk: run for run in self.runs if not run.finished}
+        if not open_runs:
+            return
+        statuses = dict(Submission.objects.filter(pk__in=open_runs).values_list("pk", "status"))
+        gone = [run for pk, run in open_runs.items() if statuses.get(pk) != "collecting"]
+        self._stop(gone)
+        for run in gone:
+            run.finished = True
+
     def _stop(self, runs: Iterable[_SubmissionRun]) -> None:
+        """Send nothing more for these runs: drop their unsent prompts, interrupt their calls."""
         # Claimed prompts not sent yet stay pending (their exposure is already recorded, which
         # errs on the safe side); a later collector sends them if the submission still waits.
         stopping = set()
@@ -541,17 +637,11 @@ class _Collector:
         for run in self.runs:
             run.ready = sum(1 for r, _ in self.ready if r is run)
 
-    def _check_statuses(self) -> None:
-        open_runs = {run.submission.pk: run for run in self.runs if not run.finished}
-        if not open_runs:
-            return
-        statuses = dict(Submission.objects.filter(pk__in=open_runs).values_list("pk", "status"))
-        gone = [run for pk, run in open_runs.items() if statuses.get(pk) != "collecting"]
-        self._stop(gone)
-        for run in gone:
-            run.finished = True
+    # --- Claiming and calling ---------------------------------------------------------------
 
     def _claim_ahead(self) -> None:
+        """Claim prompts until twice the concurrency is ready to send, if fewer than one
+        concurrency's worth is."""
         # Claiming a batch ahead keeps database round trips off the path of each freed slot.
         target = 2 * self.concurrency
         if len(self.ready) >= self.concurrency:
@@ -567,18 +657,22 @@ class _Collector:
                 self.ready.append((run, call))
                 run.ready += 1
 
-    def _dispatch(self, pool: ThreadPoolExecutor, client: EndpointClient) -> None:
+    def _send_ready_calls(self, pool: ThreadPoolExecutor, client: EndpointClient) -> None:
+        """Hand claimed calls to the pool while it has a free slot."""
         while self.ready and len(self.in_flight) < self.concurrency:
             run, call = self.ready.popleft()
             run.ready -= 1
-            future = pool.submit(self._call, client, call, run)
+            future = pool.submit(self._call_and_render, client, call, run)
             self.in_flight[future] = run
             run.outstanding += 1
             self.report.sent += 1
 
-    def _call(self, client: EndpointClient, call: ChatCall, run: _SubmissionRun) -> _CallOutcome:
-        # In a pool thread: the HTTP call, then the answer's HTML, rendered by the renderer's
-        # child process while this thread waits (the collecting thread never renders).
+    def _call_and_render(
+        self, client: EndpointClient, call: ChatCall, run: _SubmissionRun
+    ) -> _CallOutcome:
+        """In a pool thread: the HTTP call, then the answer's HTML."""
+        # Rendered by the renderer's child process while this thread waits (the collecting
+        # thread never renders).
         result = client.complete(call, sleep=run.stop.wait, should_stop=run.stop.is_set)
         html = ""
         if result.ok:
@@ -588,7 +682,17 @@ class _Collector:
                 logger.exception("lab %s: rendering an answer failed", self.lab.pk)
         return _CallOutcome(run.submission.model_version_id, result, html)
 
-    def _collect_done(self, done: Iterable[Future[_CallOutcome]]) -> None:
+    def _wait_for_calls(self, pool: ThreadPoolExecutor, client: EndpointClient) -> None:
+        """Wait a moment for calls to come back, take their outcomes, refill the freed slots."""
+        done, _ = wait(
+            list(self.in_flight), timeout=_CALL_WAIT_SECONDS, return_when=FIRST_COMPLETED
+        )
+        self._take_outcomes(done)
+        if not self.stopped:
+            self._send_ready_calls(pool, client)  # refill freed slots before any database work
+
+    def _take_outcomes(self, done: Iterable[Future[_CallOutcome]]) -> None:
+        """Count finished calls and queue their outcomes to be stored."""
         for future in done:
             run = self.in_flight.pop(future)
             run.outstanding -= 1
@@ -600,15 +704,23 @@ class _Collector:
             elif result.error_kind != INTERRUPTED:
                 self.report.failed += 1
 
-    def _flush(self, *, force: bool = False) -> None:
+    # --- Storing and finishing --------------------------------------------------------------
+
+    def _store_results(self, *, force: bool = False) -> None:
+        """Write the queued outcomes when forced, when half the concurrency's worth waits, or
+        when they have waited long enough."""
         now = time.monotonic()
-        due = len(self.unstored) >= max(1, self.concurrency // 2) or now - self.last_flush >= 0.25
+        due = (
+            len(self.unstored) >= max(1, self.concurrency // 2)
+            or now - self.last_store >= _STORE_EVERY_SECONDS
+        )
         if self.unstored and (force or due):
             _collection_results_store(outcomes=self.unstored)
             self.unstored = []
-            self.last_flush = now
+            self.last_store = now
 
-    def _finish_runs(self) -> None:
+    def _close_finished_submissions(self) -> None:
+        """Finish the collection of each submission with nothing left to claim, send or store."""
         done = [
             run
             for run in self.runs
@@ -616,60 +728,12 @@ class _Collector:
         ]
         if not done:
             return
-        self._flush(force=True)
+        self._store_results(force=True)
         for run in done:
             run.finished = True
             finished = submission_collection_finish(submission=run.submission)
             if finished.status != Submission.Status.COLLECTING:
                 self.report.finished_submission_ids.append(finished.pk)
-
-    def run(self) -> CollectionReport:
-        self._load_runs()
-        last_check = last_renew = time.monotonic()
-        with EndpointClient(
-            policy=self.policy, allow=endpoint_allow_list(), max_connections=self.concurrency
-        ) as client:
-            pool = ThreadPoolExecutor(
-                max_workers=self.concurrency, thread_name_prefix=f"collect-lab-{self.lab.pk}"
-            )
-            try:
-                while True:
-                    now = time.monotonic()
-                    if now - last_renew >= self.lease_seconds / 3:
-                        last_renew = now
-                        if not _collection_lease_renew(
-                            lab=self.lab, holder=self.holder, seconds=self.lease_seconds
-                        ):
-                            logger.warning("lab %s: collection lease lost; stopping", self.lab.pk)
-                            self.report.lease_lost = True
-                            self._stop(self.runs)
-                    if now - last_check >= 0.5:
-                        last_check = now
-                        self._check_statuses()
-                        if not self.stopped:
-                            self._load_runs()  # submissions made while this collector runs
-                    if now >= self.deadline and not self.report.budget_exhausted:
-                        self.report.budget_exhausted = any(not r.finished for r in self.runs)
-                        self._stop(self.runs)
-                    if not self.stopped:
-                        self._claim_ahead()
-                        self._dispatch(pool, client)
-                    self._flush(force=not self.in_flight)
-                    if not self.report.lease_lost:
-                        self._finish_runs()
-                    if not self.in_flight:
-                        if self.stopped or not any(run.has_work for run in self.runs):
-                            break
-                        continue
-                    done, _ = wait(list(self.in_flight), timeout=0.25, return_when=FIRST_COMPLETED)
-                    self._collect_done(done)
-                    if not self.stopped:
-                        self._dispatch(pool, client)  # refill freed slots before any database work
-                self._flush(force=True)
-            finally:
-                pool.shutdown(wait=not self.in_flight, cancel_futures=True)
-                self.renderer.close()
-        return self.report
 
 
 def lab_responses_collect(*, lab: Lab, budget_seconds: float | None = None) -> CollectionReport:
