@@ -45,10 +45,9 @@ from seal.errors import ApplicationError
 from seal.models import Domain, Lab, ModelVersion, Prompt, PromptSet, Response, Submission
 from seal.prompt_import import content_hash
 from seal.rubrics import Rubric
-from seal.services import COMPARISONS_SCHEDULE_TASK
+from seal.task_names import COMPARISONS_SCHEDULE_FOR_SUBMISSION, LEADERBOARD_RECOMPUTE_REQUESTED
 from seal.tasking import task_send_on_commit
 
-LEADERBOARD_RECOMPUTE_TASK = "leaderboards.tasks.leaderboard_recompute_requested"
 # What a rater saw of a prompt (and where it counts): frozen once a final rating cites it. The
 # gold answer, categories, external id and public-sample flag classify or publish it; they stay.
 PROMPT_FROZEN_FIELDS = ("text", "content_hash", "prompt_set")
@@ -379,7 +378,7 @@ def comparisons_schedule_sweep(*, now: datetime | None = None) -> list[int]:
         ).values_list("pk", flat=True)
     )
     for submission_id in submission_ids:
-        task_send_on_commit(COMPARISONS_SCHEDULE_TASK, submission_id)
+        task_send_on_commit(COMPARISONS_SCHEDULE_FOR_SUBMISSION, submission_id)
     return submission_ids
 
 
@@ -774,7 +773,7 @@ def review_approve(
         )
         _answer_sums_record(rating, task.domain.parsed_rubric)
         _task_slots_recount(task_id=task.pk)
-        task_send_on_commit(LEADERBOARD_RECOMPUTE_TASK, task.domain_id)
+        task_send_on_commit(LEADERBOARD_RECOMPUTE_REQUESTED, task.domain_id)
     return assignment
 
 

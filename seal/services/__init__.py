@@ -25,7 +25,6 @@ from seal.services.catalog import (
     prompt_set_import,
 )
 from seal.services.collection import (
-    COMPARISONS_SCHEDULE_TASK,
     SEND_LIMIT,
     UNSTORABLE,
     CollectionLeaseBusy,
@@ -60,7 +59,6 @@ from seal.services.responses import (
 from seal.services.webhooks import (
     WEBHOOK_EVENT_ID,
     WEBHOOK_EVENT_TYPES,
-    WEBHOOK_SEND_TASK,
     WebhookDeliveryRetry,
     webhook_deliveries_sweep,
     webhook_delivery_resend,
@@ -78,14 +76,12 @@ from seal.services.workers import (
 )
 
 __all__ = [
-    "COMPARISONS_SCHEDULE_TASK",
     "GENERATION_PARAM_RANGES",
     "GENERATION_PARAM_TYPES",
     "SEND_LIMIT",
     "UNSTORABLE",
     "WEBHOOK_EVENT_ID",
     "WEBHOOK_EVENT_TYPES",
-    "WEBHOOK_SEND_TASK",
     "CollectionLeaseBusy",
     "CollectionReport",
     "PromptImportError",

@@ -54,14 +54,10 @@ from seal.services.responses import (
     response_styles_record,
 )
 from seal.services.webhooks import webhook_event_emit
+from seal.task_names import COMPARISONS_SCHEDULE_FOR_SUBMISSION, LAB_RESPONSES_COLLECT
 from seal.tasking import task_send_on_commit
 
 logger = logging.getLogger(__name__)
-
-
-# The annotation layer's entry point once a submission's responses are in; sent by name because
-# the catalog never imports the layers above it.
-COMPARISONS_SCHEDULE_TASK = "annotation.tasks.comparisons_schedule_for_submission"
 
 
 # --- Submissions ----------------------------------------------------------------------------------
@@ -161,7 +157,7 @@ class RetryOutcome:
 
 
 def _lab_collection_enqueue(*, lab_id: int) -> None:
-    task_send_on_commit("seal.tasks.lab_responses_collect", lab_id)
+    task_send_on_commit(LAB_RESPONSES_COLLECT, lab_id)
 
 
 def _collection_lease_acquire(*, lab: Lab, holder: str, seconds: float) -> float | None:
@@ -457,7 +453,7 @@ def submission_collection_finish(*, submission: Submission) -> Submission:
             locked.status_detail = (
                 f"{progress.collected} of {progress.total} answers collected. {failure_note}"
             ).strip()
-            task_send_on_commit(COMPARISONS_SCHEDULE_TASK, locked.pk)
+            task_send_on_commit(COMPARISONS_SCHEDULE_FOR_SUBMISSION, locked.pk)
         locked.collection_finished_at = timezone.now()
         if locked.status == Submission.Status.COLLECTED:
             _submission_collected_emit(submission=locked, progress=progress)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from seal.errors import ApplicationError
 from seal.models import Lab, WebhookDelivery, WebhookEndpoint
 from seal.services.labs import endpoint_allow_list
+from seal.task_names import WEBHOOK_DELIVERY_SEND
 from seal.tasking import task_send_on_commit
 from seal.webhooks import (
     TEST_EVENT_TYPE,
@@ -32,7 +33,6 @@ from seal.webhooks import (
 logger = logging.getLogger(__name__)
 
 
-WEBHOOK_SEND_TASK = "seal.tasks.webhook_delivery_send"
 # Sent in the `webhook-id` header: ASCII a header carries and a receiver can key on.
 WEBHOOK_EVENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 WEBHOOK_EVENT_TYPES = frozenset(WebhookEndpoint.EventType.values)
@@ -168,7 +168,7 @@ def _webhook_payload_check(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _webhook_enqueue(delivery_id: int) -> None:
-    task_send_on_commit(WEBHOOK_SEND_TASK, delivery_id)
+    task_send_on_commit(WEBHOOK_DELIVERY_SEND, delivery_id)
 
 
 def webhook_event_emit(

@@ -44,7 +44,9 @@ def submit(model_version, *domains) -> Submission:
 def test_a_collection_stores_one_answer_per_prompt_and_hands_over_by_task_name(
     fake_endpoint, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(collection, "COMPARISONS_SCHEDULE_TASK", "tests.seal.record_handover")
+    monkeypatch.setattr(
+        collection, "COMPARISONS_SCHEDULE_FOR_SUBMISSION", "tests.seal.record_handover"
+    )
     HANDED_OVER.clear()
     domain, _ = domain_with_prompts(12)
     model_version = model_on(fake_endpoint, "ok", api_secret="sk-lab-secret")
