@@ -2,7 +2,7 @@
 
 - catalog: domains, rubrics, categories, prompt sets (import, activate)
 - labs: labs, model versions and their endpoints, lab API keys
-- responses: storing answers, their style counts, prompt exposures, scrubbing secrets
+- responses: answers' style counts, prompt exposures, render limits, scrubbing secrets
 - collection: submissions and the per-lab response collector
 - webhooks: lab webhook endpoints, events and deliveries
 - accounts: deactivating users, demo logins
@@ -49,10 +49,8 @@ from seal.services.labs import (
 )
 from seal.services.responses import (
     answer_render_limits,
-    prompt_exposure_record,
     prompt_exposures_record,
     response_errors_scrub,
-    response_store,
     response_styles_backfill,
     response_styles_record,
 )
@@ -99,12 +97,10 @@ __all__ = [
     "lab_create",
     "lab_responses_collect",
     "model_version_create",
-    "prompt_exposure_record",
     "prompt_exposures_record",
     "prompt_set_activate",
     "prompt_set_import",
     "response_errors_scrub",
-    "response_store",
     "response_styles_backfill",
     "response_styles_record",
     "responses_retry_failed",

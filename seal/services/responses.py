@@ -1,5 +1,6 @@
-"""Answers and exposures: storing an answer, counting its style, noting what a lab was sent,
-scrubbing endpoint secrets from stored errors."""
+"""Answers and exposures: counting an answer's style, noting what a lab was sent, the bounds on
+rendering an answer, scrubbing endpoint secrets from stored errors. The collector
+(seal.services.collection) stores the answers."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from django.utils import timezone
 
 from seal.answer_style import STYLE_VERSION, answer_style
 from seal.endpoints import scrub_secret, secret_forms, storable_text
-from seal.models import ModelVersion, Prompt, PromptExposure, Response, ResponseStyle, Submission
-from seal.rendering import RenderLimits, answers_render
+from seal.models import ModelVersion, PromptExposure, Response, ResponseStyle, Submission
+from seal.rendering import RenderLimits
 
 
 def response_errors_scrub() -> int:
@@ -45,64 +46,6 @@ def answer_render_limits() -> RenderLimits:
         max_brackets=settings.SEAL_RENDER_MAX_BRACKETS,
         max_html_chars=settings.SEAL_RENDER_MAX_HTML_CHARS,
     )
-
-
-def prompt_exposure_record(
-    *,
-    model_version: ModelVersion,
-    prompt: Prompt,
-    submission: Submission | None = None,
-    at: datetime | None = None,
-) -> tuple[PromptExposure, bool]:
-    """Note that the model's lab was sent this prompt; the first sending is the one kept."""
-    exposure, created = PromptExposure.objects.get_or_create(
-        lab_id=model_version.lab_id,
-        prompt=prompt,
-        defaults={
-            "model_version": model_version,
-            "submission": submission,
-            "first_exposed_at": at or timezone.now(),
-        },
-    )
-    return exposure, created
-
-
-def response_store(
-    *,
-    model_version: ModelVersion,
-    prompt: Prompt,
-    text: str,
-    finish_reason: str = "stop",
-    latency_ms: int | None = None,
-    prompt_tokens: int | None = None,
-    completion_tokens: int | None = None,
-    submission: Submission | None = None,
-) -> Response:
-    """Keep a model's answer to a prompt; a second answer for the same pair is never stored."""
-    text = _clean_text(text)
-    # Rendered before the row is locked: a slow render must not hold the lock.
-    (rendered,) = answers_render([text], limits=answer_render_limits())
-    with transaction.atomic():
-        response, created = Response.objects.select_for_update().get_or_create(
-            model_version=model_version,
-            prompt=prompt,
-            defaults={"submission": submission},
-        )
-        if not created and response.status == Response.Status.OK:
-            return response
-        response.status = Response.Status.OK
-        response.text = text
-        response.html = _clean_text(rendered.html)
-        response.finish_reason = _clean_text(finish_reason)[:50]
-        response.latency_ms = latency_ms
-        response.prompt_tokens = prompt_tokens
-        response.completion_tokens = completion_tokens
-        response.error = ""
-        response.attempts += 1
-        response.save()
-    # Counted after the row lock is released; should this fail, the recompute counts it.
-    response_styles_record(responses=[(response.pk, text)])
-    return response
 
 
 def response_styles_record(*, responses: Iterable[tuple[int, str]]) -> int:

@@ -17,7 +17,7 @@ from seal.services import (
     CollectionLeaseBusy,
     collection,
     lab_responses_collect,
-    prompt_exposure_record,
+    prompt_exposures_record,
     responses_retry_failed,
     submission_cancel,
     submission_create,
@@ -102,7 +102,9 @@ def test_a_dead_collectors_work_is_taken_over_once_its_lease_lapses(fake_endpoin
     submission = submit(model_version, domain)
     first, *_ = prompt_set.prompts.all()
     # The dead collector had claimed one prompt (exposure + pending row) and held the lease.
-    prompt_exposure_record(model_version=model_version, prompt=first, submission=submission)
+    prompt_exposures_record(
+        model_version=model_version, prompt_ids=[first.pk], submission=submission
+    )
     Response.objects.create(model_version=model_version, prompt=first, submission=submission)
     Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.COLLECTING)
     CollectionLease.objects.create(
@@ -202,8 +204,10 @@ def test_a_prompt_the_lab_had_already_seen_is_flagged(fake_endpoint):
     lab = LabFactory.create()
     earlier_model = model_on(fake_endpoint, "ok-old", lab=lab)
     seen_prompt = prompt_set.prompts.get(external_id="p0")
-    prompt_exposure_record(
-        model_version=earlier_model, prompt=seen_prompt, at=timezone.now() - timedelta(days=3)
+    prompt_exposures_record(
+        model_version=earlier_model,
+        prompt_ids=[seen_prompt.pk],
+        at=timezone.now() - timedelta(days=3),
     )
     model_version = model_on(fake_endpoint, "ok-new", lab=lab)
     submit(model_version, domain)
