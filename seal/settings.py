@@ -284,8 +284,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 60 * 60,
-    # How long a web request waits for a broker that is down before the message is left to the
-    # sweeps (see seal/tasking.py): two quick retries, about a second, not the default 4-6 s.
+    # Not what bounds a web request's wait for a broker that is down: a publish follows Celery's
+    # task_publish_retry_policy (not set here, so Celery's default: 3 retries after 0, 0.2 and
+    # 0.4 s, four connection attempts in about 0.6 s; then the message is left to the sweeps, see
+    # seal/tasking.py), which kombu copies over these four keys before it connects. These bound
+    # only the reconnects kombu makes outside a publish, when a connection's default channel is
+    # used.
     "max_retries": 2,
     "interval_start": 0,
     "interval_step": 0.5,
