@@ -71,17 +71,23 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from seal import services
     from seal.models import Lab, Response, Submission
-    from seal.services import lab_responses_collect, model_version_create, submission_create
+    from seal.services import (
+        collection,
+        lab_responses_collect,
+        model_version_create,
+        submission_create,
+    )
+    from seal.services import webhooks as webhook_services
     from tests.seal.conftest import domain_with_prompts
 
     call_command("migrate", verbosity=0)
     bench_database_empty()
     # Timed directly below, not through the task the submission would enqueue; and the
     # annotation layer's hand-over is not part of collection.
-    services._lab_collection_enqueue = lambda *, lab_id: None
-    services.task_send_on_commit = lambda name, *args: None
+    collection._lab_collection_enqueue = lambda *, lab_id: None
+    collection.task_send_on_commit = lambda name, *args: None
+    webhook_services.task_send_on_commit = lambda name, *args: None
 
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.fake_endpoint", "--latency", str(args.latency_ms / 1000)],

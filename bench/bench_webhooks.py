@@ -64,15 +64,20 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection, connections
 
-    from seal import services
     from seal.models import Lab, WebhookDelivery
-    from seal.services import webhook_delivery_send, webhook_endpoint_create, webhook_event_emit
+    from seal.services import (
+        webhook_delivery_send,
+        webhook_endpoint_create,
+        webhook_endpoint_update,
+        webhook_event_emit,
+    )
+    from seal.services import webhooks as webhook_services
 
     call_command("migrate", verbosity=0)
     bench_database_empty()
     WebhookDelivery.objects.all().delete()
     # Sent below, timed, rather than by the task the emit enqueues.
-    services.task_send_on_commit = lambda name, *args: None
+    webhook_services.task_send_on_commit = lambda name, *args: None
 
     lab = Lab.objects.create(name="Bench lab", slug="bench-lab")
     probe = webhook_endpoint_create(lab=lab, url="https://bench.example.com/hook")
@@ -85,7 +90,7 @@ def main() -> None:
     try:
         assert server.stdout is not None
         address = server.stdout.readline().strip()
-        services.webhook_endpoint_update(endpoint=probe, url=f"http://{address}/ok")
+        webhook_endpoint_update(endpoint=probe, url=f"http://{address}/ok")
 
         started = time.perf_counter()
         for n in range(args.events):

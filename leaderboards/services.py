@@ -45,6 +45,7 @@ from leaderboards.selectors import (
 from seal.errors import ApplicationError
 from seal.models import Domain, Submission, WebhookEndpoint
 from seal.services import response_styles_backfill, webhook_event_emit
+from seal.task_names import RECOMPUTE_JOB_RUN, SCHEDULING_JOB_RUN
 from seal.tasking import task_send_on_commit
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class _ClaimLost(Exception):
 
 
 def _job_enqueue(job: RecomputeJob) -> None:
-    task_send_on_commit("leaderboards.tasks.recompute_job_run", job.pk)
+    task_send_on_commit(RECOMPUTE_JOB_RUN, job.pk)
 
 
 def recompute_request(
@@ -606,7 +607,7 @@ def snapshot_chart_ensure(*, board: SnapshotBoard, kind: str) -> str:
 
 
 def _scheduling_enqueue(job: SchedulingJob) -> None:
-    task_send_on_commit("leaderboards.tasks.scheduling_job_run", job.pk)
+    task_send_on_commit(SCHEDULING_JOB_RUN, job.pk)
 
 
 def scheduling_request(

@@ -16,10 +16,11 @@ from leaderboards.services import (
     scheduling_jobs_sweep,
     scheduling_request_all,
 )
+from seal import task_names
 from seal.models import Domain
 
 
-@shared_task(bind=True, base=DjangoTask, name="leaderboards.tasks.leaderboard_recompute_requested")
+@shared_task(bind=True, base=DjangoTask, name=task_names.LEADERBOARD_RECOMPUTE_REQUESTED)
 def leaderboard_recompute_requested(self: DjangoTask, domain_id: int) -> None:
     """A rating was finally approved in the domain: request a (debounced) recompute."""
     domain = Domain.objects.filter(pk=domain_id).first()
@@ -30,7 +31,7 @@ def leaderboard_recompute_requested(self: DjangoTask, domain_id: int) -> None:
 @shared_task(
     bind=True,
     base=DjangoTask,
-    name="leaderboards.tasks.recompute_job_run",
+    name=task_names.RECOMPUTE_JOB_RUN,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=5,
     retry_backoff_max=120,
@@ -42,13 +43,13 @@ def recompute_job_run_task(self: DjangoTask, job_id: int) -> int | None:
     return snapshot.pk if snapshot is not None else None
 
 
-@shared_task(bind=True, base=DjangoTask, name="leaderboards.tasks.recompute_jobs_sweep")
+@shared_task(bind=True, base=DjangoTask, name=task_names.RECOMPUTE_JOBS_SWEEP)
 def recompute_jobs_sweep_task(self: DjangoTask) -> int:
     """Re-enqueue recompute jobs left by dead workers or lost messages (beat, every minute)."""
     return recompute_jobs_sweep()
 
 
-@shared_task(bind=True, base=DjangoTask, name="leaderboards.tasks.recompute_request_all")
+@shared_task(bind=True, base=DjangoTask, name=task_names.RECOMPUTE_REQUEST_ALL)
 def recompute_request_all_task(self: DjangoTask) -> int:
     """Request a recompute of every active domain (beat); unchanged input publishes nothing."""
     return recompute_request_all()
@@ -57,7 +58,7 @@ def recompute_request_all_task(self: DjangoTask) -> int:
 @shared_task(
     bind=True,
     base=DjangoTask,
-    name="leaderboards.tasks.scheduling_job_run",
+    name=task_names.SCHEDULING_JOB_RUN,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=5,
     retry_backoff_max=120,
@@ -69,13 +70,13 @@ def scheduling_job_run_task(self: DjangoTask, job_id: int) -> int | None:
     return None if job is None else job.created_comparisons
 
 
-@shared_task(bind=True, base=DjangoTask, name="leaderboards.tasks.scheduling_request_all")
+@shared_task(bind=True, base=DjangoTask, name=task_names.SCHEDULING_REQUEST_ALL)
 def scheduling_request_all_task(self: DjangoTask) -> int:
     """Request a scheduling run of every active domain (beat)."""
     return scheduling_request_all()
 
 
-@shared_task(bind=True, base=DjangoTask, name="leaderboards.tasks.scheduling_jobs_sweep")
+@shared_task(bind=True, base=DjangoTask, name=task_names.SCHEDULING_JOBS_SWEEP)
 def scheduling_jobs_sweep_task(self: DjangoTask) -> int:
     """Re-enqueue scheduling jobs left by dead workers or lost messages (beat, every minute)."""
     return scheduling_jobs_sweep()

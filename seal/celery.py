@@ -10,6 +10,8 @@ from typing import Any
 
 from celery import Celery
 
+from seal import task_names
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seal.settings")
 
 app = Celery("seal", task_cls="celery.contrib.django.task:DjangoTask")
@@ -20,9 +22,7 @@ app.autodiscover_tasks()
 # thread-pool worker with many slots: a lab whose endpoint hangs holds one cheap thread, never the
 # CPU-bound recompute worker's few processes nor another lab's turn.
 # Webhook sends wait on labs' servers too, so they go there as well.
-COLLECTION_TASKS = frozenset(
-    {"seal.tasks.lab_responses_collect", "seal.tasks.webhook_delivery_send"}
-)
+COLLECTION_TASKS = frozenset({task_names.LAB_RESPONSES_COLLECT, task_names.WEBHOOK_DELIVERY_SEND})
 
 
 def collection_queue(default_queue: str) -> str:

@@ -3,7 +3,8 @@
 The URL comes from a lab, so the platform must not become a way into its own network: every
 connection is checked after DNS resolution (the address actually dialled is the one checked), no
 redirect is followed, no proxy from the environment is used. Nothing here touches the database;
-the collection service in seal/services.py decides what to send and stores what comes back.
+the collection service (seal/services/collection.py) decides what to send and stores what comes
+back.
 """
 
 from __future__ import annotations

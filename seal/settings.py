@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from seal import task_names
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEVELOPMENT_SECRET_KEY = "django-insecure-seal-development-key-do-not-use-in-production"  # noqa: S105
@@ -282,8 +284,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 60 * 60,
-    # How long a web request waits for a broker that is down before the message is left to the
-    # sweeps (see seal/tasking.py): two quick retries, about a second, not the default 4-6 s.
+    # Not what bounds a web request's wait for a broker that is down: a publish follows Celery's
+    # task_publish_retry_policy (not set here, so Celery's default: 3 retries after 0, 0.2 and
+    # 0.4 s, four connection attempts in about 0.6 s; then the message is left to the sweeps, see
+    # seal/tasking.py), which kombu copies over these four keys before it connects. These bound
+    # only the reconnects kombu makes outside a publish, when a connection's default channel is
+    # used.
     "max_retries": 2,
     "interval_start": 0,
     "interval_step": 0.5,
@@ -299,42 +305,42 @@ CELERY_TASK_ROUTES = ("seal.celery.route_task",)
 SEAL_SWEEP_SECONDS = float(env_int("SEAL_SWEEP_SECONDS", 60))
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {
-        "task": "seal.tasks.worker_heartbeat_record",
+        "task": task_names.WORKER_HEARTBEAT_RECORD,
         "schedule": float(env_int("SEAL_HEARTBEAT_SECONDS", 60)),
     },
     # Picks up response collections whose collector died (its lease expired) or never started.
-    "collections-resume": {"task": "seal.tasks.collections_resume", "schedule": SEAL_SWEEP_SECONDS},
+    "collections-resume": {"task": task_names.COLLECTIONS_RESUME, "schedule": SEAL_SWEEP_SECONDS},
     "comparisons-schedule-sweep": {
-        "task": "annotation.tasks.comparisons_schedule_sweep",
+        "task": task_names.COMPARISONS_SCHEDULE_SWEEP,
         "schedule": SEAL_SWEEP_SECONDS,
     },
     "assignments-expire": {
-        "task": "annotation.tasks.assignments_expire",
+        "task": task_names.ASSIGNMENTS_EXPIRE,
         "schedule": SEAL_SWEEP_SECONDS,
     },
     # Re-enqueues leaderboard recomputes whose worker died or whose message was lost.
     "leaderboards-sweep": {
-        "task": "leaderboards.tasks.recompute_jobs_sweep",
+        "task": task_names.RECOMPUTE_JOBS_SWEEP,
         "schedule": SEAL_SWEEP_SECONDS,
     },
     # Sends lab webhook deliveries that are due and whose message was lost or whose sender died.
     "webhook-deliveries-sweep": {
-        "task": "seal.tasks.webhook_deliveries_sweep",
+        "task": task_names.WEBHOOK_DELIVERIES_SWEEP,
         "schedule": SEAL_SWEEP_SECONDS,
     },
     # Adaptive scheduling: per active domain, add comparisons where the board is unsure and
     # complete the submissions whose evaluation is done; the sweep recovers lost runs.
     "scheduling-run": {
-        "task": "leaderboards.tasks.scheduling_request_all",
+        "task": task_names.SCHEDULING_REQUEST_ALL,
         "schedule": float(env_int("SEAL_SCHEDULING_SECONDS", 15 * 60)),
     },
     "scheduling-sweep": {
-        "task": "leaderboards.tasks.scheduling_jobs_sweep",
+        "task": task_names.SCHEDULING_JOBS_SWEEP,
         "schedule": SEAL_SWEEP_SECONDS,
     },
     # A periodic recompute of every domain; unchanged input publishes nothing new.
     "leaderboards-recompute": {
-        "task": "leaderboards.tasks.recompute_request_all",
+        "task": task_names.RECOMPUTE_REQUEST_ALL,
         "schedule": float(env_int("SEAL_LEADERBOARD_RECOMPUTE_SECONDS", 60 * 60)),
     },
 }

@@ -8,6 +8,7 @@ import socket
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
+from seal import task_names
 from seal.models import Lab
 from seal.services import (
     CollectionLeaseBusy,
@@ -25,13 +26,13 @@ logger = logging.getLogger(__name__)
 WEBHOOK_COUNTDOWN_MAX_SECONDS = 600
 
 
-@shared_task(bind=True, base=DjangoTask, name="seal.tasks.worker_heartbeat_record")
+@shared_task(bind=True, base=DjangoTask, name=task_names.WORKER_HEARTBEAT_RECORD)
 def worker_heartbeat_record_task(self: DjangoTask) -> None:
     """Record that a worker picked up a job just now (beat sends one a minute)."""
     worker_heartbeat_record(hostname=self.request.hostname or socket.gethostname())
 
 
-@shared_task(bind=True, base=DjangoTask, name="seal.tasks.lab_responses_collect", max_retries=5)
+@shared_task(bind=True, base=DjangoTask, name=task_names.LAB_RESPONSES_COLLECT, max_retries=5)
 def lab_responses_collect_task(self: DjangoTask, lab_id: int) -> None:
     """Collect the lab's missing responses; retry later while another collector holds the lab."""
     lab = Lab.objects.filter(pk=lab_id).first()
@@ -48,13 +49,13 @@ def lab_responses_collect_task(self: DjangoTask, lab_id: int) -> None:
         raise self.retry(exc=exc, countdown=exc.retry_in + 1) from exc
 
 
-@shared_task(bind=True, base=DjangoTask, name="seal.tasks.collections_resume")
+@shared_task(bind=True, base=DjangoTask, name=task_names.COLLECTIONS_RESUME)
 def collections_resume_task(self: DjangoTask) -> None:
     """Restart collection for labs whose collector died or never started (beat, once a minute)."""
     collections_resume()
 
 
-@shared_task(bind=True, base=DjangoTask, name="seal.tasks.webhook_delivery_send", max_retries=None)
+@shared_task(bind=True, base=DjangoTask, name=task_names.WEBHOOK_DELIVERY_SEND, max_retries=None)
 def webhook_delivery_send_task(self: DjangoTask, delivery_id: int) -> None:
     """Send one webhook delivery; on a transient failure, come back when it is due again."""
     try:
@@ -69,7 +70,7 @@ def webhook_delivery_send_task(self: DjangoTask, delivery_id: int) -> None:
         raise self.retry(exc=exc, countdown=exc.retry_in) from exc
 
 
-@shared_task(bind=True, base=DjangoTask, name="seal.tasks.webhook_deliveries_sweep")
+@shared_task(bind=True, base=DjangoTask, name=task_names.WEBHOOK_DELIVERIES_SWEEP)
 def webhook_deliveries_sweep_task(self: DjangoTask) -> None:
     """Send webhook deliveries whose message was lost or whose sender died (beat)."""
     webhook_deliveries_sweep()

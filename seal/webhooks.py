@@ -8,8 +8,8 @@ reference implementation receivers verify with.
 
 The URL comes from a lab, so a POST goes through the same address guard as the lab endpoints
 (seal/endpoints.py): checked after DNS resolution, no redirect followed, no proxy from the
-environment. Nothing here touches the database; seal/services.py decides what to send and
-records what came back.
+environment. Nothing here touches the database; seal/services/webhooks.py decides what to send
+and records what came back.
 """
 
 from __future__ import annotations

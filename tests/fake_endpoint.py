@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote
+
+from tests.fake_http import LocalServer
 
 
 @dataclass
@@ -39,19 +39,8 @@ class Seen:
     at: float
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # Many collectors may connect at once; the default backlog of 5 would refuse some.
-    request_queue_size = 256
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up on a hanging call resets its connection: expected, not news.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 @dataclass
-class FakeEndpoint:
+class FakeEndpoint(LocalServer):
     latency: float = 0.0
     slow_seconds: float = 0.3
     flaky_failures: int = 1
@@ -59,59 +48,17 @@ class FakeEndpoint:
     hang_seconds: float = 60.0
     answers: dict[str, str] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
-    in_flight: Counter[str] = field(default_factory=Counter)
-    max_in_flight: Counter[str] = field(default_factory=Counter)
+
+    # Many collectors may connect at once.
+    backlog = 256
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._released = threading.Event()
         self._failures: defaultdict[str, int] = defaultdict(int)
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out as separate writes; with Nagle on, each answer would wait
-            # for the client's delayed ACK (about 40 ms). Real servers do not pay that.
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                endpoint._handle(self)
-
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._serve()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    @property
-    def address(self) -> str:
-        """host:port, as SEAL_ENDPOINT_ALLOWED_HOSTS lets this server (and no other port) in."""
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> FakeEndpoint:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._released.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> FakeEndpoint:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def calls_for(self, model: str) -> list[Seen]:
         with self._lock:
@@ -120,36 +67,23 @@ class FakeEndpoint:
     def prompt_counts(self, model: str) -> Counter[str]:
         return Counter(seen.prompt for seen in self.calls_for(model))
 
-    def _send(self, handler: BaseHTTPRequestHandler, status: int, body: bytes, **headers: str):
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            handler.send_header(name.replace("_", "-"), value)
-        handler.end_headers()
-        handler.wfile.write(body)
-
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         payload = json.loads(handler.rfile.read(length) or b"{}")
         model = str(payload.get("model", ""))
         prompt = payload["messages"][-1]["content"] if payload.get("messages") else ""
         mode = model.split("-", 1)[0]
-        with self._lock:
-            self.requests.append(
-                Seen(model, prompt, handler.headers.get("Authorization", ""), time.monotonic())
-            )
-            self.in_flight[model] += 1
-            self.max_in_flight[model] = max(self.max_in_flight[model], self.in_flight[model])
-        try:
+        authorization = handler.headers.get("Authorization", "")
+
+        def record() -> None:
+            self.requests.append(Seen(model, prompt, authorization, time.monotonic()))
+
+        with self._arrived(model, record):
             self._respond(handler, mode, model, prompt)
-        finally:
-            with self._lock:
-                self.in_flight[model] -= 1
 
     def _respond(self, handler: BaseHTTPRequestHandler, mode: str, model: str, prompt: str) -> None:
         if mode == "hang":
-            self._released.wait(self.hang_seconds)
+            self.release.wait(self.hang_seconds)
             handler.close_connection = True
             return
         if mode == "error":

@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
+
+from tests.fake_http import LocalServer
 
 
 @dataclass
@@ -45,88 +47,26 @@ class Received:
         return json.loads(self.body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-
-
 @dataclass
-class WebhookReceiver:
+class WebhookReceiver(LocalServer):
     failures: int = 2
     hold_seconds: float = 10.0
     secrets: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self.release = threading.Event()
         self.arrived = threading.Event()
         self._seen: Counter[tuple[str, str]] = Counter()
-        self.in_flight: defaultdict[str, int] = defaultdict(int)
-        self.max_in_flight: defaultdict[str, int] = defaultdict(int)
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                receiver._handle(self)
-
-            def do_GET(self) -> None:
-                receiver._stats(self)
-
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    @property
-    def address(self) -> str:
-        """host:port, as SEAL_ENDPOINT_ALLOWED_HOSTS lets this server (and no other port) in."""
-        return f"127.0.0.1:{self.port}"
+        self._serve()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
-
-    def start(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def to(self, path: str) -> list[Received]:
         with self._lock:
             return [seen for seen in self.received if seen.path == path]
 
-    def _send(
-        self, handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", **headers: str
-    ):
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            handler.send_header(name.replace("_", "-"), value)
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    def _stats(self, handler: BaseHTTPRequestHandler) -> None:
+    def _get(self, handler: BaseHTTPRequestHandler) -> None:
         """GET /stats: what arrived, for a benchmark running the server in another process."""
         with self._lock:
             stats = {
@@ -149,18 +89,16 @@ class WebhookReceiver:
                 verified = True
             except WebhookVerificationError:
                 verified = False
-        with self._lock:
+
+        def record() -> int:
+            """How many requests with this webhook-id the path has had, this one included."""
             self.received.append(Received(path, headers, body, verified, time.monotonic()))
             self._seen[(path, headers.get("webhook-id", ""))] += 1
-            nth = self._seen[(path, headers.get("webhook-id", ""))]
-            self.in_flight[path] += 1
-            self.max_in_flight[path] = max(self.max_in_flight[path], self.in_flight[path])
-        self.arrived.set()
-        try:
+            return self._seen[(path, headers.get("webhook-id", ""))]
+
+        with self._arrived(path, record) as nth:
+            self.arrived.set()
             self._respond(handler, path, nth, verified, secret)
-        finally:
-            with self._lock:
-                self.in_flight[path] -= 1
 
     def _respond(
         self,

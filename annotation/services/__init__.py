@@ -11,7 +11,6 @@ only task rows and with SKIP LOCKED, so it never waits on anyone.
 from __future__ import annotations
 
 from annotation.services.rating import (
-    LEADERBOARD_RECOMPUTE_TASK,
     PROMPT_FROZEN_FIELDS,
     RESPONSE_EDITABLE_FIELDS,
     RatingInput,
@@ -45,7 +44,6 @@ from scales.preference import PREFERENCE_VALUES
 
 __all__ = [
     "HANDOUT_ATTEMPTS",
-    "LEADERBOARD_RECOMPUTE_TASK",
     "PREFERENCE_VALUES",
     "PROMPT_FROZEN_FIELDS",
     "RESPONSE_EDITABLE_FIELDS",

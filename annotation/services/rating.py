@@ -44,9 +44,9 @@ from seal.models import Domain, Prompt, Response
 from seal.prompt_import import content_hash
 from seal.rubrics import Rubric
 from seal.services import answer_html_render, response_style_recount
+from seal.task_names import LEADERBOARD_RECOMPUTE_REQUESTED
 from seal.tasking import task_send_on_commit
 
-LEADERBOARD_RECOMPUTE_TASK = "leaderboards.tasks.leaderboard_recompute_requested"
 # What a rater saw of a prompt (and where it counts): frozen once a final rating cites it. The
 # gold answer, categories, external id and public-sample flag classify or publish it; they stay.
 PROMPT_FROZEN_FIELDS = ("text", "content_hash", "prompt_set")
@@ -269,7 +269,7 @@ def review_approve(
         )
         _answer_sums_record(rating, task.domain.parsed_rubric)
         _task_slots_recount(task_id=task.pk)
-        task_send_on_commit(LEADERBOARD_RECOMPUTE_TASK, task.domain_id)
+        task_send_on_commit(LEADERBOARD_RECOMPUTE_REQUESTED, task.domain_id)
     return assignment
 
 

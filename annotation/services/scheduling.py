@@ -28,7 +28,7 @@ from annotation.selectors import domain_ratings_committed, eligible_tasks
 from scales.preference import PREFERENCE_VALUES
 from seal.errors import ApplicationError
 from seal.models import Domain, ModelVersion, PromptSet, Response, Submission
-from seal.services import COMPARISONS_SCHEDULE_TASK
+from seal.task_names import COMPARISONS_SCHEDULE_FOR_SUBMISSION
 from seal.tasking import task_send_on_commit
 
 # SKIP LOCKED may find every eligible task held by a concurrent hand-out; ask again briefly.
@@ -243,7 +243,7 @@ def comparisons_schedule_sweep(*, now: datetime | None = None) -> list[int]:
         ).values_list("pk", flat=True)
     )
     for submission_id in submission_ids:
-        task_send_on_commit(COMPARISONS_SCHEDULE_TASK, submission_id)
+        task_send_on_commit(COMPARISONS_SCHEDULE_FOR_SUBMISSION, submission_id)
     return submission_ids
 
 

@@ -26,6 +26,7 @@ from django.db import connections
 from annotation.forms import SCREEN_PREFERENCES
 from annotation.models import AnnotatorProfile
 from leaderboards.models import PublishedLeaderboard, RecomputeJob
+from seal import task_names
 from seal.models import Domain
 from seal.services import lab_api_key_create
 from tests.factories import (
@@ -309,7 +310,7 @@ def test_a_model_goes_from_the_lab_api_through_the_browser_to_the_public_leaderb
     assert progress()["collected"] == PROMPTS
     assert len(endpoint.calls_for(NEW_MODEL_ID)) == PROMPTS
     assert {seen.authorization for seen in endpoint.calls_for(NEW_MODEL_ID)} == {"Bearer sk-e2e"}
-    assert "seal.tasks.lab_responses_collect" in celery_worker_process.log()
+    assert task_names.LAB_RESPONSES_COLLECT in celery_worker_process.log()
 
     # 3. Three annotators rate every comparison in the browser.
     keys = iter(PREFERENCE_KEYS)
@@ -332,7 +333,7 @@ def test_a_model_goes_from_the_lab_api_through_the_browser_to_the_public_leaderb
         return pointer is not None and not busy and pointer.snapshot.n_ratings == ratings
 
     wait_for(published, timeout=120, interval=0.5)
-    assert "leaderboards.tasks.recompute_job_run" in celery_worker_process.log()
+    assert task_names.RECOMPUTE_JOB_RUN in celery_worker_process.log()
     assert progress()["ratings_approved"] == ratings
 
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})

@@ -7,13 +7,12 @@ from django.db import transaction
 
 from leaderboards.models import RecomputeJob
 from leaderboards.tasks import leaderboard_recompute_requested
+from seal import task_names
 from seal.models import WorkerHeartbeat
 from seal.tasking import task_send_on_commit
 from seal.tasks import worker_heartbeat_record_task
 from tests.factories import DomainFactory
 from tests.support import wait_for
-
-HEARTBEAT = "seal.tasks.worker_heartbeat_record"
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +25,7 @@ def test_a_real_worker_runs_a_task_from_redis_against_postgres(celery_worker_pro
 
 def test_a_job_enqueued_in_a_transaction_is_sent_only_after_commit(celery_worker_process):
     with transaction.atomic():
-        task_send_on_commit(HEARTBEAT)
+        task_send_on_commit(task_names.WORKER_HEARTBEAT_RECORD)
         # Had the message gone out already, the worker would have written its row by now.
         for _ in range(10):
             assert not WorkerHeartbeat.objects.exists()
@@ -39,13 +38,13 @@ def test_a_job_enqueued_in_a_rolled_back_transaction_is_never_sent(celery_worker
 
     try:
         with transaction.atomic():
-            task_send_on_commit(HEARTBEAT)
+            task_send_on_commit(task_names.WORKER_HEARTBEAT_RECORD)
             raise RolledBack
     except RolledBack:
         pass
     worker_heartbeat_record_task.delay()  # a marker job after it: once it ran, the first would have
     wait_for(lambda: WorkerHeartbeat.objects.exists(), timeout=30)
-    assert HEARTBEAT in celery_worker_process.log()
+    assert task_names.WORKER_HEARTBEAT_RECORD in celery_worker_process.log()
     assert celery_worker_process.log().count("succeeded in") == 1
 
 
@@ -71,7 +70,7 @@ def test_a_worker_keeps_logging_after_a_task_that_sends_a_task(celery_worker_pro
     def log() -> str:
         return celery_worker_process.log_path.read_text(errors="replace")
 
-    wait_for(lambda: logged(HEARTBEAT), timeout=15)
+    wait_for(lambda: logged(task_names.WORKER_HEARTBEAT_RECORD), timeout=15)
     assert job.status == RecomputeJob.Status.SUCCEEDED
-    assert logged("leaderboards.tasks.leaderboard_recompute_requested"), log()
-    assert logged("leaderboards.tasks.recompute_job_run"), log()
+    assert logged(task_names.LEADERBOARD_RECOMPUTE_REQUESTED), log()
+    assert logged(task_names.RECOMPUTE_JOB_RUN), log()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from seal import task_names
 from seal.models import Response, Submission
 from seal.services import submission_create
 from seal.tasks import lab_responses_collect_task
@@ -57,7 +58,7 @@ def test_a_worker_collects_each_answer_once_even_when_the_job_is_delivered_again
     counts = endpoint.prompt_counts("ok")
     assert len(counts) == 30
     assert set(counts.values()) == {1}
-    assert "seal.tasks.lab_responses_collect" in celery_worker_process.log()
+    assert task_names.LAB_RESPONSES_COLLECT in celery_worker_process.log()
 
 
 def test_a_hanging_lab_does_not_hold_up_another_labs_collection(

@@ -12,6 +12,7 @@ from annotation.services import assignment_next, rating_submit, review_approve
 from leaderboards.models import PublishedLeaderboard, RecomputeJob, Snapshot
 from leaderboards.services import leaderboards_publish_now, recompute_request
 from leaderboards.tasks import recompute_jobs_sweep_task
+from seal import task_names
 from tests.annotation.conftest import build_world, good_rating
 from tests.leaderboards.conftest import leaderboard_world
 from tests.support import wait_for
@@ -64,7 +65,7 @@ def test_final_approvals_publish_a_snapshot_through_the_worker(
         return snapshot if snapshot.n_ratings == approved else None
 
     snapshot = wait_for(published_everything, timeout=90)
-    assert "leaderboards.tasks.recompute_job_run" in celery_worker_process.log()
+    assert task_names.RECOMPUTE_JOB_RUN in celery_worker_process.log()
     overall = snapshot.boards.get(key="overall")
     assert overall.entries.count() == 2
     # Six approvals, but the debounce ran far fewer jobs, and no input was published twice.

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from django.db import transaction
 
+from seal import task_names
 from seal.models import WebhookDelivery
 from seal.services import webhook_endpoint_create, webhook_event_emit
 from seal.tasks import webhook_delivery_send_task
@@ -66,6 +67,6 @@ def test_a_worker_sends_a_signed_delivery_once_and_retries_a_failing_one(
     assert all(seen.verified for seen in flaky_got)
     assert WebhookDelivery.objects.get(pk=by_endpoint[flaky.pk]).attempts == 3
     log = celery_worker_process.log()
-    assert "seal.tasks.webhook_delivery_send" in log
+    assert task_names.WEBHOOK_DELIVERY_SEND in log
     assert good.secret not in log
     assert flaky.secret not in log

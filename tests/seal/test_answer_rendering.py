@@ -20,7 +20,7 @@ from seal.rendering import (
     RenderLimits,
     plain_text_html,
 )
-from seal.services import lab_responses_collect, response_store, submission_create
+from seal.services import lab_responses_collect, submission_create
 from tests.annotation.conftest import build_world
 from tests.factories import AnnotatorProfileFactory, ResponseFactory, UserFactory
 from tests.seal.conftest import domain_with_prompts, model_on
@@ -83,10 +83,12 @@ def test_html_over_the_size_limit_falls_back():
 
 
 def test_a_stored_answer_keeps_no_script(fake_endpoint):
-    response = ResponseFactory.create(status=Response.Status.PENDING, text="", html="")
-    stored = response_store(
-        model_version=response.model_version, prompt=response.prompt, text=HOSTILE + "\n\n" + NORMAL
-    )
+    domain, _ = domain_with_prompts(1)
+    fake_endpoint.answers = {"prompt 0:": HOSTILE + "\n\n" + NORMAL}
+    model_version = model_on(fake_endpoint, "ok")
+    submission_create(model_version=model_version, domains=[domain.slug])
+    lab_responses_collect(lab=model_version.lab)
+    stored = Response.objects.get(model_version=model_version)
     assert "<script" not in stored.html
     assert "onerror=" not in stored.html.replace("onerror=alert(2)&gt;", "")
     assert "javascript:" not in stored.html.replace("[x](javascript:", "")

@@ -6,8 +6,8 @@ import pytest
 
 from seal.answer_style import STYLE_VERSION, answer_style
 from seal.models import Prompt, Response, ResponseStyle, Submission
-from seal.services import response_store, response_styles_backfill, submission_create
-from tests.factories import ModelVersionFactory
+from seal.services import response_styles_backfill, response_styles_record, submission_create
+from tests.factories import ModelVersionFactory, ResponseFactory
 from tests.seal.conftest import domain_with_prompts, model_on
 
 MARKDOWN = """# Title
@@ -45,17 +45,15 @@ def test_the_counting_rules():
 
 @pytest.mark.django_db
 def test_a_stored_answer_gets_its_style_counted_once():
-    _, prompt_set = domain_with_prompts(1)
-    prompts = list(Prompt.objects.filter(prompt_set=prompt_set))
-    model_version = ModelVersionFactory.create()
-    response = response_store(model_version=model_version, prompt=prompts[0], text=MARKDOWN)
+    response = ResponseFactory.create(text=MARKDOWN)
+    assert response_styles_record(responses=[(response.pk, response.text)]) == 1
     style = ResponseStyle.objects.get(response=response)
     assert (style.tokens, style.headers, style.list_items, style.bold, style.code_blocks) == (
         answer_style(MARKDOWN).as_tuple()
     )
     assert style.version == STYLE_VERSION
-    # A second answer for the same pair is never stored, and the count stays.
-    response_store(model_version=model_version, prompt=prompts[0], text="# other")
+    # An answer's text never changes once stored: a second count leaves the row as it is.
+    response_styles_record(responses=[(response.pk, "# other")])
     assert ResponseStyle.objects.filter(response=response).count() == 1
     assert ResponseStyle.objects.get(response=response).headers == 2
 

@@ -12,12 +12,12 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from seal import services
 from seal.models import CollectionLease, PromptExposure, Response, Submission
 from seal.services import (
     CollectionLeaseBusy,
+    collection,
     lab_responses_collect,
-    prompt_exposure_record,
+    prompt_exposures_record,
     responses_retry_failed,
     submission_cancel,
     submission_create,
@@ -44,7 +44,9 @@ def submit(model_version, *domains) -> Submission:
 def test_a_collection_stores_one_answer_per_prompt_and_hands_over_by_task_name(
     fake_endpoint, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(services, "COMPARISONS_SCHEDULE_TASK", "tests.seal.record_handover")
+    monkeypatch.setattr(
+        collection, "COMPARISONS_SCHEDULE_FOR_SUBMISSION", "tests.seal.record_handover"
+    )
     HANDED_OVER.clear()
     domain, _ = domain_with_prompts(12)
     model_version = model_on(fake_endpoint, "ok", api_secret="sk-lab-secret")
@@ -100,7 +102,9 @@ def test_a_dead_collectors_work_is_taken_over_once_its_lease_lapses(fake_endpoin
     submission = submit(model_version, domain)
     first, *_ = prompt_set.prompts.all()
     # The dead collector had claimed one prompt (exposure + pending row) and held the lease.
-    prompt_exposure_record(model_version=model_version, prompt=first, submission=submission)
+    prompt_exposures_record(
+        model_version=model_version, prompt_ids=[first.pk], submission=submission
+    )
     Response.objects.create(model_version=model_version, prompt=first, submission=submission)
     Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.COLLECTING)
     CollectionLease.objects.create(
@@ -200,8 +204,10 @@ def test_a_prompt_the_lab_had_already_seen_is_flagged(fake_endpoint):
     lab = LabFactory.create()
     earlier_model = model_on(fake_endpoint, "ok-old", lab=lab)
     seen_prompt = prompt_set.prompts.get(external_id="p0")
-    prompt_exposure_record(
-        model_version=earlier_model, prompt=seen_prompt, at=timezone.now() - timedelta(days=3)
+    prompt_exposures_record(
+        model_version=earlier_model,
+        prompt_ids=[seen_prompt.pk],
+        at=timezone.now() - timedelta(days=3),
     )
     model_version = model_on(fake_endpoint, "ok-new", lab=lab)
     submit(model_version, domain)
@@ -219,7 +225,7 @@ def test_cancelling_stops_further_calls(fake_endpoint, settings, monkeypatch):
     domain, _ = domain_with_prompts(40)
     model_version = model_on(fake_endpoint, "ok")
     submission = submit(model_version, domain)
-    original_claim = services._responses_claim
+    original_claim = collection._responses_claim
     claims = []
 
     def claim_then_cancel(**kwargs):
@@ -228,7 +234,7 @@ def test_cancelling_stops_further_calls(fake_endpoint, settings, monkeypatch):
             submission_cancel(submission=Submission.objects.get(pk=submission.pk))
         return original_claim(**kwargs)
 
-    monkeypatch.setattr(services, "_responses_claim", claim_then_cancel)
+    monkeypatch.setattr(collection, "_responses_claim", claim_then_cancel)
     lab_responses_collect(lab=model_version.lab)
     # Cancelled after the first few batches, noticed within half a second: at most a few more
     # calls went out, nowhere near the 40 the submission had.
@@ -277,7 +283,7 @@ def test_a_budget_used_up_hands_the_rest_to_a_new_task(fake_endpoint, settings, 
     submission = submit(model_version, domain)
     enqueued = []
     monkeypatch.setattr(
-        services, "_lab_collection_enqueue", lambda *, lab_id: enqueued.append(lab_id)
+        collection, "_lab_collection_enqueue", lambda *, lab_id: enqueued.append(lab_id)
     )
     report = lab_responses_collect(lab=model_version.lab, budget_seconds=0.15)
     assert report.budget_exhausted
@@ -300,7 +306,7 @@ def test_a_hanging_lab_does_not_stall_another(fake_endpoint, settings, monkeypat
     hanging = model_on(fake_endpoint, "hang")
     good = model_on(fake_endpoint, "ok-good")
     # Autocommit would run each collection eagerly inside submit; here they run side by side.
-    monkeypatch.setattr(services, "_lab_collection_enqueue", lambda *, lab_id: None)
+    monkeypatch.setattr(collection, "_lab_collection_enqueue", lambda *, lab_id: None)
     submit(hanging, domain)
     submit(good, domain)
     finished: dict[str, float] = {}
@@ -341,7 +347,7 @@ def test_beat_resumes_labs_whose_collector_is_gone(fake_endpoint, monkeypatch):
     busy = model_on(fake_endpoint, "ok-busy")
     enqueued: list[int] = []
     monkeypatch.setattr(
-        services, "_lab_collection_enqueue", lambda *, lab_id: enqueued.append(lab_id)
+        collection, "_lab_collection_enqueue", lambda *, lab_id: enqueued.append(lab_id)
     )
     submit(waiting, domain)
     submit(busy, domain)
@@ -352,5 +358,5 @@ def test_beat_resumes_labs_whose_collector_is_gone(fake_endpoint, monkeypatch):
         lab=waiting.lab, holder="dead", expires_at=timezone.now() - timedelta(seconds=1)
     )
     enqueued.clear()
-    assert services.collections_resume() == [waiting.lab_id]
+    assert collection.collections_resume() == [waiting.lab_id]
     assert enqueued == [waiting.lab_id]

@@ -6,11 +6,19 @@ from seal.models import PromptExposure, Response
 from seal.services import (
     domain_upsert,
     lab_create,
+    lab_responses_collect,
     model_version_create,
-    prompt_exposure_record,
-    response_store,
+    prompt_exposures_record,
+    submission_create,
 )
-from tests.factories import DEFAULT_RUBRIC, LabFactory, ModelVersionFactory, PromptFactory
+from tests.factories import (
+    DEFAULT_RUBRIC,
+    LabFactory,
+    ModelVersionFactory,
+    PromptFactory,
+    ResponseFactory,
+)
+from tests.seal.conftest import domain_with_prompts, model_on
 
 pytestmark = pytest.mark.django_db
 
@@ -70,14 +78,19 @@ def test_lab_names_are_unique():
         lab_create(name="Acme AI")
 
 
-def test_response_store_keeps_one_response_per_model_and_prompt():
-    model_version, prompt = ModelVersionFactory.create(), PromptFactory.create()
-    first = response_store(model_version=model_version, prompt=prompt, text="first")
-    again = response_store(model_version=model_version, prompt=prompt, text="second")
-    assert again.pk == first.pk
-    assert Response.objects.get().text == "first"
+def test_a_model_keeps_one_response_per_prompt(fake_endpoint):
+    domain, prompt_set = domain_with_prompts(2)
+    model_version = model_on(fake_endpoint, "ok")
+    answered = prompt_set.prompts.get(external_id="p0")
+    first = ResponseFactory.create(model_version=model_version, prompt=answered, text="first")
+    submission_create(model_version=model_version, domains=[domain.slug])
+    lab_responses_collect(lab=model_version.lab)
+    # The answered prompt is not sent again, and its answer stays.
+    assert len(fake_endpoint.calls_for("ok")) == 1
+    assert Response.objects.get(pk=first.pk).text == "first"
+    assert Response.objects.filter(model_version=model_version).count() == 2
     with pytest.raises(IntegrityError), transaction.atomic():
-        Response.objects.create(model_version=model_version, prompt=prompt)
+        Response.objects.create(model_version=model_version, prompt=answered)
 
 
 def test_an_ok_response_cannot_carry_an_error_in_the_database():
@@ -97,15 +110,12 @@ def test_the_first_exposure_of_a_lab_to_a_prompt_is_the_one_kept():
         ModelVersionFactory.create(lab=lab),
     )
     prompt = PromptFactory.create()
-    exposure, created = prompt_exposure_record(model_version=first_model, prompt=prompt)
-    assert created
-    again, created_again = prompt_exposure_record(model_version=second_model, prompt=prompt)
-    assert not created_again
-    assert again.pk == exposure.pk
+    first_seen = prompt_exposures_record(model_version=first_model, prompt_ids=[prompt.pk])
+    assert PromptExposure.objects.count() == 1
+    again = prompt_exposures_record(model_version=second_model, prompt_ids=[prompt.pk])
+    assert again == first_seen
     assert PromptExposure.objects.get().model_version == first_model
-    other_lab_exposure, created_other = prompt_exposure_record(
-        model_version=ModelVersionFactory.create(), prompt=prompt
-    )
-    assert created_other
+    other_model = ModelVersionFactory.create()
+    prompt_exposures_record(model_version=other_model, prompt_ids=[prompt.pk])
     assert PromptExposure.objects.count() == 2
-    assert other_lab_exposure.lab != lab
+    assert PromptExposure.objects.get(model_version=other_model).lab != lab

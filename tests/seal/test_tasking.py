@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from seal import task_names
 from seal.celery import app as celery_app
 from seal.celery import collection_queue, route_task
 from seal.models import Submission
@@ -92,7 +93,7 @@ def test_a_submission_made_while_the_broker_is_down_succeeds_and_is_collected_la
     submission = Submission.objects.get(pk=response.json()["id"])
     assert submission.status == Submission.Status.PENDING
     tasking_logger.removeHandler(caplog.handler)
-    assert "could not send task seal.tasks.lab_responses_collect" in caplog.text
+    assert f"could not send task {task_names.LAB_RESPONSES_COLLECT}" in caplog.text
 
     # The broker is back (eager here); beat's sweep finds the pending submission and collects it.
     celery_app.conf.update(task_always_eager=True)
@@ -105,8 +106,23 @@ def test_a_submission_made_while_the_broker_is_down_succeeds_and_is_collected_la
 
 def test_collection_tasks_have_a_queue_of_their_own_beside_the_default():
     default = celery_app.conf.task_default_queue
-    assert route_task("seal.tasks.lab_responses_collect", (1,), {}, {}) == {
+    assert route_task(task_names.LAB_RESPONSES_COLLECT, (1,), {}, {}) == {
         "queue": collection_queue(default)
     }
     assert collection_queue("seal") == "seal-collection"
-    assert route_task("leaderboards.tasks.recompute_job_run", (1,), {}, {}) is None
+    assert route_task(task_names.RECOMPUTE_JOB_RUN, (1,), {}, {}) is None
+
+
+def test_every_task_is_registered_under_its_name_in_the_one_registry(settings):
+    import annotation.tasks
+    import leaderboards.tasks
+    import seal.tasks
+
+    modules = {module.__name__ for module in (seal.tasks, annotation.tasks, leaderboards.tasks)}
+    ours = {name for name in celery_app.tasks if name.rsplit(".", 1)[0] in modules}
+    assert ours == task_names.ALL
+    for name in task_names.ALL:
+        # The name says where the task lives: a newcomer finds it in one hop.
+        assert celery_app.tasks[name].__module__ == name.rsplit(".", 1)[0]
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled <= task_names.ALL
