@@ -8,7 +8,6 @@ exercised in tests/annotation and in the integration test.
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,6 +21,7 @@ from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, Comp
 from annotation.services import preference_outcome
 from seal.models import Category, Domain, ModelVersion, Prompt, PromptSet, Response
 from seal.prompt_import import content_hash
+from seal.simulation import preference_draw, win_probability
 from seal.tasking import TaskSend
 from tests.factories import (
     AnnotatorProfileFactory,
@@ -116,18 +116,12 @@ class LeaderboardWorld:
                 )
                 if Assignment.objects.filter(task=task).exists():
                     continue
-                p_a = 1 / (
-                    1
-                    + math.exp(
-                        self.strengths[b.model_version_id] - self.strengths[a.model_version_id]
-                    )
+                p_a = win_probability(
+                    self.strengths[a.model_version_id] - self.strengths[b.model_version_id]
                 )
                 assignments = []
                 for slot, rater in enumerate(self.raters, start=1):
-                    preference = 0
-                    if rng.random() >= 0.1:
-                        strength = 2 if rng.random() < 0.5 else 1
-                        preference = strength if rng.random() < p_a else -strength
+                    preference = preference_draw(rng, p_a, tie_rate=0.1, strong_rate=0.5)
                     assignments.append(
                         Assignment(
                             task=task,
