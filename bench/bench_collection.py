@@ -74,7 +74,7 @@ def main() -> None:
     from seal import services
     from seal.models import Lab, Response, Submission
     from seal.services import lab_responses_collect, model_version_create, submission_create
-    from tests.seal.conftest import domain_with_prompts
+    from tests.builders import domain_with_prompts
 
     call_command("migrate", verbosity=0)
     bench_database_empty()
