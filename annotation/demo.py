@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from annotation.services import (
 )
 from seal.models import Domain, Lab, Prompt, Response
 from seal.services import demo_user_upsert
+from seal.simulation import preference_draw, win_probability
 
 DEMO_PASSWORD = "seal-demo-2026"  # noqa: S105 - printed for the demo; seed_demo refuses production
 ALL_CODE = ["Python", "SQL", "Java", "JavaScript", "HTML/CSS", "C++", "Go", "Rust"]
@@ -175,13 +175,9 @@ def _habits(username: str) -> RaterHabits:
 
 
 def _simulated_preference(rng: random.Random, strength_a: float, strength_b: float) -> int:
-    """A rater whose choices follow the demo strengths (Bradley–Terry), with some ties."""
-    if rng.random() < TIE_PROBABILITY:
-        return 0
-    p_a = 1.0 / (1.0 + math.exp(-(strength_a - strength_b)))
-    a_wins = rng.random() < p_a
-    much = rng.random() < abs(p_a - 0.5) * 1.6
-    return (2 if much else 1) * (1 if a_wins else -1)
+    """A rater whose choices follow the demo strengths (Bradley–Terry), with some ties, and who
+    says "much better" the more often the clearer the pair is."""
+    return preference_draw(rng, win_probability(strength_a - strength_b), tie_rate=TIE_PROBABILITY)
 
 
 def _pool(prompt: Prompt, domain: Domain) -> str:

@@ -79,7 +79,7 @@ def main() -> None:
         submission_create,
     )
     from seal.services import webhooks as webhook_services
-    from tests.seal.conftest import domain_with_prompts
+    from tests.builders import domain_with_prompts
 
     call_command("migrate", verbosity=0)
     bench_database_empty()

@@ -3,8 +3,9 @@
     python bench/bench_coverage.py                     # 500 boards per scenario, 500 replicas
     python bench/bench_coverage.py --boards 200 --replicas 300
 
-Simulates boards with known Bradley-Terry strengths (tests/leaderboards/stats/simulate.py:
-three annotators per comparison who often share one verdict, ties included) and counts how
+Simulates boards with known Bradley-Terry strengths (seal/simulation.py, the boards of
+tests/leaderboards/stats/simulate.py: three annotators per comparison who often share one
+verdict, ties included) and counts how
 often each interval holds the true Elo, centred like the estimate. Every model gets an
 interval here (the ranking rules are off), so a new model with 15 ratings is judged too.
 Percentile, basic (the engine's default) and normal-with-bootstrap-SE intervals come from
@@ -27,13 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from leaderboards.stats import RankingConfig, rank_models
 from leaderboards.stats.intervals import percentile_interval
-from tests.leaderboards.stats.simulate import (
-    dense_board,
-    new_model_board,
-    simulate_ratings,
-    sparse_board,
-    true_elo,
-)
+from seal.simulation import simulate_ratings
+from tests.leaderboards.stats.simulate import dense_board, new_model_board, sparse_board, true_elo
 
 Scenario = Callable[[np.random.Generator], tuple[pd.DataFrame, np.ndarray, list[int]]]
 KINDS = ("percentile", "basic", "normal", "sandwich")

@@ -225,7 +225,7 @@ def reviewers_work(domains: list[Any], stop: threading.Event, counts: Counter[st
         review_approve,
     )
     from seal.services import demo_user_upsert
-    from tests.annotation.conftest import good_rating
+    from tests.builders import good_rating
 
     def person(name: str, on: list[Any], layer: int = 0) -> Any:
         user = demo_user_upsert(username=name, password_hash="!")  # noqa: S106 - "!": no login
@@ -482,8 +482,8 @@ def endpoints(args: argparse.Namespace, deployment: Deployment) -> list[str]:
 
     from seal.models import Lab, Submission
     from seal.services import model_version_create, submission_cancel, submission_create
+    from tests.builders import domain_with_prompts
     from tests.fake_endpoint import FakeEndpoint
-    from tests.seal.conftest import domain_with_prompts
 
     bench_database_empty()
     domain, _ = domain_with_prompts(args.endpoint_prompts, slug="bench")

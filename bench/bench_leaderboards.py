@@ -99,6 +99,7 @@ def build(
     from seal.models import Category, Lab, ModelVersion, Prompt, PromptSet
     from seal.prompt_import import content_hash
     from seal.services import domain_upsert
+    from seal.simulation import preferences_draw, preferences_outcome, win_probability
 
     call_command("migrate", verbosity=0)
     bench_database_empty()
@@ -135,7 +136,7 @@ def build(
     prompt_ids = np.array([p.pk for p in prompts])[rng.integers(0, len(prompts), comparisons)]
     a = rng.integers(0, models, comparisons)
     b = (a + rng.integers(1, models, comparisons)) % models
-    p_a = 1.0 / (1.0 + np.exp(strength[b] - strength[a]))
+    p_a = win_probability(strength[a] - strength[b])
     model_ids = np.array([v.pk for v in versions])
     now = timezone.now().isoformat()
     # What experts found: every answer scored on each dimension (1-5, better models higher)
@@ -159,11 +160,8 @@ def build(
     buffer = io.StringIO()
     assignment = 0
     for rater in range(3):
-        draw = rng.random(comparisons)
-        wins = rng.random(comparisons) < p_a
-        much = rng.random(comparisons) < 0.4
-        preference = np.where(draw < 0.12, 0, np.where(wins, 1, -1) * np.where(much, 2, 1))
-        outcome = (np.sign(preference) + 1) / 2
+        preference = preferences_draw(rng, p_a, tie_rate=0.12, strong_rate=0.4)
+        outcome = preferences_outcome(preference)
         scores_a, tags_a = answer_json(a)
         scores_b, tags_b = answer_json(b)
         for c in range(comparisons):

@@ -49,37 +49,21 @@ from leaderboards.stats import (
     fit_bradley_terry,
     rank_models,
 )
+from seal.simulation import pairs_draw, panel_outcomes, ratings_frame, win_probability
 
 
 def simulate(args: argparse.Namespace) -> tuple[pd.DataFrame, np.ndarray]:
     """SEAL-like ratings: each comparison (prompt, pair) is judged by three annotators."""
     rng = np.random.default_rng(args.seed)
     strengths = rng.normal(0.0, 1.0, args.models)
-    annotators = 3
-    n_comparisons = math.ceil(args.ratings / annotators)
-    first = rng.integers(0, args.models, n_comparisons)
-    second = (first + rng.integers(1, args.models, n_comparisons)) % args.models
+    n_comparisons = math.ceil(args.ratings / 3)
+    first, second = pairs_draw(rng, args.models, n_comparisons)
     prompt = rng.integers(0, args.prompts, n_comparisons)
-    prob = 1.0 / (1.0 + np.exp(-(strengths[first] - strengths[second])))
     # Half the comparisons get one shared verdict from all three annotators.
-    shared = rng.random(n_comparisons) < 0.5
-    uniform = np.where(
-        shared[:, None], rng.random(n_comparisons)[:, None], rng.random((n_comparisons, 3))
+    outcomes = panel_outcomes(
+        rng, win_probability(strengths[first] - strengths[second]), shared=0.5, tie_share=0.3
     )
-    tau = 0.3 * 2.0 * np.minimum(prob, 1.0 - prob)[:, None]
-    outcome = np.where(
-        uniform < prob[:, None] - tau / 2,
-        1.0,
-        np.where(uniform < prob[:, None] + tau / 2, 0.5, 0.0),
-    )
-    frame = pd.DataFrame(
-        {
-            "prompt": np.repeat(prompt, annotators)[: args.ratings],
-            "model_a": np.repeat(first, annotators)[: args.ratings],
-            "model_b": np.repeat(second, annotators)[: args.ratings],
-            "outcome": outcome.ravel()[: args.ratings],
-        }
-    )
+    frame = ratings_frame(prompt, first, second, outcomes).iloc[: args.ratings]
     return frame, strengths
 
 

@@ -38,7 +38,7 @@ MAX_TABS = 300
 # Answers of a realistic length: a few screens each.
 SEED = """
 from django.conf import settings
-from tests.annotation.conftest import build_world
+from tests.builders import build_world
 settings.SEAL_GOLD_RATE = 0.0
 answer = "Answer {{i}} from model {{m}}.\\n\\n" + "\\n\\n".join(
     f"Step {{n}}: sort the list in place, then check the empty and the one-item case."

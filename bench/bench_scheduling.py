@@ -48,6 +48,7 @@ from leaderboards.stats.scheduling import (
     comparisons_select,
     pair_record,
 )
+from seal.simulation import preference_draw, preferences_outcome, win_probability
 
 RATERS = 3
 TIE_RATE = 0.1
@@ -73,14 +74,11 @@ def rate(
 ) -> list[float]:
     """Three correlated ratings of one comparison: a shared prompt shift, then each rater."""
     shift = rng.normal(0.0, prompt_sd)
-    p_a = 1.0 / (1.0 + np.exp(-(beta[a] - beta[b] + shift)))
-    out = []
-    for _ in range(RATERS):
-        if rng.random() < TIE_RATE:
-            out.append(0.5)
-        else:
-            out.append(1.0 if rng.random() < p_a else 0.0)
-    return out
+    p_a = win_probability(beta[a] - beta[b] + shift)
+    preferences = [
+        preference_draw(rng, p_a, tie_rate=TIE_RATE, strong_rate=0.0) for _ in range(RATERS)
+    ]
+    return preferences_outcome(preferences).tolist()
 
 
 def history(rng: np.random.Generator, beta: np.ndarray, n_est: int, per_pair: int, args) -> Ratings:
@@ -178,7 +176,7 @@ def trial(seed: int, adaptive: bool, args) -> tuple[int | None, int | None, floa
             if args.oracle:
                 # Diagnostic only: the selection sees the expected outcomes of the true
                 # strengths, so its picks carry no estimation error.
-                outcome = 1 / (1 + np.exp(-(beta[a[:done]] - beta[b[:done]])))
+                outcome = win_probability(beta[a[:done]] - beta[b[:done]])
             # Experiment: ratings between established models counted --established-scale times.
             scale = np.where((a[:done] == new) | (b[:done] == new), 1.0, args.established_scale)
             # Seed comparisons of this batch are open, not rated: information to come.
@@ -245,7 +243,7 @@ def design_bound(seed: int, args, effective: float) -> tuple[int, int]:
     beta = (np.append(elo_true, new_elo) - 1000) / ELO_SCALE
     i, j = np.triu_indices(n - 1, 1)
     e = effective
-    p = 1 / (1 + np.exp(-(beta[i] - beta[j])))
+    p = win_probability(beta[i] - beta[j])
     weight = e * args.history * p * (1 - p)
     info = np.zeros((n, n))
     np.add.at(info, (i, i), weight)
@@ -256,7 +254,7 @@ def design_bound(seed: int, args, effective: float) -> tuple[int, int]:
     c = np.full(n, -1.0 / n)
     c[-1] += 1.0
     target = (args.target / (normal_quantile(0.95) * ELO_SCALE)) ** 2
-    p_new = 1 / (1 + np.exp(-(beta[:-1] - beta[-1])))
+    p_new = win_probability(beta[:-1] - beta[-1])
     w_new = e * p_new * (1 - p_new)
     needed = []
     for greedy in (False, True):
@@ -315,7 +313,7 @@ def design_check(args, comparisons: int = 300) -> None:
             total = np.concatenate(
                 [np.full(len(i), float(args.history * RATERS)), np.full(len(opponents), 3.0)]
             )
-            p = 1 / (1 + np.exp(-(beta[a] - beta[b])))
+            p = win_probability(beta[a] - beta[b])
             w = total * p * (1 - p)
             info = np.zeros((n, n))
             np.add.at(info, (a, a), w)
@@ -363,7 +361,7 @@ def timing(args) -> list[float]:
     beta = np.linspace(-1.5, 1.5, n)
     i, j = np.triu_indices(n - 3, 1)
     total = np.full(len(i), 6.0)
-    p = 1 / (1 + np.exp(-(beta[i] - beta[j])))
+    p = win_probability(beta[i] - beta[j])
     record = pair_record(
         n_models=n, pair_i=i, pair_j=j, points_i=rng.binomial(6, p).astype(float), ratings=total
     )
@@ -492,7 +490,7 @@ def domain_run(url: str, n_models: int, prompts: int, newcomers: int) -> list[fl
     assignments = []
     for task in tasks:
         ma, mb = task.response_a.model_version_id, task.response_b.model_version_id
-        p_a = 1 / (1 + np.exp(strength[index[mb]] - strength[index[ma]]))
+        p_a = win_probability(strength[index[ma]] - strength[index[mb]])
         for slot, rater in enumerate(raters, start=1):
             assignments.append(
                 Assignment(
@@ -502,7 +500,7 @@ def domain_run(url: str, n_models: int, prompts: int, newcomers: int) -> list[fl
                     left_is_a=True,
                     leased_at=now,
                     lease_expires_at=now,
-                    preference=1 if rng.random() < p_a else -1,
+                    preference=preference_draw(rng, p_a, tie_rate=0.0, strong_rate=0.0),
                     submitted_at=now,
                     status="approved",
                     layer1_decision="approved",

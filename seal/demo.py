@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from seal.services import (
     prompt_set_import,
     response_styles_backfill,
 )
+from seal.simulation import win_probability
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 DEMO_MARK = "demo data"
@@ -135,7 +135,7 @@ def _demo_answer(
     *, answers: dict[str, str], model: DemoModel, prompt: Prompt, language: str
 ) -> str:
     rng = _stable_rng("answer", model.model_version.pk, prompt.content_hash)
-    p_good = 1.0 / (1.0 + math.exp(-(model.strength + 0.3)))
+    p_good = win_probability(model.strength + 0.3)
     body = answers["good"] if rng.random() < p_good else answers["flawed"]
     style = model.model_version.pk % len(STYLE_OPENINGS[language])
     return f"{STYLE_OPENINGS[language][style]}{body}{STYLE_CLOSINGS[language][style]}"

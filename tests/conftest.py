@@ -1,13 +1,20 @@
-"""Shared fixtures: eager Celery for unit tests, real services for integration tests."""
+"""Shared fixtures: eager Celery for unit tests, real services for integration tests, the demo
+seeded once per module. Builders of test worlds are in tests/builders.py."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
+from pytest_django import DjangoDbBlocker
 from pytest_django.fixtures import Settings
 
 from seal.celery import app as celery_app
@@ -39,10 +46,43 @@ def _flush_may_truncate() -> Iterator[None]:
     DatabaseOperations.sql_flush = original  # type: ignore[method-assign]
 
 
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="module")
+def seeded_demo(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[str]:
+    """The demo (`seed_demo`, gold items off), seeded once for the tests of a module, which see it
+    from their own transactions (pytest.mark.django_db: a savepoint each, rolled back after each
+    test, so one test's writes never reach the next). The seed's transaction is rolled back after
+    the module's last test: the next module starts from an empty database, on SQLite as on
+    PostgreSQL. For modules of non-transactional tests only (a transactional test's flush would
+    empty the seed). Gives the command's output."""
+    out = StringIO()
+    eager = celery_app.conf.task_always_eager
+    with django_db_blocker.unblock():
+        cache.clear()
+        with transaction.atomic():
+            # Seeded as a unit test would seed it: tasks in-process, fast hashing, no gold.
+            celery_app.conf.task_always_eager = True
+            try:
+                with override_settings(
+                    SEAL_GOLD_RATE=0.0,
+                    SEAL_EAGER_TASKS_IN_BACKGROUND=False,
+                    PASSWORD_HASHERS=FAST_PASSWORD_HASHERS,
+                ):
+                    call_command("seed_demo", stdout=out)
+            finally:
+                celery_app.conf.task_always_eager = eager
+            yield out.getvalue()
+            transaction.set_rollback(True)
+        # Pages are cached per snapshot; SQLite reuses the rolled-back snapshots' ids.
+        cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Settings) -> None:
     """Tests create hundreds of users; production-strength hashing would dominate their time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
 
 
 @pytest.fixture(autouse=True)

@@ -16,9 +16,8 @@ from django.urls import reverse
 
 from annotation.services import assignment_next, rating_submit
 from leaderboards.services import leaderboards_publish_now
-from tests.annotation.conftest import build_world, good_rating
+from tests.builders import build_world, good_rating, leaderboard_world
 from tests.factories import UserFactory
-from tests.leaderboards.conftest import leaderboard_world
 
 pytestmark = pytest.mark.django_db
 

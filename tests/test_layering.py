@@ -59,3 +59,11 @@ def test_lower_layers_do_not_import_upward(folder, forbidden):
             if any(name == f or name.startswith(f"{f}.") for f in forbidden):
                 offenders.append(f"{relative} imports {name}")
     assert not offenders, offenders
+
+
+def test_the_rater_simulator_imports_nothing_of_django_or_the_project():
+    """seal/simulation.py is shared by the demo, the tests and the benchmarks, which use it
+    without Django settings: like the stats core, plain numpy/pandas."""
+    names = imported_top_levels(ROOT / "seal" / "simulation.py")
+    allowed = {"__future__", "math", "typing", "numpy", "pandas"}
+    assert {name.split(".")[0] for name in names} <= allowed, names

@@ -23,7 +23,7 @@ from leaderboards.models import Snapshot, SnapshotBoard
 from leaderboards.services import leaderboards_publish_now, snapshot_hide
 from seal.models import Submission, WebhookDelivery
 from seal.services import lab_api_key_create, webhook_endpoint_create, webhook_event_emit
-from tests.annotation.conftest import World, build_world, good_rating
+from tests.builders import World, build_world, good_rating
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation.services import assignment_next, rating_submit
-from tests.annotation.conftest import build_world, good_rating
+from tests.builders import build_world, good_rating
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

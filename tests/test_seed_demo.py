@@ -1,20 +1,20 @@
-"""`seed_demo` builds the whole demo, idempotently, through the same services staff use."""
+"""`seed_demo` builds the whole demo, idempotently, through the same services staff use.
+
+The module's tests share one seed (`seeded_demo`, tests/conftest.py), each in a transaction of
+its own."""
 
 from __future__ import annotations
 
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import Count
 
 from annotation.models import AnnotatorProfile, ApprovedRating, Assignment, ComparisonTask
 from annotation.selectors import annotator_quality_table
 from annotation.services import assignment_next
 from seal.models import Category, Domain, ModelVersion, Prompt, PromptExposure, PromptSet, Response
-from tests.support import CHROMIUM
 
 pytestmark = pytest.mark.django_db
 
@@ -36,10 +36,8 @@ def table_counts() -> dict[str, int]:
     return {model.__name__: model._default_manager.count() for model in models}
 
 
-def test_seed_demo_is_idempotent_and_fills_every_domain(settings):
+def test_seed_demo_is_idempotent_and_fills_every_domain(seeded_demo, settings):
     settings.SEAL_GOLD_RATE = 0.0
-    out = StringIO()
-    call_command("seed_demo", stdout=out)
     first = table_counts()
     call_command("seed_demo", stdout=StringIO())
     assert table_counts() == first
@@ -60,7 +58,7 @@ def test_seed_demo_is_idempotent_and_fills_every_domain(settings):
     assert first["Response"] == first["Prompt"] * first["ModelVersion"]
     assert first["ApprovedRating"] > 2000
 
-    text = out.getvalue()
+    text = seeded_demo
     assert "seal-demo-2026" in text
     for login in (
         "admin",
@@ -81,8 +79,7 @@ def test_seed_demo_is_idempotent_and_fills_every_domain(settings):
     assert Assignment.objects.filter(status=Assignment.Status.LAYER1_APPROVED).exists()
 
 
-def test_demo_raters_follow_the_known_strengths():
-    call_command("seed_demo", stdout=StringIO())
+def test_demo_raters_follow_the_known_strengths(seeded_demo):
     strongest = ModelVersion.objects.get(model_id="atlas-2.0")
     weakest = ModelVersion.objects.get(model_id="quill-6")
     head_to_head = ApprovedRating.objects.filter(
@@ -95,12 +92,7 @@ def test_demo_raters_follow_the_known_strengths():
     assert wins_strong / head_to_head.count() > 0.6
 
 
-def test_the_demo_shows_varied_work_gold_accuracy_and_rejections():
-    if connection.vendor == "postgresql" and Path(CHROMIUM).is_file():
-        # One seed per backend run: on PostgreSQL the browser walk seeds the demo once, checks
-        # this same data and then reads it in the pages (tests/e2e/test_demo_in_browser.py).
-        pytest.skip("checked by tests/e2e/test_demo_in_browser.py on PostgreSQL")
-    call_command("seed_demo", stdout=StringIO())
+def test_the_demo_shows_varied_work_gold_accuracy_and_rejections(seeded_demo):
     assert_demo_variety()
 
 

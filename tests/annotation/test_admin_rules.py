@@ -21,7 +21,7 @@ from seal.answer_style import answer_style
 from seal.errors import ApplicationError
 from seal.models import Prompt, Response, ResponseStyle
 from seal.services import response_styles_record
-from tests.annotation.conftest import World, good_rating
+from tests.builders import World, good_rating
 from tests.factories import (
     DomainFactory,
     PromptFactory,

@@ -25,7 +25,7 @@ from annotation.services import (
 from seal.errors import ApplicationError
 from seal.models import Prompt, Response
 from seal.prompt_import import content_hash
-from tests.annotation.conftest import World, good_rating
+from tests.builders import World, good_rating
 from tests.support import require_postgres
 
 pytestmark = pytest.mark.django_db

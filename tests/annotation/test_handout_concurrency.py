@@ -10,7 +10,7 @@ from django.db import connection, connections
 
 from annotation.models import Assignment
 from annotation.services import assignment_next
-from tests.annotation.conftest import build_world
+from tests.builders import build_world
 from tests.support import require_postgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

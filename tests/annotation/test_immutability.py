@@ -7,7 +7,7 @@ from django.db import DatabaseError, connection, transaction
 
 from annotation.models import ApprovedRating, Assignment
 from annotation.services import assignment_next, rating_submit, review_approve
-from tests.annotation.conftest import World, good_rating
+from tests.builders import World, good_rating
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from annotation.models import Assignment
 from seal.models import Domain
-from tests.annotation.conftest import World, build_world
+from tests.builders import World, build_world
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from annotation.models import Assignment
 from annotation.services import assignment_next, rating_submit
-from tests.annotation.conftest import World, build_world, good_rating
+from tests.builders import World, build_world, good_rating
 
 pytestmark = pytest.mark.django_db
 

@@ -28,7 +28,7 @@ from annotation.tasks import comparisons_schedule_for_submission
 from seal.errors import ApplicationError
 from seal.models import Response, Submission
 from seal.tasking import TaskSend
-from tests.annotation.conftest import World, good_rating
+from tests.builders import World, good_rating
 from tests.factories import ModelVersionFactory, PromptFactory, ResponseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,7 @@ from annotation.services import (
     review_reject,
 )
 from seal.errors import ApplicationError
-from tests.annotation.conftest import World, build_world, good_rating
+from tests.builders import World, build_world, good_rating
 from tests.factories import LabFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db

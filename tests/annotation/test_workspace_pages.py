@@ -11,7 +11,7 @@ from django.urls import reverse
 from annotation.models import Assignment
 from annotation.services import RatingInput, assignment_next, rating_submit, review_approve
 from seal.models import Domain
-from tests.annotation.conftest import LAB_NAMES, MODEL_NAMES, World, build_world, good_rating
+from tests.builders import LAB_NAMES, MODEL_NAMES, World, build_world, good_rating
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

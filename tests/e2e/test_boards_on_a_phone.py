@@ -16,9 +16,9 @@ from django.db import connections
 
 from leaderboards.services import leaderboards_publish_now
 from seal.models import Lab, ModelVersion
+from tests.builders import leaderboard_world
 from tests.e2e.test_journey import CHROMIUM_ARGS
 from tests.e2e.test_pages_in_browser import READABLE_PX, smallest_text_px
-from tests.leaderboards.conftest import leaderboard_world
 from tests.support import PROJECT_DIR, require_chromium, require_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

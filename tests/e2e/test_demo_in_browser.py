@@ -1,7 +1,7 @@
 """The demo's variety as people see it (issue 14 item 9), in Chromium at 1280 x 900.
 
-Seeds the demo once (the only seed of the PostgreSQL run's data check, which
-tests/test_seed_demo.py leaves to this test there), checks the data, then reads it in the pages:
+Seeds the demo (committed, for the live server's threads: a seed of its own, where
+tests/test_seed_demo.py checks a rolled-back one), checks the data, then reads it in the pages:
 a reviewer's queue shows different justifications and issue tags by their labels, and the
 staff's annotator quality page shows gold accuracy and approval rates that differ by rater.
 Before the demo was varied, every justification was the same sentence, no tag was seeded, gold

@@ -29,6 +29,7 @@ from leaderboards.models import PublishedLeaderboard, RecomputeJob
 from seal import task_names
 from seal.models import Domain
 from seal.services import lab_api_key_create
+from tests.builders import domain_with_prompts
 from tests.factories import (
     AnnotatorProfileFactory,
     LabFactory,
@@ -37,7 +38,6 @@ from tests.factories import (
     UserFactory,
 )
 from tests.fake_endpoint import FakeEndpoint
-from tests.seal.conftest import domain_with_prompts
 from tests.support import PROJECT_DIR, WorkerProcess, require_chromium, wait_for
 
 pytestmark = [

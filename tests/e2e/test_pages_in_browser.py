@@ -23,7 +23,7 @@ from leaderboards.models import RecomputeJob
 from leaderboards.services import leaderboards_publish_now
 from seal.models import PromptSet
 from seal.tasking import background
-from tests.annotation.conftest import build_world, good_rating
+from tests.builders import build_world, good_rating, leaderboard_world
 from tests.e2e.test_journey import CHROMIUM_ARGS
 from tests.factories import (
     AnnotatorProfileFactory,
@@ -33,7 +33,6 @@ from tests.factories import (
     PromptSetFactory,
     UserFactory,
 )
-from tests.leaderboards.conftest import leaderboard_world
 from tests.seal.test_background_tasks import WAIT, in_background  # noqa: F401 - a fixture
 from tests.support import PROJECT_DIR, require_chromium, require_postgres
 

@@ -16,8 +16,8 @@ import pytest
 from annotation.models import Assignment
 from annotation.services import assignment_next, rating_submit
 from seal.models import Domain
-from tests.annotation.conftest import build_world, good_rating
 from tests.annotation.test_rating_form import RUBRIC_WITH_DESCRIPTIONS
+from tests.builders import build_world, good_rating
 from tests.e2e.test_pages_in_browser import (  # noqa: F401
     ARTIFACTS,
     browser,

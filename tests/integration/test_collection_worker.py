@@ -12,8 +12,8 @@ from seal import task_names
 from seal.models import Response, Submission
 from seal.services import submission_create
 from seal.tasks import lab_responses_collect_task
+from tests.builders import domain_with_prompts, model_on
 from tests.fake_endpoint import FakeEndpoint
-from tests.seal.conftest import domain_with_prompts, model_on
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

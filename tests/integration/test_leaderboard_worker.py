@@ -13,8 +13,7 @@ from leaderboards.models import PublishedLeaderboard, RecomputeJob, Snapshot
 from leaderboards.services import leaderboards_publish_now, recompute_request
 from leaderboards.tasks import recompute_jobs_sweep_task
 from seal import task_names
-from tests.annotation.conftest import build_world, good_rating
-from tests.leaderboards.conftest import leaderboard_world
+from tests.builders import build_world, good_rating, leaderboard_world
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -17,8 +17,7 @@ from annotation.models import ApprovedAnswerSums, ApprovedRating
 from annotation.services import approved_answer_sums_rebuild
 from leaderboards.recompute import _rubric_meta, recompute_inputs_load
 from leaderboards.selectors import approved_answer_sums, approved_answer_sums_unpacked
-from tests.annotation.conftest import build_world
-from tests.leaderboards.conftest import leaderboard_world
+from tests.builders import build_world, leaderboard_world
 from tests.leaderboards.test_findings import _rate_everything
 
 pytestmark = pytest.mark.django_db

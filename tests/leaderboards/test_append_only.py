@@ -22,8 +22,8 @@ from leaderboards.services import (
     snapshot_hide,
     snapshot_unhide,
 )
+from tests.builders import LeaderboardWorld, leaderboard_world
 from tests.factories import ModelVersionFactory
-from tests.leaderboards.conftest import LeaderboardWorld, leaderboard_world
 from tests.support import require_postgres
 
 pytestmark = pytest.mark.django_db

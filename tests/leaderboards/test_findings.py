@@ -19,8 +19,7 @@ from annotation.services import assignment_next, rating_submit, review_approve
 from leaderboards.models import OVERALL_KEY, SnapshotBoard, SnapshotEntry
 from leaderboards.services import leaderboards_publish_now
 from seal.services import lab_api_key_create
-from tests.annotation.conftest import build_world, good_rating
-from tests.leaderboards.conftest import PRIVATE_MARKER, leaderboard_world
+from tests.builders import PRIVATE_MARKER, build_world, good_rating, leaderboard_world
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from leaderboards.grading import final_answer_extract, numeric_answer_is_correct
 from leaderboards.models import SnapshotBoard, SnapshotEntry
 from leaderboards.services import leaderboards_publish_now
 from seal.models import Response
-from tests.leaderboards.conftest import leaderboard_world
+from tests.builders import leaderboard_world
 
 
 @pytest.mark.parametrize(

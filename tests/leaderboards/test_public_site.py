@@ -19,8 +19,8 @@ from leaderboards.models import Snapshot, SnapshotBoard
 from leaderboards.services import leaderboards_publish_now, snapshot_hide
 from seal.models import Prompt
 from seal.prompt_import import content_hash
+from tests.builders import PRIVATE_MARKER, SAMPLE_MARKER, leaderboard_world
 from tests.factories import ModelVersionFactory
-from tests.leaderboards.conftest import PRIVATE_MARKER, SAMPLE_MARKER, leaderboard_world
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from leaderboards.services import snapshot_hide
 from leaderboards.stats import StatsInputError
 from leaderboards.stats.ratings_file import ratings_file_read, ratings_file_verify
 from seal.models import Response
-from tests.leaderboards.conftest import PRIVATE_MARKER, LeaderboardWorld, leaderboard_world
+from tests.builders import PRIVATE_MARKER, LeaderboardWorld, leaderboard_world
 from tests.leaderboards.test_recompute import publish
 
 pytestmark = pytest.mark.django_db

@@ -30,7 +30,7 @@ from leaderboards.services import (
     snapshot_unhide,
 )
 from seal.errors import ApplicationError
-from tests.leaderboards.conftest import LeaderboardWorld, leaderboard_world, messages_sent
+from tests.builders import LeaderboardWorld, leaderboard_world, messages_sent
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from leaderboards.models import DomainLeaderboard, PublishedLeaderboard, Recompu
 from leaderboards.services import leaderboards_publish_now
 from seal.models import LabAPIKey
 from seal.services import lab_api_key_create, lab_api_key_revoke
-from tests.leaderboards.conftest import PRIVATE_MARKER, leaderboard_world, messages_sent
+from tests.builders import PRIVATE_MARKER, leaderboard_world, messages_sent
 
 pytestmark = pytest.mark.django_db
 RESULTS = "/api/v1/results/"

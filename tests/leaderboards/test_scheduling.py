@@ -22,9 +22,8 @@ from leaderboards.services import (
 )
 from seal.models import Submission, WebhookDelivery
 from seal.services import lab_api_key_create, webhook_endpoint_create
+from tests.builders import LeaderboardWorld, api_client, leaderboard_world
 from tests.factories import LabFactory, UserFactory
-from tests.leaderboards.conftest import LeaderboardWorld, leaderboard_world
-from tests.seal.conftest import api_client
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from leaderboards.models import PublishedLeaderboard, Snapshot
 from leaderboards.stats.ratings_file import ratings_file_read, ratings_file_verify
 from seal.models import Prompt, PromptSet, Response
 from seal.prompt_import import content_hash
-from tests.leaderboards.conftest import PRIVATE_MARKER, LeaderboardWorld, leaderboard_world
+from tests.builders import PRIVATE_MARKER, LeaderboardWorld, leaderboard_world
 from tests.leaderboards.test_recompute import publish
 
 pytestmark = pytest.mark.django_db

@@ -20,8 +20,8 @@ from rest_framework.views import APIView
 from leaderboards.models import Snapshot, SnapshotEntry
 from leaderboards.selectors import DiffLine, DiffStatus, diff_rows
 from leaderboards.services import leaderboards_publish_now, snapshot_hide
+from tests.builders import PRIVATE_MARKER, leaderboard_world
 from tests.factories import UserFactory
-from tests.leaderboards.conftest import PRIVATE_MARKER, leaderboard_world
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from leaderboards.recompute import recompute_inputs_load
 from leaderboards.services import leaderboards_publish_now
 from seal.answer_style import answer_style
 from seal.models import Response, ResponseStyle
-from tests.leaderboards.conftest import PRIVATE_MARKER, leaderboard_world
+from tests.builders import PRIVATE_MARKER, leaderboard_world
 
 pytestmark = pytest.mark.django_db
 

@@ -1,18 +1,15 @@
-"""Fixtures for the lab API and response collection tests."""
+"""Fixtures for the lab API and response collection tests (builders in tests/builders.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
 from django.core.cache import cache
-from rest_framework.test import APIClient
 
-from seal.models import Domain, Lab, ModelVersion, Prompt, PromptSet
-from seal.prompt_import import content_hash
 from seal.services import lab_api_key_create
-from tests.factories import DomainFactory, LabFactory, ModelVersionFactory, PromptSetFactory
+from tests.builders import LabClient, api_client
+from tests.factories import LabFactory
 from tests.fake_endpoint import FakeEndpoint
 
 
@@ -22,20 +19,6 @@ def _fresh_rate_limits() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
-
-
-@dataclass
-class LabClient:
-    lab: Lab
-    raw_key: str
-    client: APIClient
-
-
-def api_client(raw_key: str | None = None) -> APIClient:
-    client = APIClient()
-    if raw_key is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
-    return client
 
 
 @pytest.fixture
@@ -53,20 +36,6 @@ def lab_client(make_lab_client) -> LabClient:
     return make_lab_client()
 
 
-def domain_with_prompts(
-    count: int, *, slug: str | None = None, text: str = "Private prompt {i}: solve it."
-) -> tuple[Domain, PromptSet]:
-    """A domain whose active prompt set holds `count` prompts."""
-    domain = DomainFactory.create(**({"slug": slug} if slug else {}))
-    prompt_set = PromptSetFactory.create(domain=domain, status=PromptSet.Status.ACTIVE)
-    texts = [text.format(i=i) + f" [{domain.slug}]" for i in range(count)]
-    Prompt.objects.bulk_create(
-        Prompt(prompt_set=prompt_set, text=t, content_hash=content_hash(t), external_id=f"p{i}")
-        for i, t in enumerate(texts)
-    )
-    return domain, prompt_set
-
-
 @pytest.fixture
 def fake_endpoint(settings) -> Iterator[FakeEndpoint]:
     """A local chat-completions server, allowed past the address guard, with short timeouts."""
@@ -78,7 +47,3 @@ def fake_endpoint(settings) -> Iterator[FakeEndpoint]:
     with FakeEndpoint() as endpoint:
         settings.SEAL_ENDPOINT_ALLOWED_HOSTS = [endpoint.address]
         yield endpoint
-
-
-def model_on(endpoint: FakeEndpoint, model_id: str, **kwargs) -> ModelVersion:
-    return ModelVersionFactory.create(base_url=endpoint.base_url, model_id=model_id, **kwargs)

@@ -21,9 +21,8 @@ from seal.rendering import (
     plain_text_html,
 )
 from seal.services import lab_responses_collect, submission_create
-from tests.annotation.conftest import build_world
+from tests.builders import build_world, domain_with_prompts, model_on
 from tests.factories import AnnotatorProfileFactory, ResponseFactory, UserFactory
-from tests.seal.conftest import domain_with_prompts, model_on
 
 pytestmark = pytest.mark.django_db
 

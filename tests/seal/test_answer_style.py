@@ -7,8 +7,8 @@ import pytest
 from seal.answer_style import STYLE_VERSION, answer_style
 from seal.models import Prompt, Response, ResponseStyle, Submission
 from seal.services import response_styles_backfill, response_styles_record, submission_create
+from tests.builders import domain_with_prompts, model_on
 from tests.factories import ModelVersionFactory, ResponseFactory
-from tests.seal.conftest import domain_with_prompts, model_on
 
 MARKDOWN = """# Title
 Some **bold** text and __more bold__ and a ** not bold ** pair.

@@ -15,8 +15,8 @@ from django.utils import timezone
 from seal.errors import ApplicationError
 from seal.models import LabAPIKey, Submission
 from seal.services import lab_api_key_create, lab_api_key_revoke
+from tests.builders import api_client, domain_with_prompts
 from tests.factories import LabFactory, ModelVersionFactory
-from tests.seal.conftest import api_client, domain_with_prompts
 
 pytestmark = pytest.mark.django_db
 

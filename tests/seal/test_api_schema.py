@@ -47,8 +47,8 @@ from seal.services import (
     webhook_endpoint_create,
     webhook_event_emit,
 )
+from tests.builders import PRIVATE_MARKER, leaderboard_world
 from tests.factories import ModelVersionFactory
-from tests.leaderboards.conftest import PRIVATE_MARKER, leaderboard_world
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ import pytest
 
 from seal.models import ModelVersion, Response, Submission
 from seal.services import lab_responses_collect
+from tests.builders import domain_with_prompts, model_on
 from tests.factories import ModelVersionFactory
-from tests.seal.conftest import domain_with_prompts, model_on
 
 pytestmark = pytest.mark.django_db
 
@@ -195,8 +195,7 @@ def test_the_submission_pins_the_prompt_set_active_when_it_was_made(lab_client):
 def test_progress_reports_comparisons_and_approved_ratings(settings):
     from annotation.services import assignment_next, rating_submit, review_approve
     from seal.services import lab_api_key_create
-    from tests.annotation.conftest import build_world, good_rating
-    from tests.seal.conftest import api_client
+    from tests.builders import api_client, build_world, good_rating
 
     settings.SEAL_GOLD_RATE = 0.0
     world = build_world(task_count=3)

@@ -18,8 +18,7 @@ from leaderboards.models import RecomputeJob
 from seal.celery import app as celery_app
 from seal.models import Submission
 from seal.tasking import background, task_send_on_commit
-from tests.annotation.conftest import build_world, good_rating
-from tests.seal.conftest import domain_with_prompts, model_on
+from tests.builders import build_world, domain_with_prompts, good_rating, model_on
 from tests.support import require_postgres
 
 # Committed data: the background thread reads the database through a connection of its own.

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from leaderboards.services import leaderboards_publish_now
-from tests.leaderboards.conftest import leaderboard_world
+from tests.builders import leaderboard_world
 from tests.seal.test_api_model_versions import URL as MODEL_VERSIONS_URL
 from tests.seal.test_api_model_versions import VALID as MODEL_VERSION
 from tests.seal.test_tasking import closed_port

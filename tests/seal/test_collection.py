@@ -23,8 +23,8 @@ from seal.services import (
     submission_create,
 )
 from seal.tasks import lab_responses_collect_task
+from tests.builders import domain_with_prompts, model_on
 from tests.factories import LabFactory
-from tests.seal.conftest import domain_with_prompts, model_on
 from tests.support import require_postgres
 
 pytestmark = pytest.mark.django_db

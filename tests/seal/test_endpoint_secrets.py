@@ -16,8 +16,8 @@ from django.urls import reverse
 from seal.endpoints import scrub_secret
 from seal.models import ModelVersion, Response, Submission
 from seal.services import submission_create
+from tests.builders import domain_with_prompts, model_on
 from tests.factories import LabFactory, ModelVersionFactory, ResponseFactory, UserFactory
-from tests.seal.conftest import domain_with_prompts, model_on
 from tests.seal.test_api_model_versions import URL, VALID
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from seal.services import lab_responses_collect
-from tests.seal.conftest import api_client, domain_with_prompts
+from tests.builders import api_client, domain_with_prompts
 
 pytestmark = pytest.mark.django_db
 

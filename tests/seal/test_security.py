@@ -20,9 +20,8 @@ from pythonjsonlogger.json import JsonFormatter
 from annotation.services import assignment_next
 from seal.models import Prompt
 from seal.services import lab_responses_collect
-from tests.annotation.conftest import build_world
+from tests.builders import api_client, build_world, domain_with_prompts
 from tests.factories import UserFactory
-from tests.seal.conftest import api_client, domain_with_prompts
 
 pytestmark = pytest.mark.django_db
 

@@ -11,6 +11,7 @@ from seal.services import (
     prompt_exposures_record,
     submission_create,
 )
+from tests.builders import domain_with_prompts, model_on
 from tests.factories import (
     DEFAULT_RUBRIC,
     LabFactory,
@@ -18,7 +19,6 @@ from tests.factories import (
     PromptFactory,
     ResponseFactory,
 )
-from tests.seal.conftest import domain_with_prompts, model_on
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from seal.celery import app as celery_app
 from seal.celery import collection_queue, route_task
 from seal.models import Submission
 from seal.services import collections_resume
-from tests.seal.conftest import domain_with_prompts, model_on
+from tests.builders import domain_with_prompts, model_on
 from tests.support import celery_connections_forget
 
 pytestmark = pytest.mark.django_db

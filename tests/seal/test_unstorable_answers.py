@@ -12,7 +12,7 @@ from django.db import connection
 
 from seal.models import Response, Submission
 from seal.services import lab_responses_collect, responses_retry_failed
-from tests.seal.conftest import domain_with_prompts, model_on
+from tests.builders import domain_with_prompts, model_on
 
 pytestmark = pytest.mark.django_db
 

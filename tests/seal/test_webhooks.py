@@ -37,10 +37,9 @@ from seal.webhooks import (
     webhook_headers,
     webhook_secret_generate,
 )
+from tests.builders import PRIVATE_MARKER, domain_with_prompts, leaderboard_world, model_on
 from tests.factories import LabFactory
 from tests.fake_webhook_receiver import WebhookReceiver
-from tests.leaderboards.conftest import PRIVATE_MARKER, leaderboard_world
-from tests.seal.conftest import domain_with_prompts, model_on
 from tests.support import require_postgres
 
 pytestmark = pytest.mark.django_db
