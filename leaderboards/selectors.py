@@ -31,6 +31,7 @@ from leaderboards.models import (
     SnapshotEntry,
     SnapshotRatingsFile,
 )
+from leaderboards.public_cache import remembered
 from seal.models import (
     Category,
     Domain,
@@ -1088,9 +1089,14 @@ class PublishedVersion:
 
 
 def published_version(*, domain_slug: str) -> PublishedVersion | None:
-    """The domain's public snapshot, read fresh (one indexed query): pages key their cache by it.
+    """The domain's public snapshot: pages key their cache by it.
 
-    Never remembered: a pointer moved by any means is seen by the very next request."""
+    Read fresh (one indexed query), or remembered by this process until the database notifies it
+    that a pointer, a snapshot's visibility or a domain changed (leaderboards/public_cache.py)."""
+    return remembered(("version", domain_slug), lambda: _published_version(domain_slug))
+
+
+def _published_version(domain_slug: str) -> PublishedVersion | None:
     row = (
         PublishedLeaderboard.objects.filter(
             domain__slug=domain_slug,
@@ -1264,7 +1270,11 @@ class IndexVersion:
 
 
 def leaderboard_index_version() -> IndexVersion:
-    """What the index shows right now, read fresh (one query): the index is keyed by it."""
+    """What the index shows right now (one query, or remembered as `published_version` is)."""
+    return remembered("index", _leaderboard_index_version)
+
+
+def _leaderboard_index_version() -> IndexVersion:
     rows = (
         PublishedLeaderboard.objects.filter(
             domain__is_active=True, snapshot__is_hidden=False, snapshot__is_published=True
