@@ -33,6 +33,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leaderboards import public_cache
 from leaderboards.models import OVERALL_KEY
 from leaderboards.selectors import (
     CHANGELOG_PAGE,
@@ -458,7 +459,8 @@ class PublicLeaderboardApi(APIView):
             not_modified = HttpResponse(status=304, headers=self._headers(etag))
             del not_modified["Content-Type"]  # no body, no type: as DRF answered before
             return not_modified
-        body = cache.get(self._cache_key(etag, key_extra))
+        key = self._cache_key(etag, key_extra)
+        body = public_cache.body(key, lambda: cache.get(key))
         if body is None:
             return None
         return HttpResponse(body, content_type="application/json", headers=self._headers(etag))
@@ -475,6 +477,7 @@ class PublicLeaderboardApi(APIView):
             return response
         body = JSONRenderer().render(build())
         cache.set(self._cache_key(etag, key_extra), body, timeout=60 * 60)
+        public_cache.body_keep(self._cache_key(etag, key_extra), body)
         return HttpResponse(body, content_type="application/json", headers=self._headers(etag))
 
 

@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -45,6 +46,9 @@ class _Listener:
         self.listening = False
         self.stopping = threading.Event()
         self.values: dict[Hashable, tuple[int, float, Any]] = {}
+        # Rendered bodies by cache key, least recently used first, and their total size.
+        self.bodies: OrderedDict[str, bytes] = OrderedDict()
+        self.body_bytes = 0
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
 
@@ -52,6 +56,8 @@ class _Listener:
         with self.lock:
             self.generation += 1
             self.values.clear()
+            self.bodies.clear()
+            self.body_bytes = 0
             if listening is not None:
                 self.listening = listening
 
@@ -161,3 +167,42 @@ def remembered(key: Hashable, read: Callable[[], T]) -> T:
             if listener.generation == generation:
                 listener.values[key] = (generation, started, value)
     return value
+
+
+def body(key: str, load: Callable[[], bytes | None]) -> bytes | None:
+    """A rendered public body by its cache key: from process memory, else `load()` (the shared
+    cache), kept in memory if found. Keys name immutable content (snapshot, publication, board),
+    so a remembered body is never wrong for its key; it only saves unpickling, or a 100 kB Redis
+    transfer, per request. Remembered only where the pointer is (same conditions)."""
+    if not _enabled():
+        return load()
+    listener = _running_listener()
+    with listener.lock:
+        found = listener.bodies.get(key)
+        if found is not None:
+            listener.bodies.move_to_end(key)
+            return found
+    found = load()
+    if found is not None:
+        body_keep(key, found)
+    return found
+
+
+def body_keep(key: str, content: bytes) -> None:
+    """Remember a body just rendered (see `body`), evicting the least recently used past
+    SEAL_LEADERBOARD_BODY_MEMORY_BYTES."""
+    if not _enabled():
+        return
+    listener = _running_listener()
+    limit = int(settings.SEAL_LEADERBOARD_BODY_MEMORY_BYTES)
+    if len(content) > limit:
+        return
+    with listener.lock:
+        previous = listener.bodies.pop(key, None)
+        if previous is not None:
+            listener.body_bytes -= len(previous)
+        listener.bodies[key] = content
+        listener.body_bytes += len(content)
+        while listener.body_bytes > limit:
+            _, evicted = listener.bodies.popitem(last=False)
+            listener.body_bytes -= len(evicted)

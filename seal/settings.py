@@ -538,3 +538,5 @@ SEAL_LEADERBOARD_CACHE_SECONDS = env_int("SEAL_LEADERBOARD_CACHE_SECONDS", 60)
 # anyway. Off by default outside production (and always on SQLite): every request reads fresh.
 SEAL_LEADERBOARD_POINTER_CACHE = env_bool("SEAL_LEADERBOARD_POINTER_CACHE", PRODUCTION)
 SEAL_LEADERBOARD_POINTER_MAX_AGE = env_float("SEAL_LEADERBOARD_POINTER_MAX_AGE", 1.0)
+# Rendered public pages and JSON bodies each web process keeps in memory beside the cache.
+SEAL_LEADERBOARD_BODY_MEMORY_BYTES = env_int("SEAL_LEADERBOARD_BODY_MEMORY_BYTES", 32 * 1024 * 1024)
