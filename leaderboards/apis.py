@@ -378,14 +378,14 @@ class IndexSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="LeaderboardHistoryPoint")
+@line_fields("rank", "rank_with_uncertainty", after="upper", help_text={})
 class HistoryPointSerializer(serializers.Serializer):
     snapshot_id = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+    # Never null in a history point (a point needs its Elo and interval), unlike a line's.
     elo = serializers.FloatField()
     lower = serializers.FloatField()
     upper = serializers.FloatField()
-    rank = serializers.IntegerField(allow_null=True)
-    rank_with_uncertainty = serializers.IntegerField(allow_null=True)
 
 
 @extend_schema_serializer(component_name="LeaderboardStanding")

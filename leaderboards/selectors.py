@@ -1381,6 +1381,10 @@ class HistoryPoint:
     rank_with_uncertainty: int | None
 
 
+# HistoryPoint's line fields (after snapshot id and date): SnapshotEntry columns, in its order.
+HISTORY_LINE = tuple(item.name for item in dataclasses.fields(HistoryPoint))[2:]
+
+
 @dataclass(frozen=True)
 class ModelStanding:
     domain: DomainInfo
@@ -1466,7 +1470,7 @@ def model_view(*, model_version_id: int) -> ModelView | None:
     standings.sort(key=lambda s: (s.domain.name, s.board.is_overall is False, s.board.title))
     history: dict[str, list[HistoryPoint]] = defaultdict(list)
     domain_names = {pointer.domain_id: pointer.domain.name for pointer in pointers}
-    for snapshot_id, domain_id, created_at, elo, lower, upper, rank, rank_ub in (
+    for snapshot_id, domain_id, created_at, *line in (
         SnapshotEntry.objects.filter(
             model_version_id=model_version_id,
             board_key=OVERALL_KEY,
@@ -1476,22 +1480,11 @@ def model_view(*, model_version_id: int) -> ModelView | None:
             elo__isnull=False,
         )
         .order_by("snapshot__created_at", "snapshot_id")
-        .values_list(
-            "snapshot_id",
-            "snapshot__domain_id",
-            "snapshot__created_at",
-            "elo",
-            "lower",
-            "upper",
-            "rank",
-            "rank_with_uncertainty",
-        )
+        .values_list("snapshot_id", "snapshot__domain_id", "snapshot__created_at", *HISTORY_LINE)
     ):
-        if elo is None or lower is None or upper is None:
+        if None in line[:3]:  # elo, lower, upper: a point needs all three
             continue
-        history[domain_names[domain_id]].append(
-            HistoryPoint(snapshot_id, created_at, elo, lower, upper, rank, rank_ub)
-        )
+        history[domain_names[domain_id]].append(HistoryPoint(snapshot_id, created_at, *line))
     return ModelView(
         id=model.pk,
         name=f"{model.name} {model.version}",
@@ -2081,14 +2074,14 @@ class SnapshotDiff:
 
 def _diff_lines(snapshot_ids: Iterable[int], board_key: str) -> dict[int, list[DiffLine]]:
     lines: dict[int, list[DiffLine]] = defaultdict(list)
-    for snapshot_id, model_id, position, rank, rank_ub, elo in (
+    # DiffLine's fields are SnapshotEntry columns of the same names, in its order.
+    columns = [item.name for item in dataclasses.fields(DiffLine)]
+    for snapshot_id, *values in (
         SnapshotEntry.objects.filter(snapshot_id__in=list(snapshot_ids), board_key=board_key)
         .order_by()
-        .values_list(
-            "snapshot_id", "model_version_id", "position", "rank", "rank_with_uncertainty", "elo"
-        )
+        .values_list("snapshot_id", *columns)
     ):
-        lines[snapshot_id].append(DiffLine(model_id, position, rank, rank_ub, elo))
+        lines[snapshot_id].append(DiffLine(*values))
     return lines
 
 
