@@ -173,7 +173,8 @@ def body(key: str, load: Callable[[], bytes | None]) -> bytes | None:
     """A rendered public body by its cache key: from process memory, else `load()` (the shared
     cache), kept in memory if found. Keys name immutable content (snapshot, publication, board),
     so a remembered body is never wrong for its key; it only saves unpickling, or a 100 kB Redis
-    transfer, per request. Remembered only where the pointer is (same conditions)."""
+    transfer, per request. Used where `remembered` is (setting on, PostgreSQL, outside a
+    transaction) and emptied with it on every notification, which bounds stale keys' memory."""
     if not _enabled():
         return load()
     listener = _running_listener()
