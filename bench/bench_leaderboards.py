@@ -401,7 +401,15 @@ def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int, po
         for name in pages:
             if name != "trivial Django view":
                 ratio = statistics.mean(rates[name]) / trivial
-                print(f"\n{name} / trivial view throughput: {ratio:.0%}")
+                # Each round measures every URL back to back: its ratio shares the round's load.
+                per_round = [
+                    rate / base
+                    for rate, base in zip(rates[name], rates["trivial Django view"], strict=True)
+                ]
+                print(
+                    f"\n{name} / trivial view throughput: {ratio:.0%} "
+                    f"(rounds: {', '.join(f'{r:.0%}' for r in per_round)})"
+                )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user
@@ -33,9 +33,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leaderboards import public_cache
 from leaderboards.models import OVERALL_KEY
 from leaderboards.selectors import (
     CHANGELOG_PAGE,
+    LAB_LINE,
+    LINE_FIELDS,
     BoardLink,
     BoardView,
     ChangelogItem,
@@ -70,6 +73,48 @@ from seal.rest import error_responses, list_error_responses
 PUBLIC_ERRORS = error_responses(404)
 # Bump when the JSON shape changes, so cached bodies of an unchanged snapshot are rebuilt.
 BODY_VERSION = "2"
+
+
+_SCALAR_FIELDS: dict[type, type[serializers.Field]] = {
+    int: serializers.IntegerField,
+    float: serializers.FloatField,
+    str: serializers.CharField,
+    bool: serializers.BooleanField,
+}
+S = TypeVar("S", bound=type[serializers.Serializer])
+
+
+def line_fields(
+    *names: str,
+    after: str | None = None,
+    source: str | None = None,
+    help_text: dict[str, str] | None = None,
+) -> Callable[[S], S]:
+    """Give a serializer the board line's fields `names` (every scalar one if none), typed,
+    nullable and described as EntryRow declares them, placed after its own field `after` (first
+    if None). `source`: the attribute holding the line; `help_text`: the only descriptions, if
+    given (a lab's results describe fewer fields than the public board)."""
+    declared = {line.name: line for line in LINE_FIELDS}
+    chosen = [declared[name] for name in names] if names else list(LINE_FIELDS)
+
+    def decorate(serializer: S) -> S:
+        generated: dict[str, serializers.Field] = {}
+        for line in chosen:
+            options: dict[str, Any] = {}
+            if line.nullable:
+                options["allow_null"] = True
+            text = line.help if help_text is None else help_text.get(line.name, "")
+            if text:
+                options["help_text"] = text
+            if source:
+                options["source"] = f"{source}.{line.name}"
+            generated[line.name] = _SCALAR_FIELDS[line.kind](**options)
+        own = list(serializer._declared_fields.items())
+        at = 0 if after is None else [name for name, _ in own].index(after) + 1
+        serializer._declared_fields = {**dict(own[:at]), **generated, **dict(own[at:])}
+        return serializer
+
+    return decorate
 
 
 def public_schema(*, ok: Any, bad_query: bool = False, **schema: Any) -> Callable[[Any], Any]:
@@ -211,55 +256,8 @@ class BoardFindingsSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="LeaderboardEntry")
+@line_fields()
 class EntrySerializer(serializers.Serializer):
-    model_version_id = serializers.IntegerField()
-    model = serializers.CharField()
-    lab = serializers.CharField()
-    rank = serializers.IntegerField(allow_null=True, help_text="By Elo; null when not ranked")
-    rank_with_uncertainty = serializers.IntegerField(
-        allow_null=True, help_text="1 + models whose interval lies wholly above"
-    )
-    elo = serializers.FloatField(allow_null=True)
-    lower = serializers.FloatField(allow_null=True, help_text="95% interval, lower end")
-    upper = serializers.FloatField(allow_null=True, help_text="95% interval, upper end")
-    n_ratings = serializers.IntegerField()
-    wins = serializers.IntegerField()
-    ties = serializers.IntegerField()
-    losses = serializers.IntegerField()
-    accuracy = serializers.FloatField(allow_null=True, help_text="Auto-graded (math) only")
-    accuracy_lower = serializers.FloatField(allow_null=True)
-    accuracy_upper = serializers.FloatField(allow_null=True)
-    accuracy_n = serializers.IntegerField(allow_null=True)
-    contaminated = serializers.BooleanField(
-        help_text="The lab had been sent some of this board's prompts before"
-    )
-    few_ratings = serializers.BooleanField()
-    not_ranked_reason = serializers.CharField(
-        allow_null=True, help_text='Why the model has no rank, e.g. "no losses yet"; null if ranked'
-    )
-    rank_lower = serializers.IntegerField(
-        allow_null=True,
-        help_text="Rank spread, best end: the 2.5% quantile of the model's rank over the "
-        "bootstrap replicas",
-    )
-    rank_upper = serializers.IntegerField(
-        allow_null=True,
-        help_text="Rank spread, worst end: the 97.5% quantile of its rank over the replicas",
-    )
-    style_elo = serializers.FloatField(
-        allow_null=True, help_text="Style-controlled Elo (length and Markdown held equal)"
-    )
-    style_lower = serializers.FloatField(allow_null=True, help_text="Its 95% interval, lower end")
-    style_upper = serializers.FloatField(allow_null=True, help_text="Its 95% interval, upper end")
-    style_rank = serializers.IntegerField(
-        allow_null=True, help_text="Rank with uncertainty on the style-controlled view"
-    )
-    style_rank_lower = serializers.IntegerField(
-        allow_null=True, help_text="Rank spread on the style-controlled view, best end"
-    )
-    style_rank_upper = serializers.IntegerField(
-        allow_null=True, help_text="Rank spread on the style-controlled view, worst end"
-    )
     findings = FindingsSerializer(
         allow_null=True,
         help_text="What experts found: mean rubric scores and issue-tag rates with 95% "
@@ -380,14 +378,14 @@ class IndexSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="LeaderboardHistoryPoint")
+@line_fields("rank", "rank_with_uncertainty", after="upper", help_text={})
 class HistoryPointSerializer(serializers.Serializer):
     snapshot_id = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+    # Never null in a history point (a point needs its Elo and interval), unlike a line's.
     elo = serializers.FloatField()
     lower = serializers.FloatField()
     upper = serializers.FloatField()
-    rank = serializers.IntegerField(allow_null=True)
-    rank_with_uncertainty = serializers.IntegerField(allow_null=True)
 
 
 @extend_schema_serializer(component_name="LeaderboardStanding")
@@ -458,7 +456,8 @@ class PublicLeaderboardApi(APIView):
             not_modified = HttpResponse(status=304, headers=self._headers(etag))
             del not_modified["Content-Type"]  # no body, no type: as DRF answered before
             return not_modified
-        body = cache.get(self._cache_key(etag, key_extra))
+        key = self._cache_key(etag, key_extra)
+        body = public_cache.body(key, lambda: cache.get(key))
         if body is None:
             return None
         return HttpResponse(body, content_type="application/json", headers=self._headers(etag))
@@ -475,6 +474,7 @@ class PublicLeaderboardApi(APIView):
             return response
         body = JSONRenderer().render(build())
         cache.set(self._cache_key(etag, key_extra), body, timeout=60 * 60)
+        public_cache.body_keep(self._cache_key(etag, key_extra), body)
         return HttpResponse(body, content_type="application/json", headers=self._headers(etag))
 
 
@@ -1079,6 +1079,16 @@ def diff_arguments(
 
 
 @extend_schema_serializer(component_name="LabResult")
+@line_fields(
+    *LAB_LINE,
+    after="published_at",
+    source="line",
+    help_text={
+        "rank_lower": "Rank spread over the bootstrap replicas, best end (2.5%)",
+        "rank_upper": "Rank spread over the bootstrap replicas, worst end (97.5%)",
+        "style_elo": "Style-controlled Elo",
+    },
+)
 class LabResultSerializer(serializers.Serializer):
     model_version = serializers.IntegerField(source="model_version_id")
     model_version_name = serializers.CharField(source="model_version")
@@ -1089,30 +1099,13 @@ class LabResultSerializer(serializers.Serializer):
         allow_null=True, help_text="The published snapshot; null when not on a public board yet"
     )
     published_at = serializers.DateTimeField(allow_null=True)
-    rank = serializers.IntegerField(allow_null=True)
-    rank_with_uncertainty = serializers.IntegerField(allow_null=True)
-    rank_lower = serializers.IntegerField(
-        allow_null=True, help_text="Rank spread over the bootstrap replicas, best end (2.5%)"
-    )
-    rank_upper = serializers.IntegerField(
-        allow_null=True, help_text="Rank spread over the bootstrap replicas, worst end (97.5%)"
-    )
-    elo = serializers.FloatField(allow_null=True)
-    lower = serializers.FloatField(allow_null=True)
-    upper = serializers.FloatField(allow_null=True)
-    style_elo = serializers.FloatField(allow_null=True, help_text="Style-controlled Elo")
-    style_lower = serializers.FloatField(allow_null=True)
-    style_upper = serializers.FloatField(allow_null=True)
-    n_ratings = serializers.IntegerField()
-    accuracy = serializers.FloatField(allow_null=True)
-    accuracy_lower = serializers.FloatField(allow_null=True)
-    accuracy_upper = serializers.FloatField(allow_null=True)
     issue_tags = serializers.DictField(
         child=serializers.IntegerField(),
         help_text="How often finally approved ratings tagged this model's own answers",
     )
     findings = FindingsSerializer(
         allow_null=True,
+        source="line.findings",
         help_text="From the published snapshot: mean rubric scores and issue-tag rates of "
         "this model's answers with 95% intervals, and (category boards) its strength or "
         "weakness against its overall standing; null when not on a public board",

@@ -1,19 +1,18 @@
 """A snapshot's boards as files: CSV (standard library) and Parquet (pandas + pyarrow).
 
-The columns are the public fields of a board's rows (what the board JSON gives per entry), after
-the board's key and title. pandas and pyarrow are imported when a Parquet file is built, never when
-the web process starts. Nothing here reads the database: the rows come from the selectors.
+The columns are the scalar fields of a board line (`LINE_FIELDS`, declared once by EntryRow: what
+the board JSON gives per entry), after the board's key and title. pandas and pyarrow are imported
+when a Parquet file is built, never when the web process starts. Nothing here reads the database:
+the rows come from the selectors.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-import typing
 from typing import Any
 
-from leaderboards.selectors import DownloadBoard, EntryRow
+from leaderboards.selectors import LINE_FIELDS, DownloadBoard
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 BOARD_COLUMNS = ("board_key", "board_title")
@@ -21,14 +20,7 @@ BOARD_COLUMNS = ("board_key", "board_title")
 
 def _entry_columns() -> list[tuple[str, Any]]:
     """(name, type) of every scalar public field of a board row, in the row's field order."""
-    hints = typing.get_type_hints(EntryRow)
-    columns = []
-    for field in dataclasses.fields(EntryRow):
-        kinds = {kind for kind in typing.get_args(hints[field.name]) if kind is not type(None)}
-        kinds = kinds or {hints[field.name]}
-        if len(kinds) == 1 and (kind := kinds.pop()) in (int, float, str, bool):
-            columns.append((field.name, kind))
-    return columns
+    return [(line.name, line.kind) for line in LINE_FIELDS]
 
 
 def download_columns() -> list[str]:

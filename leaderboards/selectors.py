@@ -6,8 +6,10 @@ The public only ever reads published, visible snapshots. Nothing here returns pr
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
+import typing
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from leaderboards.models import (
     SnapshotEntry,
     SnapshotRatingsFile,
 )
+from leaderboards.public_cache import remembered
 from seal.models import (
     Category,
     Domain,
@@ -603,36 +606,55 @@ def _spread_shown(rank: int | None, lower: int | None, upper: int | None) -> boo
     return not (lower == upper == rank)
 
 
+def _line(help_text: str = "", *, column: bool = True) -> Any:
+    """A field of a model's line on a board. `help_text` is its description in the API schema;
+    `column`: filled from the SnapshotEntry column of the same name."""
+    return dataclasses.field(metadata={"help": help_text, "column": column})
+
+
 @dataclass(frozen=True)
 class EntryRow:
-    model_version_id: int
-    model: str
-    lab: str
-    rank: int | None
-    rank_with_uncertainty: int | None
-    elo: float | None
-    lower: float | None
-    upper: float | None
-    n_ratings: int
-    wins: int
-    ties: int
-    losses: int
-    accuracy: float | None
-    accuracy_lower: float | None
-    accuracy_upper: float | None
-    accuracy_n: int | None
-    contaminated: bool
-    few_ratings: bool
-    not_ranked_reason: str | None = None
-    rank_lower: int | None = None
-    rank_upper: int | None = None
-    style_elo: float | None = None
-    style_lower: float | None = None
-    style_upper: float | None = None
-    style_rank: int | None = None
-    style_rank_lower: int | None = None
-    style_rank_upper: int | None = None
+    """A model's line on one board: the one declaration of a line's fields, in their public order.
+
+    The board JSON (EntrySerializer), a lab's results (LabResultSerializer), the CSV and Parquet
+    downloads and the `results.published` webhook take their fields, types and descriptions from
+    here (`LINE_FIELDS`); `_entry_row` fills it from the SnapshotEntry columns of the same names."""
+
+    model_version_id: int = _line(column=False)
+    model: str = _line(column=False)
+    lab: str = _line(column=False)
+    rank: int | None = _line("By Elo; null when not ranked")
+    rank_with_uncertainty: int | None = _line("1 + models whose interval lies wholly above")
+    elo: float | None = _line()
+    lower: float | None = _line("95% interval, lower end")
+    upper: float | None = _line("95% interval, upper end")
+    n_ratings: int = _line()
+    wins: int = _line()
+    ties: int = _line()
+    losses: int = _line()
+    accuracy: float | None = _line("Auto-graded (math) only")
+    accuracy_lower: float | None = _line()
+    accuracy_upper: float | None = _line()
+    accuracy_n: int | None = _line()
+    contaminated: bool = _line("The lab had been sent some of this board's prompts before")
+    few_ratings: bool = _line()
+    not_ranked_reason: str | None = _line(
+        'Why the model has no rank, e.g. "no losses yet"; null if ranked'
+    )
+    rank_lower: int | None = _line(
+        "Rank spread, best end: the 2.5% quantile of the model's rank over the bootstrap replicas"
+    )
+    rank_upper: int | None = _line(
+        "Rank spread, worst end: the 97.5% quantile of its rank over the replicas"
+    )
+    style_elo: float | None = _line("Style-controlled Elo (length and Markdown held equal)")
+    style_lower: float | None = _line("Its 95% interval, lower end")
+    style_upper: float | None = _line("Its 95% interval, upper end")
+    style_rank: int | None = _line("Rank with uncertainty on the style-controlled view")
+    style_rank_lower: int | None = _line("Rank spread on the style-controlled view, best end")
+    style_rank_upper: int | None = _line("Rank spread on the style-controlled view, worst end")
     # What experts found (SnapshotEntry.diagnostics); None on entries written before it existed.
+    # Not a scalar: the serializers describe its structure themselves.
     findings: dict[str, Any] | None = None
 
     @property
@@ -717,6 +739,36 @@ class EntryRow:
     @property
     def minus(self) -> float | None:
         return None if self.lower is None or self.elo is None else self.elo - self.lower
+
+
+@dataclass(frozen=True)
+class LineField:
+    """A scalar field of a board line (EntryRow): its JSON type, nullability and description."""
+
+    name: str
+    kind: type
+    nullable: bool
+    help: str
+    column: bool
+
+
+def _line_fields() -> tuple[LineField, ...]:
+    hints = typing.get_type_hints(EntryRow)
+    found = []
+    for item in dataclasses.fields(EntryRow):
+        kinds = set(typing.get_args(hints[item.name])) or {hints[item.name]}
+        nullable = type(None) in kinds
+        kinds.discard(type(None))
+        if len(kinds) == 1 and (kind := kinds.pop()) in (int, float, str, bool):
+            found.append(
+                LineField(item.name, kind, nullable, item.metadata["help"], item.metadata["column"])
+            )
+    return tuple(found)
+
+
+# Every scalar field of a line, in order; the SnapshotEntry columns among them.
+LINE_FIELDS = _line_fields()
+ENTRY_COLUMNS = tuple(line.name for line in LINE_FIELDS if line.column)
 
 
 @dataclass(frozen=True)
@@ -948,31 +1000,8 @@ def _entry_row(entry: SnapshotEntry) -> EntryRow:
         model_version_id=model.pk,
         model=f"{model.name} {model.version}",
         lab=model.lab.name,
-        rank=entry.rank,
-        rank_with_uncertainty=entry.rank_with_uncertainty,
-        elo=entry.elo,
-        lower=entry.lower,
-        upper=entry.upper,
-        n_ratings=entry.n_ratings,
-        wins=entry.wins,
-        ties=entry.ties,
-        losses=entry.losses,
-        accuracy=entry.accuracy,
-        accuracy_lower=entry.accuracy_lower,
-        accuracy_upper=entry.accuracy_upper,
-        accuracy_n=entry.accuracy_n,
-        contaminated=entry.contaminated,
-        few_ratings=entry.few_ratings,
-        not_ranked_reason=entry.not_ranked_reason,
-        rank_lower=entry.rank_lower,
-        rank_upper=entry.rank_upper,
-        style_elo=entry.style_elo,
-        style_lower=entry.style_lower,
-        style_upper=entry.style_upper,
-        style_rank=entry.style_rank,
-        style_rank_lower=entry.style_rank_lower,
-        style_rank_upper=entry.style_rank_upper,
         findings=entry.diagnostics,
+        **{name: getattr(entry, name) for name in ENTRY_COLUMNS},
     )
 
 
@@ -981,7 +1010,9 @@ def _entries(board_id: int) -> list[EntryRow]:
         SnapshotEntry.objects.filter(board_id=board_id)
         .select_related("model_version__lab")
         .only(
-            *(f.name for f in SnapshotEntry._meta.concrete_fields if f.name != "snapshot"),
+            *ENTRY_COLUMNS,
+            "diagnostics",
+            "model_version",
             "model_version__name",
             "model_version__version",
             "model_version__lab__name",
@@ -1088,9 +1119,14 @@ class PublishedVersion:
 
 
 def published_version(*, domain_slug: str) -> PublishedVersion | None:
-    """The domain's public snapshot, read fresh (one indexed query): pages key their cache by it.
+    """The domain's public snapshot: pages key their cache by it.
 
-    Never remembered: a pointer moved by any means is seen by the very next request."""
+    Read fresh (one indexed query), or remembered by this process until the database notifies it
+    that a pointer, a snapshot's visibility or a domain changed (leaderboards/public_cache.py)."""
+    return remembered(("version", domain_slug), lambda: _published_version(domain_slug))
+
+
+def _published_version(domain_slug: str) -> PublishedVersion | None:
     row = (
         PublishedLeaderboard.objects.filter(
             domain__slug=domain_slug,
@@ -1264,7 +1300,11 @@ class IndexVersion:
 
 
 def leaderboard_index_version() -> IndexVersion:
-    """What the index shows right now, read fresh (one query): the index is keyed by it."""
+    """What the index shows right now (one query, or remembered as `published_version` is)."""
+    return remembered("index", _leaderboard_index_version)
+
+
+def _leaderboard_index_version() -> IndexVersion:
     rows = (
         PublishedLeaderboard.objects.filter(
             domain__is_active=True, snapshot__is_hidden=False, snapshot__is_published=True
@@ -1339,6 +1379,10 @@ class HistoryPoint:
     upper: float
     rank: int | None
     rank_with_uncertainty: int | None
+
+
+# HistoryPoint's line fields (after snapshot id and date): SnapshotEntry columns, in its order.
+HISTORY_LINE = tuple(item.name for item in dataclasses.fields(HistoryPoint))[2:]
 
 
 @dataclass(frozen=True)
@@ -1426,7 +1470,7 @@ def model_view(*, model_version_id: int) -> ModelView | None:
     standings.sort(key=lambda s: (s.domain.name, s.board.is_overall is False, s.board.title))
     history: dict[str, list[HistoryPoint]] = defaultdict(list)
     domain_names = {pointer.domain_id: pointer.domain.name for pointer in pointers}
-    for snapshot_id, domain_id, created_at, elo, lower, upper, rank, rank_ub in (
+    for snapshot_id, domain_id, created_at, *line in (
         SnapshotEntry.objects.filter(
             model_version_id=model_version_id,
             board_key=OVERALL_KEY,
@@ -1436,22 +1480,11 @@ def model_view(*, model_version_id: int) -> ModelView | None:
             elo__isnull=False,
         )
         .order_by("snapshot__created_at", "snapshot_id")
-        .values_list(
-            "snapshot_id",
-            "snapshot__domain_id",
-            "snapshot__created_at",
-            "elo",
-            "lower",
-            "upper",
-            "rank",
-            "rank_with_uncertainty",
-        )
+        .values_list("snapshot_id", "snapshot__domain_id", "snapshot__created_at", *HISTORY_LINE)
     ):
-        if elo is None or lower is None or upper is None:
+        if None in line[:3]:  # elo, lower, upper: a point needs all three
             continue
-        history[domain_names[domain_id]].append(
-            HistoryPoint(snapshot_id, created_at, elo, lower, upper, rank, rank_ub)
-        )
+        history[domain_names[domain_id]].append(HistoryPoint(snapshot_id, created_at, *line))
     return ModelView(
         id=model.pk,
         name=f"{model.name} {model.version}",
@@ -1533,6 +1566,9 @@ def public_sample_prompts() -> list[SamplePrompt]:
 
 @dataclass(frozen=True)
 class LabResult:
+    """A lab's model on one board: where it is published, its line there (an empty line when not
+    on a public board yet), and the issue tags raters gave its own answers."""
+
     model_version_id: int
     model_version: str
     domain: str
@@ -1540,29 +1576,53 @@ class LabResult:
     category: str | None
     snapshot_id: int | None
     published_at: datetime | None
-    rank: int | None
-    rank_with_uncertainty: int | None
-    elo: float | None
-    lower: float | None
-    upper: float | None
-    n_ratings: int
-    accuracy: float | None
-    accuracy_lower: float | None
-    accuracy_upper: float | None
+    line: EntryRow
     issue_tags: dict[str, int]
-    rank_lower: int | None = None
-    rank_upper: int | None = None
-    style_elo: float | None = None
-    style_lower: float | None = None
-    style_upper: float | None = None
-    findings: dict[str, Any] | None = None
+
+
+# The line fields of a lab's results (the lab API), in their order there.
+LAB_LINE = (
+    "rank",
+    "rank_with_uncertainty",
+    "rank_lower",
+    "rank_upper",
+    "elo",
+    "lower",
+    "upper",
+    "style_elo",
+    "style_lower",
+    "style_upper",
+    "n_ratings",
+    "accuracy",
+    "accuracy_lower",
+    "accuracy_upper",
+)
+
+
+# A line's columns with nothing published: null numbers, no ratings, flags off.
+_EMPTY_LINE: dict[str, Any] = {
+    line.name: None if line.nullable else line.kind() for line in LINE_FIELDS if line.column
+}
+
+
+def _empty_line(model: ModelVersion) -> EntryRow:
+    """The line of a model on no public board: no numbers, no ratings, no flags."""
+    return EntryRow(
+        model_version_id=model.pk,
+        model=f"{model.name} {model.version}",
+        lab=model.lab.name,
+        **_EMPTY_LINE,
+    )
 
 
 def lab_results(*, lab: Lab) -> list[LabResult]:
     """The lab's own models on every published board, with the issue tags raters gave *their*
     answers. Nothing about other labs' answers and no prompt text."""
     models = {
-        model.pk: model for model in ModelVersion.objects.filter(lab=lab).order_by("name", "pk")
+        model.pk: model
+        for model in ModelVersion.objects.filter(lab=lab)
+        .select_related("lab")
+        .order_by("name", "pk")
     }
     if not models:
         return []
@@ -1575,7 +1635,7 @@ def lab_results(*, lab: Lab) -> list[LabResult]:
     rows: dict[tuple[int, int, str], LabResult] = {}
     for entry in (
         SnapshotEntry.objects.filter(model_version_id__in=models, snapshot_id__in=pointers)
-        .select_related("board")
+        .select_related("board", "model_version__lab")
         .defer("board__data")
         .order_by("model_version_id", "board__position")
     ):
@@ -1588,22 +1648,8 @@ def lab_results(*, lab: Lab) -> list[LabResult]:
             category=None if entry.board.key == OVERALL_KEY else entry.board.title,
             snapshot_id=entry.snapshot_id,
             published_at=pointer.published_at,
-            rank=entry.rank,
-            rank_with_uncertainty=entry.rank_with_uncertainty,
-            elo=entry.elo,
-            lower=entry.lower,
-            upper=entry.upper,
-            n_ratings=entry.n_ratings,
-            accuracy=entry.accuracy,
-            accuracy_lower=entry.accuracy_lower,
-            accuracy_upper=entry.accuracy_upper,
+            line=_entry_row(entry),
             issue_tags={},
-            rank_lower=entry.rank_lower,
-            rank_upper=entry.rank_upper,
-            style_elo=entry.style_elo,
-            style_lower=entry.style_lower,
-            style_upper=entry.style_upper,
-            findings=entry.diagnostics,
         )
     tags = _own_issue_tags(list(models))
     unpublished = {key for key in tags if key not in rows}
@@ -1626,15 +1672,7 @@ def lab_results(*, lab: Lab) -> list[LabResult]:
             category=None if board_key == OVERALL_KEY else titles.get((domain_id, board_key)),
             snapshot_id=None,
             published_at=None,
-            rank=None,
-            rank_with_uncertainty=None,
-            elo=None,
-            lower=None,
-            upper=None,
-            n_ratings=0,
-            accuracy=None,
-            accuracy_lower=None,
-            accuracy_upper=None,
+            line=_empty_line(models[model_id]),
             issue_tags={},
         )
     for key, counter in tags.items():
@@ -1694,6 +1732,22 @@ def domains_with_unrequested_approvals() -> list[Domain]:
     )
 
 
+# The line fields a lab's `results.published` webhook carries per board (in this order).
+WEBHOOK_LINE = (
+    "rank",
+    "rank_with_uncertainty",
+    "elo",
+    "lower",
+    "upper",
+    "n_ratings",
+    "wins",
+    "ties",
+    "losses",
+    "accuracy",
+    "not_ranked_reason",
+)
+
+
 def snapshot_results_by_lab(*, snapshot: Snapshot) -> dict[Lab, dict[str, Any]]:
     """Per lab with a model on the snapshot's boards, the `results.published` webhook data: its
     own models' lines only (never another lab's, never prompt text)."""
@@ -1711,17 +1765,7 @@ def snapshot_results_by_lab(*, snapshot: Snapshot) -> dict[Lab, dict[str, Any]]:
             {
                 "board": entry.board_key,
                 "category": None if entry.board_key == OVERALL_KEY else entry.board.title,
-                "rank": entry.rank,
-                "rank_with_uncertainty": entry.rank_with_uncertainty,
-                "elo": entry.elo,
-                "lower": entry.lower,
-                "upper": entry.upper,
-                "n_ratings": entry.n_ratings,
-                "wins": entry.wins,
-                "ties": entry.ties,
-                "losses": entry.losses,
-                "accuracy": entry.accuracy,
-                "not_ranked_reason": entry.not_ranked_reason,
+                **{name: getattr(entry, name) for name in WEBHOOK_LINE},
             }
         )
     domain = Domain.objects.only("slug").get(pk=snapshot.domain_id)
@@ -2030,14 +2074,14 @@ class SnapshotDiff:
 
 def _diff_lines(snapshot_ids: Iterable[int], board_key: str) -> dict[int, list[DiffLine]]:
     lines: dict[int, list[DiffLine]] = defaultdict(list)
-    for snapshot_id, model_id, position, rank, rank_ub, elo in (
+    # DiffLine's fields are SnapshotEntry columns of the same names, in its order.
+    columns = [item.name for item in dataclasses.fields(DiffLine)]
+    for snapshot_id, *values in (
         SnapshotEntry.objects.filter(snapshot_id__in=list(snapshot_ids), board_key=board_key)
         .order_by()
-        .values_list(
-            "snapshot_id", "model_version_id", "position", "rank", "rank_with_uncertainty", "elo"
-        )
+        .values_list("snapshot_id", *columns)
     ):
-        lines[snapshot_id].append(DiffLine(model_id, position, rank, rank_ub, elo))
+        lines[snapshot_id].append(DiffLine(*values))
     return lines
 
 

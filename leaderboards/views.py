@@ -1,8 +1,9 @@
 """The public leaderboard pages: no login, server-rendered, served from the published snapshot.
 
 A published snapshot never changes (database triggers hold it), so an anonymous visitor's page is
-rendered once per publication and cached under the snapshot id and publication time read fresh
-from the pointer; a request costs that one indexed lookup, and a moved pointer is seen at once.
+rendered once per publication and cached under the snapshot id and publication time of the
+pointer; in production each process remembers the pointer and the rendered page until PostgreSQL
+notifies a change (leaderboards/public_cache.py), elsewhere the pointer is read per request.
 Signed-in users get the page rendered for them (the header names them). Charts are matplotlib SVG
 served as images with their own content type and a locked-down CSP.
 """
@@ -27,6 +28,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 from rest_framework.exceptions import NotFound, ValidationError
 
+from leaderboards import public_cache
 from leaderboards.apis import (
     BOARD_KEY,
     NothingToCompare,
@@ -100,12 +102,13 @@ def _public_page(
             not_modified[name] = value
         return not_modified
     cache_key = f"lb:page:{PAGE_VERSION}:{key}"
-    body = cache.get(cache_key)
+    body = public_cache.body(cache_key, lambda: cache.get(cache_key))
     if body is None:
         response = render_page()
         if response.status_code != 200:
             return response
         cache.set(cache_key, response.content, timeout=60 * 60)
+        public_cache.body_keep(cache_key, response.content)
     else:
         response = HttpResponse(body)
     for name, value in headers.items():

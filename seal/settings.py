@@ -539,3 +539,10 @@ SEAL_LEADERBOARD_QUEUED_STALE_SECONDS = env_int("SEAL_LEADERBOARD_QUEUED_STALE_S
 SEAL_LEADERBOARD_JOB_MAX_ATTEMPTS = env_int("SEAL_LEADERBOARD_JOB_MAX_ATTEMPTS", 3)
 # Cache-Control max-age of the public leaderboard pages and JSON.
 SEAL_LEADERBOARD_CACHE_SECONDS = env_int("SEAL_LEADERBOARD_CACHE_SECONDS", 60)
+# Each web process remembers which snapshot is public per domain until PostgreSQL notifies it of
+# a change (leaderboards/public_cache.py), and re-reads it after at most POINTER_MAX_AGE seconds
+# anyway. Off by default outside production (and always on SQLite): every request reads fresh.
+SEAL_LEADERBOARD_POINTER_CACHE = env_bool("SEAL_LEADERBOARD_POINTER_CACHE", PRODUCTION)
+SEAL_LEADERBOARD_POINTER_MAX_AGE = env_float("SEAL_LEADERBOARD_POINTER_MAX_AGE", 1.0)
+# Rendered public pages and JSON bodies each web process keeps in memory beside the cache.
+SEAL_LEADERBOARD_BODY_MEMORY_BYTES = env_int("SEAL_LEADERBOARD_BODY_MEMORY_BYTES", 32 * 1024 * 1024)
