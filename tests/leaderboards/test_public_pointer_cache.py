@@ -19,7 +19,7 @@ from leaderboards.models import Snapshot
 from leaderboards.public_cache import listener_ready, listener_stop
 from leaderboards.selectors import leaderboard_index_version, published_version
 from leaderboards.services import leaderboards_publish_now, snapshot_hide
-from tests.leaderboards.conftest import PRIVATE_MARKER, leaderboard_world
+from tests.builders import PRIVATE_MARKER, leaderboard_world
 from tests.support import require_postgres
 
 
