@@ -16,7 +16,18 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, Subquery
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+)
+from django.db.models.functions import Cast
 
 from annotation.models import ApprovedRating
 from leaderboards.grading import numeric_answer_is_correct
@@ -121,6 +132,49 @@ def _matrix(rows: list[tuple[int, ...]], width: int) -> IntArray:
     return np.array(rows, dtype=np.int64).reshape(len(rows), width)
 
 
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+def _int_rows(query: Any, width: int) -> IntArray:
+    """The rows of a values_list query of `width` integer columns, as an int64 matrix.
+
+    On PostgreSQL the database packs every row into one bytea of big-endian int8s, read by a
+    binary COPY and numpy: 300,000 rows as Python tuples cost ten times the CPU."""
+    import numpy as np
+
+    sql, params = query.query.sql_with_params()
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return _matrix(cursor.fetchall(), width)
+    names = ", ".join(f"c{i}" for i in range(width))
+    packed = " || ".join(f"int8send(c{i}::int8)" for i in range(width))
+    statement = (
+        f"COPY (SELECT string_agg({packed}, ''::bytea) FROM ({sql}) AS q ({names})) "  # noqa: S608
+        "TO STDOUT (FORMAT BINARY)"
+    )
+    from psycopg import ClientCursor
+
+    # COPY takes no bound parameters: the values are quoted in by psycopg, for this connection.
+    statement = ClientCursor(connection.connection).mogrify(statement, params)
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        data = b"".join(bytes(block) for block in copy)
+    return np.frombuffer(_binary_copy_value(data), dtype=">i8").astype(np.int64).reshape(-1, width)
+
+
+def _binary_copy_value(data: bytes) -> bytes:
+    """The one field of the one row of a PostgreSQL binary COPY (empty if NULL): signature,
+    flags, header extension, an int16 field count (1), an int32 length and the bytes, and an
+    int16 -1 to end."""
+    if data[:11] != _COPY_SIGNATURE or data[-2:] != b"\xff\xff":
+        raise ValueError("not a PostgreSQL binary COPY stream")
+    at = 19 + int.from_bytes(data[15:19], "big")
+    if int.from_bytes(data[at : at + 2], "big") != 1:
+        raise ValueError("expected one row of one field")
+    length = int.from_bytes(data[at + 2 : at + 6], "big", signed=True)
+    return data[at + 6 : at + 6 + max(length, 0)]
+
+
 def approved_counts(*, domain_id: int) -> CountRows:
     """The domain's approved ratings as one row per (prompt, model_a, model_b): one query."""
     rows = (
@@ -164,29 +218,25 @@ def current_season(*, domain_id: int) -> tuple[int, str] | None:
 
 
 def approved_rating_rows(*, domain_id: int, prompt_set_id: int | None = None) -> RatingRows:
-    """Every approved rating of the domain (of one season if given): one query, plain tuples."""
+    """Every approved rating of the domain (of one season if given): one query, read as integers."""
     import numpy as np
 
-    rows = list(
+    query = (
         ApprovedRating.objects.filter(domain_id=domain_id, **_season(prompt_set_id))
         .order_by()
+        # 0, 0.5 or 1 (a check constraint): twice it is an exact integer.
+        .annotate(outcome_twice=Cast(F("outcome") * 2, BigIntegerField()))
         .values_list(
-            "prompt_id", "model_a_id", "model_b_id", "preference", "annotator_id", "outcome"
+            "prompt_id", "model_a_id", "model_b_id", "preference", "annotator_id", "outcome_twice"
         )
     )
-    if not rows:
-        ints = np.zeros((0, 5), dtype=np.int64)
-        outcome = np.zeros(0, dtype=np.float64)
-    else:
-        columns = list(zip(*rows, strict=True))
-        ints = np.array(columns[:5], dtype=np.int64).T
-        outcome = np.array(columns[5], dtype=np.float64)
+    ints = _int_rows(query, 6)
     return RatingRows(
         prompt=np.ascontiguousarray(ints[:, 0]),
         model_a=np.ascontiguousarray(ints[:, 1]),
         model_b=np.ascontiguousarray(ints[:, 2]),
         preference=np.ascontiguousarray(ints[:, 3]),
-        outcome=outcome,
+        outcome=ints[:, 5] / 2.0,
         annotator=np.ascontiguousarray(ints[:, 4]),
     )
 
@@ -520,15 +570,7 @@ def answer_styles(*, domain_id: int) -> AnswerStyles:
             "code_blocks",
         )
     )
-    # Plain integers, one row per answer (100,000s of them): read through a cursor, without
-    # the ORM's per-row work, with the SQL the ORM wrote.
-    sql, params = query.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    matrix = _matrix(rows, 7)
-    if not len(matrix):
-        matrix = matrix.reshape(0, 7)
+    matrix = _int_rows(query, 7)
     return AnswerStyles(
         model=matrix[:, 0].copy(), prompt=matrix[:, 1].copy(), counts=matrix[:, 2:].copy()
     )
