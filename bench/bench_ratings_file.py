@@ -37,7 +37,7 @@ def _old_read(domain_id: int) -> dict[int, object]:
     """The grouped input as the recompute read it before: two GROUP BY queries."""
     import numpy as np
 
-    from leaderboards.selectors import approved_counts, approved_counts_by_category
+    from leaderboards.recompute_inputs import approved_counts, approved_counts_by_category
 
     overall = approved_counts(domain_id=domain_id).sorted()
     rows, ids = approved_counts_by_category(domain_id=domain_id)
@@ -61,11 +61,8 @@ def main() -> None:
     from django.db import connection, transaction
 
     from leaderboards.models import SnapshotRatingsFile
-    from leaderboards.recompute import (
-        _ratings_file_parts,
-        recompute_inputs_load,
-        snapshot_draft_compute,
-    )
+    from leaderboards.recompute import _ratings_file_parts, snapshot_draft_compute
+    from leaderboards.recompute_inputs import recompute_inputs_load
     from leaderboards.services import leaderboards_publish_now
     from leaderboards.stats.ratings_file import ratings_file_read, ratings_file_verify
     from seal.models import Domain

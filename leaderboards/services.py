@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -48,12 +48,14 @@ from seal.services import response_styles_backfill, webhook_event_emit
 from seal.tasking import task_send_on_commit
 
 if TYPE_CHECKING:
-    from leaderboards.recompute import RecomputeInputs, SnapshotDraft
+    from leaderboards.recompute import SnapshotDraft
+    from leaderboards.recompute_inputs import RecomputeInputs
     from leaderboards.scheduling import EvaluationState
 
-# The recompute (numpy, pandas) and the charts (matplotlib) are imported by the functions that use
-# them: a web process loads this module for the admin and the staff actions, and serves pages
-# without ever computing a board or drawing a chart.
+# The recompute (its reads in recompute_inputs.py, its computation in recompute.py: numpy, pandas)
+# and the charts (matplotlib) are imported by the functions that use them: a web process loads
+# this module for the admin and the staff actions, and serves pages without ever computing a
+# board or drawing a chart.
 
 logger = logging.getLogger(__name__)
 
@@ -193,16 +195,9 @@ def _job_fail(job_id: int, token: str, error: str) -> None:
 
 
 def _inputs_read(domain: Domain) -> RecomputeInputs:
-    from leaderboards.recompute import recompute_inputs_load
+    from leaderboards.recompute_inputs import recompute_inputs_read
 
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return recompute_inputs_load(domain=domain)
-    # Both grouped queries (and the grading) must see the same ratings: one snapshot of the
-    # database for the whole read, whatever commits meanwhile.
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        return recompute_inputs_load(domain=domain)
+    return recompute_inputs_read(domain=domain)
 
 
 def snapshot_draft_compute(inputs: RecomputeInputs) -> SnapshotDraft:

@@ -123,7 +123,7 @@ def test_a_domain_without_an_active_set_counts_every_rating(db):
 
 def test_what_experts_found_counts_the_seasons_answers_only(two_seasons):
     from annotation.services import approved_answer_sums_rebuild
-    from leaderboards.recompute import recompute_inputs_load
+    from leaderboards.recompute_inputs import recompute_inputs_load
 
     world, _first, _second = two_seasons
     approved_answer_sums_rebuild(domain_id=world.domain.pk)  # the world writes its ratings in bulk
