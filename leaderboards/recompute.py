@@ -44,6 +44,7 @@ from leaderboards.stats import (
     style_point_fit,
 )
 from leaderboards.stats.board import (
+    ENTRY_FIELDS,
     NO_RANKABLE_PAIR,
     TOO_FEW_RATINGS,
     BoardCore,
@@ -173,6 +174,313 @@ def snapshot_draft_compute(
     return SnapshotDraft(
         **{**draft.__dict__, "ratings_file_body": body, "ratings_file_header": header}
     )
+
+
+# --- One board -------------------------------------------------------------------------------
+
+
+def _board_compute(
+    inputs: RecomputeInputs,
+    *,
+    rows: GroupedRows,
+    key: str,
+    category: CategoryInfo | None,
+    position: int,
+    graded_prompts: IntArray | None,
+) -> tuple[BoardDraft, Leaderboard | None]:
+    """One board: the engine's ranking (shared with the reproduction from a ratings file), the
+    style-controlled view fitted inside its bootstrap, and what experts found."""
+    thresholds = inputs.thresholds
+    style_fit = _StyleFitting(inputs, rows)
+    core = board_core(
+        rows,
+        config=inputs.config,
+        min_ratings_per_board=thresholds.min_ratings_per_board,
+        few_ratings=thresholds.few_ratings,
+        anchor=inputs.anchors.get(key),
+        grades=None if inputs.grades is None else inputs.grades.columns(),
+        graded_prompts=graded_prompts,
+        exposures=inputs.exposure_columns(),
+        extra_columns=style_fit.prompt_scores,
+    )
+    leaderboard = core.leaderboard
+    found, found_per_model = _answer_stats(inputs, category) if core.n_ratings else (None, {})
+    style = None if leaderboard is None else style_fit.finish(leaderboard)
+    board = BoardDraft(
+        key=key,
+        category_id=category.id if category else None,
+        facet=category.facet if category else "",
+        title=category.title if category else "Overall",
+        position=position,
+        status=SnapshotBoard.Status(core.status),
+        status_detail=_status_detail(core, thresholds),
+        n_ratings=core.n_ratings,
+        n_prompts=core.n_prompts,
+        n_models=core.n_models,
+        separability=core.separability,
+        has_accuracy=bool(core.accuracy),
+        data=_board_data(inputs, leaderboard, found),
+        entries=_entry_drafts(core, found_per_model, {} if style is None else _style_lines(style)),
+        style=None if style is None else style.to_dict(),
+    )
+    return board, leaderboard
+
+
+def _status_detail(core: BoardCore, thresholds: Thresholds) -> str:
+    """Why a board is not ranked, as its page says it."""
+    if core.reason == TOO_FEW_RATINGS:
+        return (
+            f"{core.n_ratings} approved ratings; a board is ranked from "
+            f"{thresholds.min_ratings_per_board}."
+        )
+    if core.reason == NO_RANKABLE_PAIR:
+        return (
+            f"Fewer than two models have {thresholds.min_ratings_per_model} ratings "
+            "against each other, with a win and a loss, in one connected group."
+        )
+    return ""
+
+
+def _board_data(
+    inputs: RecomputeInputs, leaderboard: Leaderboard | None, found: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The board's stored JSON: the engine's board (without its lines, which are the entries)
+    with the snapshot its scale is anchored on, and the board's error sources."""
+    data: dict[str, Any] = {}
+    if leaderboard is not None:
+        data = leaderboard.to_dict()
+        data.pop("models", None)
+        data["anchor"]["snapshot"] = (
+            inputs.anchor_snapshot_id if leaderboard.anchor.models else None
+        )
+    if found is not None:
+        data["findings"] = found
+    return data
+
+
+def _entry_drafts(
+    core: BoardCore,
+    found_per_model: dict[int, dict[str, Any]],
+    style_lines: dict[int, dict[str, Any]],
+) -> list[EntryDraft]:
+    """The board's entries: the engine's numbers, each model's findings and style view."""
+    return [
+        EntryDraft(
+            model_version_id=entry["model"],
+            **{name: value for name, value in entry.items() if name != "model"},
+            diagnostics=found_per_model.get(entry["model"]),
+            **style_lines.get(entry["model"], {}),
+        )
+        for entry in core.entries
+    ]
+
+
+# --- Findings and standings: what experts found, strengths against the overall board ----------
+
+
+def _number(value: float, digits: int = 4) -> float | None:
+    """A finite float rounded for the snapshot's JSON; None for NaN."""
+    return round(float(value), digits) if np.isfinite(value) else None
+
+
+def _rounded(value: float, digits: int = 4) -> float | None:
+    """`_number` for a Python float."""
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _ranked_elo(ranking: Leaderboard) -> tuple[IntArray, npt.NDArray[np.float64]]:
+    """Model ids and Elo of the ranked models, in the order of the ranking's replicas."""
+    lines = ranking.ranked
+    models = np.array([int(line.model) for line in lines], dtype=np.int64)  # type: ignore[call-overload]
+    return models, np.array([float(line.elo or 0.0) for line in lines])
+
+
+def _standing_attach(board: BoardDraft, overall: Leaderboard, category: Leaderboard) -> None:
+    """Add each model's category-minus-overall standing (with interval) to its entry."""
+    if overall.elo_replicas is None or category.elo_replicas is None:
+        return
+    overall_models, overall_elo = _ranked_elo(overall)
+    category_models, category_elo = _ranked_elo(category)
+    result = standing_differences(
+        overall_models=overall_models,
+        overall_elo=overall_elo,
+        overall_replicas=overall.elo_replicas,
+        category_models=category_models,
+        category_elo=category_elo,
+        category_replicas=category.elo_replicas,
+        confidence=category.config.confidence,
+    )
+    found = {
+        int(model): {
+            "difference": _number(result.difference[i], 1),
+            "lower": _number(result.lower[i], 1),
+            "upper": _number(result.upper[i], 1),
+            "mark": {1: "strength", -1: "weakness"}.get(int(result.mark[i])),
+        }
+        for i, model in enumerate(result.models.tolist())
+    }
+    for index, entry in enumerate(board.entries):
+        if entry.model_version_id in found:
+            diagnostics = {**(entry.diagnostics or {}), "vs_overall": found[entry.model_version_id]}
+            board.entries[index] = replace(entry, diagnostics=diagnostics)
+
+
+def _answer_stats(
+    inputs: RecomputeInputs, category: CategoryInfo | None
+) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+    """The board's error sources and, per model, score means and tag rates with intervals."""
+    sums = inputs.answers
+    if sums is not None and category is not None:
+        prompts = inputs.category_prompt_ids.get(category.id, np.zeros(0, dtype=np.int64))
+        sums = sums.restrict(prompts)
+    if sums is None or not len(sums.prompt):
+        return None, {}
+    config = inputs.config
+    result = answer_diagnostics(
+        sums, replicas=config.replicas, seed=config.seed, confidence=config.confidence
+    )
+    dimensions = inputs.rubric_meta.get("dimensions", [])
+    tags = inputs.rubric_meta.get("tags", [])
+    # Plain Python numbers first (tolist), then the same rounding as _number: indexing numpy
+    # arrays element by element cost more than the bootstrap's quantiles.
+    mean, low, high = (
+        a.tolist() for a in (result.score_mean, result.score_lower, result.score_upper)
+    )
+    rate, tag_low, tag_high = (
+        a.tolist() for a in (result.tag_rate, result.tag_lower, result.tag_upper)
+    )
+    score_n, tag_count = result.score_n.tolist(), result.tag_count.tolist()
+    answers = result.answers.tolist()
+    per_model: dict[int, dict[str, Any]] = {}
+    for i, model in enumerate(result.models.tolist()):
+        per_model[int(model)] = {
+            "answers": int(answers[i]),
+            "dimensions": [
+                {
+                    "key": dimension["key"],
+                    "label": dimension["label"],
+                    "mean": _rounded(mean[i][j]),
+                    "lower": _rounded(low[i][j]),
+                    "upper": _rounded(high[i][j]),
+                    "n": int(score_n[i][j]),
+                }
+                for j, dimension in enumerate(dimensions)
+            ],
+            "tags": [
+                {
+                    "key": tag["key"],
+                    "label": tag["label"],
+                    "rate": _rounded(rate[i][k]),
+                    "lower": _rounded(tag_low[i][k]),
+                    "upper": _rounded(tag_high[i][k]),
+                    "count": int(tag_count[i][k]),
+                }
+                for k, tag in enumerate(tags)
+            ],
+        }
+    board = {
+        "answers": result.pooled_answers,
+        "dimensions": dimensions,
+        "tags": tags,
+        "error_sources": [
+            {
+                "key": tags[k]["key"],
+                "label": tags[k]["label"],
+                "rate": _number(result.pooled_rate[k]),
+                "lower": _number(result.pooled_lower[k]),
+                "upper": _number(result.pooled_upper[k]),
+                "count": int(result.pooled_count[k]),
+            }
+            for k in result.error_order.tolist()
+            if result.pooled_count[k] > 0
+        ],
+        "resample": "prompt",
+        "interval": "percentile",
+        "replicas": config.replicas,
+        "confidence": config.confidence,
+    }
+    return board, per_model
+
+
+# --- The style-controlled view --------------------------------------------------------------
+
+
+def _style_rows(styles: AnswerStyles | None, rows: GroupedRows) -> tuple[IntArray, IntArray, Any]:
+    """The stored style counts of both answers of every row, and whether both were found."""
+    if styles is None:
+        empty = np.zeros((len(rows.prompt), 5), dtype=np.int64)
+        return empty, empty, np.zeros(len(rows.prompt), dtype=np.bool_)
+    style_a, found_a = styles.locate(rows.model_a, rows.prompt)
+    style_b, found_b = styles.locate(rows.model_b, rows.prompt)
+    return style_a, style_b, found_a & found_b
+
+
+class _StyleFitting:
+    """The board's style-controlled view, fitted inside the plain board's bootstrap.
+
+    `rank_models` calls `prompt_scores` with the ratings between the ranked models and their
+    fitted strengths; the per-prompt scores it returns ride along with the plain replicas'
+    prompt counts, so the style view's intervals come from the very same draws."""
+
+    def __init__(self, inputs: RecomputeInputs, rows: GroupedRows) -> None:
+        self.inputs = inputs
+        self.rows = rows
+        self.fit: StylePointFit | None = None
+
+    def prompt_scores(self, used: Comparisons, beta: FloatArray) -> FloatArray | None:
+        rows = self.rows
+        style_a, style_b, found = _style_rows(self.inputs.styles, rows)
+        if not found.any():
+            return None
+        try:
+            fit = style_point_fit(
+                prompt=rows.prompt,
+                model_a=rows.model_a,
+                model_b=rows.model_b,
+                wins_a=rows.wins_a,
+                ties=rows.ties,
+                wins_b=rows.wins_b,
+                style_a=style_a,
+                style_b=style_b,
+                has_style=found,
+                models=used.models,
+                ridge=self.inputs.config.ridge,
+                start=beta,
+            )
+        except (StatsInputError, StatsConvergenceError):
+            # A board whose style cannot be fitted keeps its plain view and shows no style view.
+            return None
+        if fit.n_prompts != used.n_prompts:
+            return None
+        self.fit = fit
+        return fit.scores
+
+    def finish(self, leaderboard: Leaderboard) -> StyleControlled | None:
+        if self.fit is None or leaderboard.extra_replicas is None:
+            return None
+        ranked = leaderboard.ranked
+        elo = {line.model: line.elo for line in ranked}
+        mean = float(np.mean([elo[model] for model in self.fit.models]))
+        return style_controlled(
+            self.fit,
+            leaderboard.extra_replicas,
+            confidence=self.inputs.config.confidence,
+            elo_mean=mean,
+        )
+
+
+def _style_lines(style: StyleControlled) -> dict[int, dict[str, Any]]:
+    lines: dict[int, dict[str, Any]] = {}
+    for code, model in enumerate(style.models):
+        lines[int(model)] = {  # type: ignore[call-overload]
+            "style_elo": float(style.elo[code]),
+            "style_lower": float(style.lower[code]),
+            "style_upper": float(style.upper[code]),
+            "style_rank": int(style.rank_with_uncertainty[code]),
+            "style_rank_lower": None if style.rank_lower is None else int(style.rank_lower[code]),
+            "style_rank_upper": None if style.rank_upper is None else int(style.rank_upper[code]),
+        }
+    return lines
 
 
 # --- The anonymised ratings file ----------------------------------------------------------------
@@ -314,6 +622,7 @@ def _ratings_file_parts(
 
 
 def _board_record(board: BoardDraft) -> dict[str, Any]:
+    """A board's "board" record in the ratings file: the fields a reproduction must match."""
     return {
         "key": board.key,
         "category": board.category_id,
@@ -325,325 +634,7 @@ def _board_record(board: BoardDraft) -> dict[str, Any]:
         "n_models": board.n_models,
         "separability": board.separability,
         "entries": [
-            {
-                "model": entry.model_version_id,
-                "position": entry.position,
-                "rank": entry.rank,
-                "rank_with_uncertainty": entry.rank_with_uncertainty,
-                "elo": entry.elo,
-                "lower": entry.lower,
-                "upper": entry.upper,
-                "standard_error": entry.standard_error,
-                "n_ratings": entry.n_ratings,
-                "wins": entry.wins,
-                "ties": entry.ties,
-                "losses": entry.losses,
-                "accuracy": entry.accuracy,
-                "accuracy_lower": entry.accuracy_lower,
-                "accuracy_upper": entry.accuracy_upper,
-                "accuracy_n": entry.accuracy_n,
-                "contaminated": entry.contaminated,
-                "few_ratings": entry.few_ratings,
-                "not_ranked_reason": entry.not_ranked_reason,
-            }
+            {"model": entry.model_version_id} | {key: getattr(entry, key) for key in ENTRY_FIELDS}
             for entry in board.entries
         ],
     }
-
-
-def _number(value: float, digits: int = 4) -> float | None:
-    """A finite float rounded for the snapshot's JSON; None for NaN."""
-    return round(float(value), digits) if np.isfinite(value) else None
-
-
-def _rounded(value: float, digits: int = 4) -> float | None:
-    """`_number` for a Python float."""
-    return round(value, digits) if math.isfinite(value) else None
-
-
-def _ranked_elo(ranking: Leaderboard) -> tuple[IntArray, npt.NDArray[np.float64]]:
-    """Model ids and Elo of the ranked models, in the order of the ranking's replicas."""
-    lines = ranking.ranked
-    models = np.array([int(line.model) for line in lines], dtype=np.int64)  # type: ignore[call-overload]
-    return models, np.array([float(line.elo or 0.0) for line in lines])
-
-
-def _standing_attach(board: BoardDraft, overall: Leaderboard, category: Leaderboard) -> None:
-    """Add each model's category-minus-overall standing (with interval) to its entry."""
-    if overall.elo_replicas is None or category.elo_replicas is None:
-        return
-    overall_models, overall_elo = _ranked_elo(overall)
-    category_models, category_elo = _ranked_elo(category)
-    result = standing_differences(
-        overall_models=overall_models,
-        overall_elo=overall_elo,
-        overall_replicas=overall.elo_replicas,
-        category_models=category_models,
-        category_elo=category_elo,
-        category_replicas=category.elo_replicas,
-        confidence=category.config.confidence,
-    )
-    found = {
-        int(model): {
-            "difference": _number(result.difference[i], 1),
-            "lower": _number(result.lower[i], 1),
-            "upper": _number(result.upper[i], 1),
-            "mark": {1: "strength", -1: "weakness"}.get(int(result.mark[i])),
-        }
-        for i, model in enumerate(result.models.tolist())
-    }
-    for index, entry in enumerate(board.entries):
-        if entry.model_version_id in found:
-            diagnostics = {**(entry.diagnostics or {}), "vs_overall": found[entry.model_version_id]}
-            board.entries[index] = replace(entry, diagnostics=diagnostics)
-
-
-def _answer_stats(
-    inputs: RecomputeInputs, category: CategoryInfo | None
-) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
-    """The board's error sources and, per model, score means and tag rates with intervals."""
-    sums = inputs.answers
-    if sums is not None and category is not None:
-        prompts = inputs.category_prompt_ids.get(category.id, np.zeros(0, dtype=np.int64))
-        sums = sums.restrict(prompts)
-    if sums is None or not len(sums.prompt):
-        return None, {}
-    config = inputs.config
-    result = answer_diagnostics(
-        sums, replicas=config.replicas, seed=config.seed, confidence=config.confidence
-    )
-    dimensions = inputs.rubric_meta.get("dimensions", [])
-    tags = inputs.rubric_meta.get("tags", [])
-    # Plain Python numbers first (tolist), then the same rounding as _number: indexing numpy
-    # arrays element by element cost more than the bootstrap's quantiles.
-    mean, low, high = (
-        a.tolist() for a in (result.score_mean, result.score_lower, result.score_upper)
-    )
-    rate, tag_low, tag_high = (
-        a.tolist() for a in (result.tag_rate, result.tag_lower, result.tag_upper)
-    )
-    score_n, tag_count = result.score_n.tolist(), result.tag_count.tolist()
-    answers = result.answers.tolist()
-    per_model: dict[int, dict[str, Any]] = {}
-    for i, model in enumerate(result.models.tolist()):
-        per_model[int(model)] = {
-            "answers": int(answers[i]),
-            "dimensions": [
-                {
-                    "key": dimension["key"],
-                    "label": dimension["label"],
-                    "mean": _rounded(mean[i][j]),
-                    "lower": _rounded(low[i][j]),
-                    "upper": _rounded(high[i][j]),
-                    "n": int(score_n[i][j]),
-                }
-                for j, dimension in enumerate(dimensions)
-            ],
-            "tags": [
-                {
-                    "key": tag["key"],
-                    "label": tag["label"],
-                    "rate": _rounded(rate[i][k]),
-                    "lower": _rounded(tag_low[i][k]),
-                    "upper": _rounded(tag_high[i][k]),
-                    "count": int(tag_count[i][k]),
-                }
-                for k, tag in enumerate(tags)
-            ],
-        }
-    board = {
-        "answers": result.pooled_answers,
-        "dimensions": dimensions,
-        "tags": tags,
-        "error_sources": [
-            {
-                "key": tags[k]["key"],
-                "label": tags[k]["label"],
-                "rate": _number(result.pooled_rate[k]),
-                "lower": _number(result.pooled_lower[k]),
-                "upper": _number(result.pooled_upper[k]),
-                "count": int(result.pooled_count[k]),
-            }
-            for k in result.error_order.tolist()
-            if result.pooled_count[k] > 0
-        ],
-        "resample": "prompt",
-        "interval": "percentile",
-        "replicas": config.replicas,
-        "confidence": config.confidence,
-    }
-    return board, per_model
-
-
-def _board_compute(
-    inputs: RecomputeInputs,
-    *,
-    rows: GroupedRows,
-    key: str,
-    category: CategoryInfo | None,
-    position: int,
-    graded_prompts: IntArray | None,
-) -> tuple[BoardDraft, Leaderboard | None]:
-    """One board: the engine's ranking (shared with the reproduction from a ratings file), the
-    style-controlled view fitted inside its bootstrap, and what experts found."""
-    thresholds = inputs.thresholds
-    style_fit = _StyleFitting(inputs, rows)
-    core = board_core(
-        rows,
-        config=inputs.config,
-        min_ratings_per_board=thresholds.min_ratings_per_board,
-        few_ratings=thresholds.few_ratings,
-        anchor=inputs.anchors.get(key),
-        grades=None if inputs.grades is None else inputs.grades.columns(),
-        graded_prompts=graded_prompts,
-        exposures=inputs.exposure_columns(),
-        extra_columns=style_fit.prompt_scores,
-    )
-    leaderboard = core.leaderboard
-    found, found_per_model = _answer_stats(inputs, category) if core.n_ratings else (None, {})
-    style = None if leaderboard is None else style_fit.finish(leaderboard)
-    board = BoardDraft(
-        key=key,
-        category_id=category.id if category else None,
-        facet=category.facet if category else "",
-        title=category.title if category else "Overall",
-        position=position,
-        status=SnapshotBoard.Status(core.status),
-        status_detail=_status_detail(core, thresholds),
-        n_ratings=core.n_ratings,
-        n_prompts=core.n_prompts,
-        n_models=core.n_models,
-        separability=core.separability,
-        has_accuracy=bool(core.accuracy),
-        data=_board_data(inputs, leaderboard, found),
-        entries=_entry_drafts(core, found_per_model, {} if style is None else _style_lines(style)),
-        style=None if style is None else style.to_dict(),
-    )
-    return board, leaderboard
-
-
-def _status_detail(core: BoardCore, thresholds: Thresholds) -> str:
-    """Why a board is not ranked, as its page says it."""
-    if core.reason == TOO_FEW_RATINGS:
-        return (
-            f"{core.n_ratings} approved ratings; a board is ranked from "
-            f"{thresholds.min_ratings_per_board}."
-        )
-    if core.reason == NO_RANKABLE_PAIR:
-        return (
-            f"Fewer than two models have {thresholds.min_ratings_per_model} ratings "
-            "against each other, with a win and a loss, in one connected group."
-        )
-    return ""
-
-
-def _board_data(
-    inputs: RecomputeInputs, leaderboard: Leaderboard | None, found: dict[str, Any] | None
-) -> dict[str, Any]:
-    """The board's stored JSON: the engine's board (without its lines, which are the entries)
-    with the snapshot its scale is anchored on, and the board's error sources."""
-    data: dict[str, Any] = {}
-    if leaderboard is not None:
-        data = leaderboard.to_dict()
-        data.pop("models", None)
-        data["anchor"]["snapshot"] = (
-            inputs.anchor_snapshot_id if leaderboard.anchor.models else None
-        )
-    if found is not None:
-        data["findings"] = found
-    return data
-
-
-def _entry_drafts(
-    core: BoardCore,
-    found_per_model: dict[int, dict[str, Any]],
-    style_lines: dict[int, dict[str, Any]],
-) -> list[EntryDraft]:
-    """The board's entries: the engine's numbers, each model's findings and style view."""
-    return [
-        EntryDraft(
-            model_version_id=entry["model"],
-            **{name: value for name, value in entry.items() if name != "model"},
-            diagnostics=found_per_model.get(entry["model"]),
-            **style_lines.get(entry["model"], {}),
-        )
-        for entry in core.entries
-    ]
-
-
-def _style_rows(styles: AnswerStyles | None, rows: GroupedRows) -> tuple[IntArray, IntArray, Any]:
-    """The stored style counts of both answers of every row, and whether both were found."""
-    if styles is None:
-        empty = np.zeros((len(rows.prompt), 5), dtype=np.int64)
-        return empty, empty, np.zeros(len(rows.prompt), dtype=np.bool_)
-    style_a, found_a = styles.locate(rows.model_a, rows.prompt)
-    style_b, found_b = styles.locate(rows.model_b, rows.prompt)
-    return style_a, style_b, found_a & found_b
-
-
-class _StyleFitting:
-    """The board's style-controlled view, fitted inside the plain board's bootstrap.
-
-    `rank_models` calls `prompt_scores` with the ratings between the ranked models and their
-    fitted strengths; the per-prompt scores it returns ride along with the plain replicas'
-    prompt counts, so the style view's intervals come from the very same draws."""
-
-    def __init__(self, inputs: RecomputeInputs, rows: GroupedRows) -> None:
-        self.inputs = inputs
-        self.rows = rows
-        self.fit: StylePointFit | None = None
-
-    def prompt_scores(self, used: Comparisons, beta: FloatArray) -> FloatArray | None:
-        rows = self.rows
-        style_a, style_b, found = _style_rows(self.inputs.styles, rows)
-        if not found.any():
-            return None
-        try:
-            fit = style_point_fit(
-                prompt=rows.prompt,
-                model_a=rows.model_a,
-                model_b=rows.model_b,
-                wins_a=rows.wins_a,
-                ties=rows.ties,
-                wins_b=rows.wins_b,
-                style_a=style_a,
-                style_b=style_b,
-                has_style=found,
-                models=used.models,
-                ridge=self.inputs.config.ridge,
-                start=beta,
-            )
-        except (StatsInputError, StatsConvergenceError):
-            # A board whose style cannot be fitted keeps its plain view and shows no style view.
-            return None
-        if fit.n_prompts != used.n_prompts:
-            return None
-        self.fit = fit
-        return fit.scores
-
-    def finish(self, leaderboard: Leaderboard) -> StyleControlled | None:
-        if self.fit is None or leaderboard.extra_replicas is None:
-            return None
-        ranked = leaderboard.ranked
-        elo = {line.model: line.elo for line in ranked}
-        mean = float(np.mean([elo[model] for model in self.fit.models]))
-        return style_controlled(
-            self.fit,
-            leaderboard.extra_replicas,
-            confidence=self.inputs.config.confidence,
-            elo_mean=mean,
-        )
-
-
-def _style_lines(style: StyleControlled) -> dict[int, dict[str, Any]]:
-    lines: dict[int, dict[str, Any]] = {}
-    for code, model in enumerate(style.models):
-        lines[int(model)] = {  # type: ignore[call-overload]
-            "style_elo": float(style.elo[code]),
-            "style_lower": float(style.lower[code]),
-            "style_upper": float(style.upper[code]),
-            "style_rank": int(style.rank_with_uncertainty[code]),
-            "style_rank_lower": None if style.rank_lower is None else int(style.rank_lower[code]),
-            "style_rank_upper": None if style.rank_upper is None else int(style.rank_upper[code]),
-        }
-    return lines
