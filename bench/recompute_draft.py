@@ -44,6 +44,12 @@ def main() -> None:
     dumped = {field.name: getattr(draft, field.name) for field in dataclasses.fields(draft)}
     dumped["boards"] = [dataclasses.asdict(board) for board in draft.boards]
     body = dumped.pop("ratings_file_body", None)
+    source = dumped.pop("ratings_file_source", None)
+    if source is not None:
+        # Since the file is formatted at its first download: the body it will be written with.
+        from leaderboards.stats.ratings_file import ratings_file_body, ratings_source_unpack
+
+        body = ratings_file_body(**ratings_source_unpack(source))
     dumped["ratings_file_body_sha256"] = None if body is None else hashlib.sha256(body).hexdigest()
     with open(args.out, "w") as out:
         json.dump(dumped, out, sort_keys=True, default=str, indent=0)

@@ -6,7 +6,8 @@ leaderboards/services.py publishes. Per board (`_board_compute`): the engine's r
 (`stats.board.board_core`, which the reproduction from a ratings file runs too), the
 style-controlled view fitted inside its bootstrap (`_StyleFitting`), what experts found
 (`_answer_stats`), strengths against the overall board (`_standing_attach`); then the
-snapshot's anonymised ratings file (`_ratings_file_parts`). Nothing here reads the database.
+source of the snapshot's anonymised ratings file (`_ratings_file_parts`). Nothing here reads
+the database.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from leaderboards.stats.board import (
     GroupedRows,
     board_core,
 )
-from leaderboards.stats.ratings_file import agreement_compute, ratings_file_body
+from leaderboards.stats.ratings_file import agreement_compute, ratings_source_pack
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -119,8 +120,9 @@ class SnapshotDraft:
     n_models: int
     ratings_through: datetime | None
     boards: list[BoardDraft]
-    # The anonymised ratings file without its header (a gzip member; see ratings_file_compose).
-    ratings_file_body: bytes | None = None
+    # What the anonymised ratings file is written from (ratings_source_pack), and its header
+    # less what only the snapshot row knows; the file is formatted at its first download.
+    ratings_file_source: bytes | None = None
     ratings_file_header: dict[str, Any] = field(default_factory=dict)
     prompt_set_id: int | None = None
 
@@ -170,9 +172,13 @@ def snapshot_draft_compute(
     )
     if inputs.ratings is None:
         return draft
-    body, header = _ratings_file_parts(inputs, draft)
+    arguments, header = _ratings_file_parts(inputs, draft)
     return SnapshotDraft(
-        **{**draft.__dict__, "ratings_file_body": body, "ratings_file_header": header}
+        **{
+            **draft.__dict__,
+            "ratings_file_source": ratings_source_pack(**arguments),
+            "ratings_file_header": header,
+        }
     )
 
 
@@ -517,9 +523,10 @@ def _rater_pseudonyms(fingerprint: str, annotator_ids: list[int]) -> dict[int, s
 
 def _ratings_file_parts(
     inputs: RecomputeInputs, draft: SnapshotDraft
-) -> tuple[bytes, dict[str, Any]]:
-    """The body of the snapshot's ratings file and its header (less what only the snapshot row
-    knows: its id and creation time)."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The arguments of `ratings_file_body` for the snapshot's ratings file (sorted,
+    pseudonymised, prompts hashed) and its header (less what only the snapshot row knows: its
+    id and creation time)."""
     ratings = inputs.ratings
     assert ratings is not None
     grades = inputs.grades
@@ -566,15 +573,15 @@ def _ratings_file_parts(
         if rated.any()
         else np.zeros((0, 2), dtype=np.int64)
     )
-    body = ratings_file_body(
-        boards=[_board_record(board) for board in draft.boards],
-        categories=[
+    arguments = {
+        "boards": [_board_record(board) for board in draft.boards],
+        "categories": [
             {"id": c.id, "slug": c.slug, "facet": c.facet, "value": c.value}
             for c in inputs.categories
         ],
-        prompt_hashes=hashes,
-        prompt_categories=prompt_categories,
-        ratings={
+        "prompt_hashes": hashes,
+        "prompt_categories": prompt_categories,
+        "ratings": {
             "prompt": prompt_code[order],
             "model_a": ratings.model_a[order],
             "model_b": ratings.model_b[order],
@@ -582,10 +589,10 @@ def _ratings_file_parts(
             "outcome": ratings.outcome[order],
             "rater": rater_code[order],
         },
-        raters=rater_names,
-        grades=grade_columns,
-        exposures={"prompt": np.searchsorted(prompts, exposed[:, 0]), "model": exposed[:, 1]},
-    )
+        "raters": rater_names,
+        "grades": grade_columns,
+        "exposures": {"prompt": np.searchsorted(prompts, exposed[:, 0]), "model": exposed[:, 1]},
+    }
     header = {
         "fingerprint": inputs.fingerprint,
         "engine_version": ENGINE_VERSION,
@@ -618,7 +625,7 @@ def _ratings_file_parts(
             "annotator): unrelated between snapshots",
         },
     }
-    return body, header
+    return arguments, header
 
 
 def _board_record(board: BoardDraft) -> dict[str, Any]:

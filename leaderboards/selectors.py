@@ -27,6 +27,7 @@ from leaderboards.models import (
     SnapshotChart,
     SnapshotEntry,
     SnapshotRatingsFile,
+    SnapshotRatingsSource,
 )
 from seal.models import (
     Category,
@@ -535,8 +536,24 @@ def public_ratings_file(*, domain_slug: str, snapshot_id: int) -> SnapshotRating
 
 
 def public_ratings_file_exists(*, snapshot_id: int) -> bool:
-    """Whether a snapshot has a ratings file (snapshots published before files were kept do not)."""
-    return SnapshotRatingsFile.objects.filter(snapshot_id=snapshot_id).exists()
+    """Whether a snapshot has a ratings file, written or still to be formatted from its source
+    (snapshots published before files were kept have neither)."""
+    return (
+        SnapshotRatingsFile.objects.filter(snapshot_id=snapshot_id).exists()
+        or SnapshotRatingsSource.objects.filter(snapshot_id=snapshot_id).exists()
+    )
+
+
+def public_ratings_file_source_exists(*, domain_slug: str, snapshot_id: int) -> bool:
+    """Whether a published, visible snapshot of an active domain has a ratings file still to be
+    formatted (at its first download)."""
+    return SnapshotRatingsSource.objects.filter(
+        snapshot_id=snapshot_id,
+        snapshot__domain__slug=domain_slug,
+        snapshot__domain__is_active=True,
+        snapshot__is_published=True,
+        snapshot__is_hidden=False,
+    ).exists()
 
 
 def published_pointer(*, domain_slug: str) -> PublishedLeaderboard | None:

@@ -38,6 +38,7 @@ from leaderboards.models import (
     SnapshotChart,
     SnapshotEntry,
     SnapshotRatingsFile,
+    SnapshotRatingsSource,
 )
 from leaderboards.selectors import (
     domains_with_unrequested_approvals,
@@ -375,7 +376,7 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
             for entry in board_draft.entries
         ]
     )
-    if draft.ratings_file_body is not None:
+    if draft.ratings_file_source is not None:
         _ratings_file_insert(snapshot, draft)
     # From here on the triggers refuse any row added to, changed in or deleted from it.
     Snapshot.objects.filter(pk=snapshot.pk).update(is_published=True)
@@ -411,31 +412,59 @@ def _entries_insert(rows: list[dict[str, Any]]) -> None:
 
 
 def _ratings_file_insert(snapshot: Snapshot, draft: SnapshotDraft) -> None:
-    """Store the snapshot's anonymised ratings file: its header member (which names the snapshot
-    row) followed by the body the recompute compressed outside the transaction."""
-    import hashlib
-
-    from leaderboards.stats.ratings_file import ratings_file_header
-
-    assert draft.ratings_file_body is not None
+    """Keep what the snapshot's anonymised ratings file is written from, with the snapshot: its
+    full header (which names the snapshot row) and the recompute's packed arrays. Formatting
+    and compressing 300,000 lines is left to the first download (snapshot_ratings_file_ensure),
+    off the publishing path."""
+    assert draft.ratings_file_source is not None
     domain_slug = Domain.objects.filter(pk=snapshot.domain_id).values_list("slug", flat=True)[0]
-    header = ratings_file_header(
-        {
+    SnapshotRatingsSource.objects.create(
+        snapshot=snapshot,
+        header={
             "snapshot": snapshot.pk,
             "domain": domain_slug,
             "domain_id": snapshot.domain_id,
             "created_at": snapshot.created_at.isoformat(),
             **draft.ratings_file_header,
-        }
-    )
-    content = header + draft.ratings_file_body
-    SnapshotRatingsFile.objects.create(
-        snapshot=snapshot,
-        content=content,
-        sha256=hashlib.sha256(content).hexdigest(),
-        size=len(content),
+        },
+        packed=draft.ratings_file_source,
         n_ratings=draft.n_ratings,
     )
+
+
+def snapshot_ratings_file_ensure(*, snapshot_id: int) -> SnapshotRatingsFile | None:
+    """The snapshot's anonymised ratings file, formatted from its source and stored on first use
+    (idempotent); None for a snapshot published without one."""
+    import hashlib
+
+    from leaderboards.stats.ratings_file import (
+        ratings_file_body,
+        ratings_file_header,
+        ratings_source_unpack,
+    )
+
+    found = SnapshotRatingsFile.objects.filter(snapshot_id=snapshot_id).first()
+    if found is not None:
+        return found
+    source = SnapshotRatingsSource.objects.filter(snapshot_id=snapshot_id).first()
+    if source is None:
+        return None
+    # The same function and arguments as at publishing: the file is the one it would have been.
+    content = ratings_file_header(source.header) + ratings_file_body(
+        **ratings_source_unpack(bytes(source.packed))
+    )
+    try:
+        with transaction.atomic():
+            return SnapshotRatingsFile.objects.create(
+                snapshot_id=snapshot_id,
+                content=content,
+                sha256=hashlib.sha256(content).hexdigest(),
+                size=len(content),
+                n_ratings=source.n_ratings,
+            )
+    except IntegrityError:
+        # Another request wrote it first: the same bytes.
+        return SnapshotRatingsFile.objects.get(snapshot_id=snapshot_id)
 
 
 # --- Recovery ------------------------------------------------------------------------------------

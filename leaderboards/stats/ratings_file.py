@@ -15,6 +15,7 @@ import gzip
 import io
 import json
 import math
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
@@ -147,6 +148,64 @@ def ratings_file_body(
 
 
 _RATING_COLUMNS = ("prompt", "model_a", "model_b", "preference", "outcome", "rater")
+
+
+def ratings_source_pack(
+    *,
+    boards: Sequence[Mapping[str, Any]],
+    categories: Sequence[Mapping[str, Any]],
+    prompt_hashes: Sequence[str],
+    prompt_categories: Sequence[Sequence[int]],
+    ratings: Mapping[str, npt.ArrayLike],
+    raters: Sequence[str],
+    grades: Mapping[str, npt.ArrayLike] | None = None,
+    exposures: Mapping[str, npt.ArrayLike] | None = None,
+) -> bytes:
+    """The arguments of `ratings_file_body` as compact bytes: a JSON line with the lists and the
+    arrays' layout, then every array as little-endian int64 (float64 for outcome), zlib level 1.
+
+    A tenth of the time of writing the file itself; `ratings_source_unpack` gives the same
+    arguments back, so the file written later is the one that would have been written now."""
+    groups = {"ratings": ratings, "grades": grades, "exposures": exposures}
+    layout: list[list[Any]] = []
+    chunks: list[bytes] = []
+    for group, columns in groups.items():
+        if columns is None:
+            continue
+        for name, values in columns.items():
+            array = np.asarray(values)
+            dtype = "<f8" if array.dtype.kind == "f" else "<i8"
+            layout.append([group, name, dtype, len(array)])
+            chunks.append(np.ascontiguousarray(array, dtype=dtype).tobytes())
+    meta = {
+        "boards": list(boards),
+        "categories": list(categories),
+        "prompt_hashes": list(prompt_hashes),
+        "prompt_categories": [list(cats) for cats in prompt_categories],
+        "raters": list(raters),
+        "layout": layout,
+    }
+    return zlib.compress(_json(meta).encode() + b"\n" + b"".join(chunks), 1)
+
+
+def ratings_source_unpack(packed: bytes) -> dict[str, Any]:
+    """The keyword arguments of `ratings_file_body` that `ratings_source_pack` packed."""
+    data = zlib.decompress(packed)
+    end = data.index(b"\n")
+    meta = json.loads(data[:end])
+    arguments: dict[str, Any] = {
+        name: meta[name]
+        for name in ("boards", "categories", "prompt_hashes", "prompt_categories", "raters")
+    }
+    arguments["grades"] = None
+    arguments["exposures"] = None
+    at = end + 1
+    for group, name, dtype, length in meta["layout"]:
+        size = np.dtype(dtype).itemsize * length
+        column = np.frombuffer(data, dtype=dtype, count=length, offset=at).astype(dtype[1:])
+        arguments[group] = (arguments.get(group) or {}) | {name: column}
+        at += size
+    return arguments
 
 
 # --- Reading ---------------------------------------------------------------------------------

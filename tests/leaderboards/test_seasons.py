@@ -88,8 +88,12 @@ def test_a_new_prompt_set_starts_a_new_season_and_the_old_one_stays_readable(two
 
 def test_the_ratings_file_of_a_season_holds_its_ratings_only_and_reproduces(two_seasons):
     _, first, second = two_seasons
+    from leaderboards.services import snapshot_ratings_file_ensure
+
     for snapshot in (first, second):
-        parsed = ratings_file_read(bytes(snapshot.ratings_file.content))
+        found = snapshot_ratings_file_ensure(snapshot_id=snapshot.pk)
+        assert found is not None
+        parsed = ratings_file_read(bytes(found.content))
         assert parsed.header["season"]["version"] == snapshot.prompt_set.version
         assert parsed.counts["ratings"] == snapshot.n_ratings
         _, problems = ratings_file_verify(parsed)
