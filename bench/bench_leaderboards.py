@@ -239,13 +239,8 @@ def recompute(domain_id: int) -> dict[str, float]:
     from django.db import connection, transaction
 
     from leaderboards.models import Snapshot
-    from leaderboards.recompute import (
-        _answer_stats,
-        _answer_sums,
-        _rubric_meta,
-        recompute_inputs_load,
-        snapshot_draft_compute,
-    )
+    from leaderboards.recompute import _answer_stats, snapshot_draft_compute
+    from leaderboards.recompute_inputs import _answer_sums, _rubric_meta, recompute_inputs_load
     from leaderboards.services import leaderboards_publish_now, snapshot_charts_render
     from seal.models import Domain
 

@@ -37,7 +37,7 @@ def _old_read(domain_id: int) -> dict[int, object]:
     """The grouped input as the recompute read it before: two GROUP BY queries."""
     import numpy as np
 
-    from leaderboards.selectors import approved_counts, approved_counts_by_category
+    from leaderboards.recompute_inputs import approved_counts, approved_counts_by_category
 
     overall = approved_counts(domain_id=domain_id).sorted()
     rows, ids = approved_counts_by_category(domain_id=domain_id)
@@ -60,13 +60,9 @@ def main() -> None:
     setup_django(args.database_url)
     from django.db import connection, transaction
 
-    from leaderboards.models import SnapshotRatingsFile
-    from leaderboards.recompute import (
-        _ratings_file_parts,
-        recompute_inputs_load,
-        snapshot_draft_compute,
-    )
-    from leaderboards.services import leaderboards_publish_now
+    from leaderboards.recompute import _ratings_file_parts, snapshot_draft_compute
+    from leaderboards.recompute_inputs import recompute_inputs_load
+    from leaderboards.services import leaderboards_publish_now, snapshot_ratings_file_ensure
     from leaderboards.stats.ratings_file import ratings_file_read, ratings_file_verify
     from seal.models import Domain
 
@@ -103,14 +99,18 @@ def main() -> None:
                 if got is None or getattr(got, name).tolist() != getattr(expected, name).tolist():
                     failures.append(f"grouped rows of category {category_id} differ in {name}")
         draft = snapshot_draft_compute(inputs)
-        timed("ratings file: hash + format + gzip", _ratings_file_parts, inputs, draft)
+        timed("ratings file source at publish: hash + sort", _ratings_file_parts, inputs, draft)
         (snapshot,) = timed(
             "recompute and publish (service, no charts)",
             leaderboards_publish_now,
             domains=[domain],
             draw_charts=False,
         )
-        stored = SnapshotRatingsFile.objects.get(snapshot=snapshot)
+        stored = timed(
+            "first download: format + gzip the kept source",
+            snapshot_ratings_file_ensure,
+            snapshot_id=snapshot.pk,
+        )
         content = bytes(stored.content)
         parsed = timed("reproduce: read file", ratings_file_read, content)
         _, problems = timed("reproduce: every board", ratings_file_verify, parsed)

@@ -305,8 +305,9 @@ class SnapshotChart(models.Model):
 
 class SnapshotRatingsFile(models.Model):
     """The anonymised ratings file of a snapshot (gzip JSON Lines, no text): exactly the input
-    that produced it, so anyone can recompute its numbers. Written with the snapshot, before it
-    is published; never changed afterwards (the triggers of migration 0006 hold it)."""
+    that produced it, so anyone can recompute its numbers. Formatted from the snapshot's
+    SnapshotRatingsSource at its first download and inserted once; never changed or deleted
+    afterwards (the triggers of migrations 0009 and 0011 hold it)."""
 
     snapshot = models.OneToOneField(Snapshot, on_delete=models.CASCADE, related_name="ratings_file")
     content = models.BinaryField()
@@ -320,6 +321,27 @@ class SnapshotRatingsFile(models.Model):
 
     def __str__(self) -> str:
         return f"Ratings file of snapshot #{self.snapshot_id}"
+
+
+class SnapshotRatingsSource(models.Model):
+    """What a snapshot's anonymised ratings file is written from, kept in its publishing
+    transaction (append-only like the snapshot): the file's header and the recompute's sorted,
+    pseudonymised arrays (`leaderboards.stats.ratings_file.ratings_source_pack`). The file is
+    formatted from it once, at its first download, and kept (SnapshotRatingsFile)."""
+
+    snapshot = models.OneToOneField(
+        Snapshot, on_delete=models.CASCADE, related_name="ratings_source"
+    )
+    header = models.JSONField()
+    packed = models.BinaryField()
+    n_ratings = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["snapshot"]
+
+    def __str__(self) -> str:
+        return f"Ratings file source of snapshot #{self.snapshot_id}"
 
 
 class PublishedLeaderboard(models.Model):

@@ -1,4 +1,4 @@
-"""Reads of the leaderboards: the recompute's aggregated input, and what the public may see.
+"""Reads of the leaderboards: what the public may see (the recompute reads in recompute_inputs).
 
 The public only ever reads published, visible snapshots. Nothing here returns prompt text except
 `public_sample_prompts`, which returns only prompts staff marked as public samples.
@@ -11,17 +11,14 @@ import hashlib
 import re
 import typing
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.db import connection
-from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Exists, F, Max, OuterRef, Prefetch, Q, Subquery
 
 from annotation.models import ApprovedRating
-from leaderboards.grading import numeric_answer_is_correct
 from leaderboards.models import (
     OVERALL_KEY,
     EvaluationProgress,
@@ -32,6 +29,7 @@ from leaderboards.models import (
     SnapshotChart,
     SnapshotEntry,
     SnapshotRatingsFile,
+    SnapshotRatingsSource,
 )
 from leaderboards.public_cache import remembered
 from seal.models import (
@@ -41,422 +39,7 @@ from seal.models import (
     ModelVersion,
     Prompt,
     PromptSet,
-    Response,
-    ResponseStyle,
 )
-
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    IntArray = npt.NDArray[np.int64]
-
-# numpy is imported by the functions that build the recompute's input (below), so that the web
-# process, which reads published snapshots through this module, does not load it.
-
-# --- The recompute's input, grouped by the database -----------------------------------------------
-
-_COUNTS = {
-    "wins_a": Count("pk", filter=Q(outcome=1.0)),
-    "ties": Count("pk", filter=Q(outcome=0.5)),
-    "wins_b": Count("pk", filter=Q(outcome=0.0)),
-    # The strong ends of the 5-point scale: with the outcome counts they give every unit's
-    # preference distribution, which is what the agreement statistic needs.
-    "much_a": Count("pk", filter=Q(preference=2)),
-    "much_b": Count("pk", filter=Q(preference=-2)),
-}
-_KEYS = ("prompt_id", "model_a_id", "model_b_id")
-
-
-@dataclass(frozen=True, eq=False)
-class CountRows:
-    """Approved ratings grouped by (prompt, model_a, model_b), with outcome counts."""
-
-    prompt: IntArray
-    model_a: IntArray
-    model_b: IntArray
-    wins_a: IntArray
-    ties: IntArray
-    wins_b: IntArray
-    much_a: IntArray
-    much_b: IntArray
-
-    FIELDS = ("prompt", "model_a", "model_b", "wins_a", "ties", "wins_b", "much_a", "much_b")
-
-    @classmethod
-    def from_matrix(cls, matrix: IntArray) -> CountRows:
-        import numpy as np
-
-        return cls(*(np.ascontiguousarray(matrix[:, i]) for i in range(len(cls.FIELDS))))
-
-    @classmethod
-    def empty(cls) -> CountRows:
-        import numpy as np
-
-        return cls.from_matrix(np.zeros((0, len(cls.FIELDS)), dtype=np.int64))
-
-    @property
-    def n_ratings(self) -> int:
-        return int(self.wins_a.sum() + self.ties.sum() + self.wins_b.sum())
-
-    def take(self, index: IntArray) -> CountRows:
-        return CountRows(*(getattr(self, name)[index] for name in self.FIELDS))
-
-    def sorted(self) -> CountRows:
-        """Rows in (prompt, model_a, model_b) order, whatever order the database returned."""
-        import numpy as np
-
-        return self.take(np.lexsort((self.model_b, self.model_a, self.prompt)))
-
-    def digest_update(self, digest: Any) -> None:
-        import numpy as np
-
-        for name in self.FIELDS:
-            digest.update(np.ascontiguousarray(getattr(self, name), dtype=np.int64).tobytes())
-            digest.update(b"|")
-
-
-def _matrix(rows: list[tuple[int, ...]], width: int) -> IntArray:
-    import numpy as np
-
-    if not rows:
-        return np.zeros((0, width), dtype=np.int64)
-    return np.array(rows, dtype=np.int64).reshape(len(rows), width)
-
-
-def approved_counts(*, domain_id: int) -> CountRows:
-    """The domain's approved ratings as one row per (prompt, model_a, model_b): one query."""
-    rows = (
-        ApprovedRating.objects.filter(domain_id=domain_id)
-        .order_by()
-        .values(*_KEYS)
-        .annotate(**_COUNTS)
-        .values_list(*_KEYS, *_COUNTS)
-    )
-    return CountRows.from_matrix(_matrix(list(rows), 8))
-
-
-@dataclass(frozen=True, eq=False)
-class RatingRows:
-    """The domain's approved ratings, one per row, as parallel arrays (no text, no identity but
-    the annotator's id, which the ratings file replaces by a per-snapshot pseudonym)."""
-
-    prompt: IntArray
-    model_a: IntArray
-    model_b: IntArray
-    preference: IntArray
-    outcome: npt.NDArray[np.float64]
-    annotator: IntArray
-
-    def __len__(self) -> int:
-        return len(self.prompt)
-
-
-def _season(prompt_set_id: int | None, prefix: str = "prompt__") -> dict[str, int]:
-    """The filter that keeps a season's rows: those on prompts of its prompt set (all if None)."""
-    return {} if prompt_set_id is None else {f"{prefix}prompt_set_id": prompt_set_id}
-
-
-def current_season(*, domain_id: int) -> tuple[int, str] | None:
-    """The domain's active prompt set (id, version): the season a recompute computes now."""
-    return (
-        PromptSet.objects.filter(domain_id=domain_id, status=PromptSet.Status.ACTIVE)
-        .values_list("pk", "version")
-        .first()
-    )
-
-
-def approved_rating_rows(*, domain_id: int, prompt_set_id: int | None = None) -> RatingRows:
-    """Every approved rating of the domain (of one season if given): one query, plain tuples."""
-    import numpy as np
-
-    rows = list(
-        ApprovedRating.objects.filter(domain_id=domain_id, **_season(prompt_set_id))
-        .order_by()
-        .values_list(
-            "prompt_id", "model_a_id", "model_b_id", "preference", "annotator_id", "outcome"
-        )
-    )
-    if not rows:
-        ints = np.zeros((0, 5), dtype=np.int64)
-        outcome = np.zeros(0, dtype=np.float64)
-    else:
-        columns = list(zip(*rows, strict=True))
-        ints = np.array(columns[:5], dtype=np.int64).T
-        outcome = np.array(columns[5], dtype=np.float64)
-    return RatingRows(
-        prompt=np.ascontiguousarray(ints[:, 0]),
-        model_a=np.ascontiguousarray(ints[:, 1]),
-        model_b=np.ascontiguousarray(ints[:, 2]),
-        preference=np.ascontiguousarray(ints[:, 3]),
-        outcome=outcome,
-        annotator=np.ascontiguousarray(ints[:, 4]),
-    )
-
-
-def approved_counts_by_category(*, domain_id: int) -> tuple[CountRows, IntArray]:
-    """The same rows for every category board at once, joined through the prompts' categories.
-
-    Returns the rows and, aligned with them, the category id of each (a prompt in two
-    categories contributes its rows to both)."""
-    rows = (
-        ApprovedRating.objects.filter(domain_id=domain_id, prompt__categories__isnull=False)
-        .order_by()
-        .values("prompt__categories", *_KEYS)
-        .annotate(**_COUNTS)
-        .values_list("prompt__categories", *_KEYS, *_COUNTS)
-    )
-    import numpy as np
-
-    matrix = _matrix(list(rows), 9)
-    return CountRows.from_matrix(matrix[:, 1:]), np.ascontiguousarray(matrix[:, 0])
-
-
-def approved_answer_sums(
-    *,
-    domain_id: int,
-    dimension_keys: Sequence[str],
-    tag_keys: Sequence[str],
-    ratings: int | None = None,
-) -> npt.NDArray[np.float64]:
-    """Rated answers per (prompt, model) with score sums, score counts and tag counts.
-
-    Columns as `approved_answer_sums_unpacked`. Read from the totals kept at final approval
-    (`ApprovedAnswerSums`, one query); when those do not account for every approved rating of
-    the domain (two answers each: rows written by a path that skipped the totals), from the
-    ratings themselves. `ratings`, the domain's approved ratings as the caller counted them in
-    the same transaction, spares counting them again.
-    """
-    matrix, counted = _answer_sums_kept(
-        domain_id=domain_id, dimension_keys=dimension_keys, tag_keys=tag_keys, ratings=ratings
-    )
-    if int(matrix[:, 2].sum()) == 2 * counted:
-        return matrix
-    return approved_answer_sums_unpacked(
-        domain_id=domain_id, dimension_keys=dimension_keys, tag_keys=tag_keys
-    )
-
-
-def _answer_sums_kept(
-    *, domain_id: int, dimension_keys: Sequence[str], tag_keys: Sequence[str], ratings: int | None
-) -> tuple[npt.NDArray[np.float64], int]:
-    """The kept totals as a matrix (columns as `approved_answer_sums`) and the rating count."""
-    import struct
-
-    import numpy as np
-    from django.db import connection
-
-    from annotation.models import ApprovedAnswerSums
-
-    table = ApprovedAnswerSums._meta.db_table
-    wanted = [f"s:{key}" for key in dimension_keys] + [f"c:{key}" for key in dimension_keys]
-    wanted += [f"t:{key}" for key in tag_keys]
-    count_sql = f"SELECT COUNT(*) FROM {ApprovedRating._meta.db_table} WHERE domain_id = %s"  # noqa: S608
-    # Rows of one layout (`keys`) come back as one byte string of fixed-size records:
-    # prompt, model, answers (int64) and the totals (float64), all big-endian.
-    blobs: list[tuple[str, bytes]] = []
-    with connection.cursor() as cursor:
-        if ratings is None:
-            cursor.execute(count_sql, [domain_id])
-            ratings = int(cursor.fetchone()[0])
-        if connection.vendor == "postgresql":
-            # Binary COPY: the bytes as they are, not hex text to decode (one row per layout).
-            with cursor.copy(
-                "COPY (SELECT s.keys, string_agg(int8send(s.prompt_id) || "  # noqa: S608
-                "int8send(s.model_version_id) || int8send(s.answers::int8) || s.totals, "
-                f"''::bytea) FROM {table} s WHERE s.domain_id = {int(domain_id)} "
-                "GROUP BY s.keys) TO STDOUT (FORMAT BINARY)"
-            ) as copy:
-                blobs = _binary_copy_pairs(b"".join(bytes(block) for block in copy))
-        else:
-            cursor.execute(
-                f"SELECT keys, prompt_id, model_version_id, answers, totals FROM {table} "  # noqa: S608
-                "WHERE domain_id = %s",
-                [domain_id],
-            )
-            parts: dict[str, list[bytes]] = defaultdict(list)
-            for keys, prompt_id, model_id, answers, totals in cursor.fetchall():
-                parts[keys].append(struct.pack(">qqq", prompt_id, model_id, answers))
-                parts[keys].append(bytes(totals))
-            blobs = [(keys, b"".join(chunks)) for keys, chunks in parts.items()]
-    blocks = [np.zeros((0, 3 + len(wanted)))]
-    for keys, blob in blobs:
-        layout = keys.split(",") if keys else []
-        record = np.dtype([("id", ">i8", (3,)), ("totals", ">f8", (len(layout),))])
-        rows = np.frombuffer(blob, dtype=record)
-        block = np.zeros((len(rows), 3 + len(wanted)))
-        block[:, :3] = rows["id"]
-        position = {name: index for index, name in enumerate(layout)}
-        for column, name in enumerate(wanted, start=3):
-            if name in position:
-                block[:, column] = rows["totals"][:, position[name]]
-        blocks.append(block)
-    return np.concatenate(blocks), ratings
-
-
-def _binary_copy_pairs(data: bytes) -> list[tuple[str, bytes]]:
-    """(text, bytea) rows of a PostgreSQL binary COPY: signature, flags, extension, then per
-    row an int16 field count and each field as int32 length and bytes; int16 -1 ends it."""
-    if data[:11] != b"PGCOPY\n\xff\r\n\x00":
-        raise ValueError("not a PostgreSQL binary COPY stream")
-    at = 19 + int.from_bytes(data[15:19], "big")
-    rows: list[tuple[str, bytes]] = []
-    while int.from_bytes(data[at : at + 2], "big", signed=True) == 2:
-        at += 2
-        fields = []
-        for _ in range(2):
-            length = int.from_bytes(data[at : at + 4], "big", signed=True)
-            fields.append(data[at + 4 : at + 4 + max(length, 0)])
-            at += 4 + max(length, 0)
-        rows.append((fields[0].decode(), fields[1]))
-    return rows
-
-
-def approved_answer_sums_unpacked(
-    *, domain_id: int, dimension_keys: Sequence[str], tag_keys: Sequence[str]
-) -> npt.NDArray[np.float64]:
-    """Rated answers per (prompt, model) with score sums, score counts and tag counts: one query.
-
-    Columns: prompt, model, answers, one score sum per dimension, one score count per
-    dimension, one tag count per tag (an answer counts once per tag it carries). The database
-    unpacks the JSON and groups; a NULL score (a rating approved before scores were copied,
-    or a dimension added later) is not counted. Scores are numbers: the copy trigger makes
-    them the rating's, which the rubric validated.
-    """
-    import numpy as np
-    from django.db import connection
-
-    from seal.rubrics import KEY_PATTERN
-
-    postgres = connection.vendor == "postgresql"
-    dims = [f"s{i}" for i in range(len(dimension_keys))]
-    tags = [f"t{i}" for i in range(len(tag_keys))]
-    columns: list[str] = []
-    params: list[str] = []
-    record = ""
-    if postgres:
-        # jsonb_to_record unpacks every dimension of a row in one call (cheaper than one ->
-        # per key); its columns are named after the keys, which the rubric limits to
-        # [a-z][a-z0-9_]*, and a NULL (unscored) row gives NULLs through the LEFT JOIN.
-        for key in dimension_keys:
-            if not KEY_PATTERN.match(key):
-                raise ValueError(f"rubric dimension key {key!r} is not a plain name")
-        record = ", ".join(f'"{key}" float' for key in dimension_keys)
-        columns += [f'sc."{key}"' for key in dimension_keys]
-        for key in tag_keys:
-            columns.append("(r.issue_tags_{side} ? %s)::int")
-            params.append(key)
-    else:
-        for key in dimension_keys:
-            columns.append("json_extract(r.scores_{side}, '$.' || %s)")
-            params.append(key)
-        for key in tag_keys:
-            columns.append(
-                "EXISTS (SELECT 1 FROM json_each(r.issue_tags_{side}) WHERE json_each.value = %s)"
-            )
-            params.append(key)
-    table = ApprovedRating._meta.db_table
-
-    def side(letter: str) -> str:
-        selected = "".join(
-            f", {column.format(side=letter)} AS {name}"
-            for column, name in zip(columns, dims + tags, strict=True)
-        )
-        joined = (
-            f" LEFT JOIN LATERAL jsonb_to_record(r.scores_{letter}) AS sc({record}) ON true"
-            if postgres and record
-            else ""
-        )
-        # Only fixed column names, validated keys and placeholders are formatted in; every
-        # value is a parameter.
-        return (
-            f"SELECT r.prompt_id AS prompt_id, r.model_{letter}_id AS model_id{selected} "  # noqa: S608
-            f"FROM {table} r{joined} WHERE r.domain_id = %s"
-        )
-
-    aggregates = [
-        "COUNT(*) AS n",
-        *(f"COALESCE(SUM({name}), 0) AS sum_{name}" for name in dims),
-        *(f"COUNT({name}) AS n_{name}" for name in dims),
-        *(f"SUM({name}) AS sum_{name}" for name in tags),
-    ]
-    names = [
-        "prompt_id",
-        "model_id",
-        "n",
-        *(f"sum_{name}" for name in dims),
-        *(f"n_{name}" for name in dims),
-        *(f"sum_{name}" for name in tags),
-    ]
-    # The whole result comes back as one comma-separated text: turning some 100,000 rows of
-    # 20 cells into Python tuples cost twice as long as the query itself.
-    if postgres:
-        aggregate = f"string_agg(concat_ws(',', {', '.join(names)}), ',')"
-    else:
-        joined = " || ',' || ".join(names)
-        aggregate = f"group_concat({joined}, ',')"
-    sql = (
-        f"SELECT {aggregate} FROM (SELECT prompt_id, model_id, {', '.join(aggregates)} "  # noqa: S608
-        f"FROM ({side('a')} UNION ALL {side('b')}) sides GROUP BY prompt_id, model_id) grouped"
-    )
-    width = 3 + 2 * len(dimension_keys) + len(tag_keys)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, domain_id, *params, domain_id])
-        (text,) = cursor.fetchone()
-    if not text:
-        return np.zeros((0, width), dtype=np.float64)
-    flat = np.fromstring(text, dtype=np.float64, sep=",")
-    return flat.reshape(-1, width)
-
-
-def approved_summary(*, domain_id: int, prompt_set_id: int | None = None) -> datetime | None:
-    """When the latest rating counted for the domain (the season) was finally approved."""
-    latest: datetime | None = ApprovedRating.objects.filter(
-        domain_id=domain_id, **_season(prompt_set_id)
-    ).aggregate(latest=Max("approved_at"))["latest"]
-    return latest
-
-
-def domain_categories(*, domain_id: int) -> list[tuple[int, str, str, str]]:
-    """(id, facet, value, slug) of every category of the domain, in display order."""
-    return list(
-        Category.objects.filter(domain_id=domain_id)
-        .order_by("facet", "value")
-        .values_list("pk", "facet", "value", "slug")
-    )
-
-
-def prompt_category_pairs(*, domain_id: int) -> list[tuple[int, int]]:
-    """(prompt id, category id) of every categorised prompt of the domain."""
-    through = Prompt.categories.through
-    return list(
-        through.objects.filter(category__domain_id=domain_id).values_list(
-            "prompt_id", "category_id"
-        )
-    )
-
-
-def graded_answers(
-    *, domain_id: int, model_ids: list[int], prompt_set_id: int | None = None
-) -> list[tuple[int, int, int]]:
-    """(model, prompt, 1 if correct else 0) for every collected answer to a gold-answer prompt
-    (of the season's prompt set if given)."""
-    answers = (
-        Response.objects.filter(
-            **_season(prompt_set_id),
-            prompt__prompt_set__domain_id=domain_id,
-            status=Response.Status.OK,
-            model_version_id__in=model_ids,
-        )
-        .exclude(prompt__gold_answer="")
-        .order_by()
-        .values_list("model_version_id", "prompt_id", "text", "prompt__gold_answer")
-        .iterator(chunk_size=2000)
-    )
-    return [
-        (model, prompt, int(numeric_answer_is_correct(response_text=text, gold_answer=gold)))
-        for model, prompt, text, gold in answers
-    ]
 
 
 def model_labels(*, model_ids: Iterable[int]) -> dict[int, str]:
@@ -467,90 +50,6 @@ def model_labels(*, model_ids: Iterable[int]) -> dict[int, str]:
             "pk", "name", "version"
         )
     }
-
-
-@dataclass(frozen=True, eq=False)
-class AnswerStyles:
-    """Style counts of a domain's collected answers: one row per (model version, prompt)."""
-
-    model: IntArray
-    prompt: IntArray
-    counts: IntArray
-
-    @cached_property
-    def _sorted(self) -> tuple[IntArray, IntArray]:
-        import numpy as np
-
-        keys = (self.model << 32) | self.prompt
-        order = np.argsort(keys, kind="stable")
-        return keys[order], order
-
-    def locate(self, model: IntArray, prompt: IntArray) -> tuple[IntArray, Any]:
-        """The counts of the answers (model[k], prompt[k]), and whether each is stored."""
-        import numpy as np
-
-        keys, order = self._sorted
-        if not len(keys):
-            return np.zeros((len(model), self.counts.shape[1]), dtype=np.int64), np.zeros(
-                len(model), dtype=np.bool_
-            )
-        wanted = (model << 32) | prompt
-        position = np.searchsorted(keys, wanted).clip(0, len(keys) - 1)
-        return self.counts[order[position]], keys[position] == wanted
-
-    def digest_update(self, digest: Any) -> None:
-        import numpy as np
-
-        order = np.lexsort((self.prompt, self.model))
-        for array in (self.model[order], self.prompt[order], self.counts[order]):
-            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
-            digest.update(b"|")
-
-
-def answer_styles(*, domain_id: int) -> AnswerStyles:
-    """The stored style counts (tokens, headers, list items, bold, code blocks) of every
-    collected answer to the domain's prompts: one query."""
-    query = (
-        ResponseStyle.objects.filter(response__prompt__prompt_set__domain_id=domain_id)
-        .order_by()
-        .values_list(
-            "response__model_version_id",
-            "response__prompt_id",
-            "tokens",
-            "headers",
-            "list_items",
-            "bold",
-            "code_blocks",
-        )
-    )
-    # Plain integers, one row per answer (100,000s of them): read through a cursor, without
-    # the ORM's per-row work, with the SQL the ORM wrote.
-    sql, params = query.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    matrix = _matrix(rows, 7)
-    if not len(matrix):
-        matrix = matrix.reshape(0, 7)
-    return AnswerStyles(
-        model=matrix[:, 0].copy(), prompt=matrix[:, 1].copy(), counts=matrix[:, 2:].copy()
-    )
-
-
-def exposed_answers(
-    *, domain_id: int, model_ids: list[int], prompt_set_id: int | None = None
-) -> list[tuple[int, int]]:
-    """(model, prompt) of answers given after the model's lab had already been sent the prompt."""
-    return list(
-        Response.objects.filter(
-            **_season(prompt_set_id),
-            prompt__prompt_set__domain_id=domain_id,
-            model_version_id__in=model_ids,
-            lab_previously_exposed=True,
-        )
-        .order_by()
-        .values_list("model_version_id", "prompt_id")
-    )
 
 
 # --- What the public sees: published, visible snapshots only -----------------------------------
@@ -1022,24 +521,6 @@ def _entries(board_id: int) -> list[EntryRow]:
     return [_entry_row(entry) for entry in entries]
 
 
-def published_board_elo(*, domain_id: int) -> tuple[int | None, dict[str, dict[int, float]]]:
-    """The published snapshot of a domain and the Elo of each ranked model on each of its boards.
-
-    A recompute anchors its scale on these, so that models ranked in both keep their numbers.
-    """
-    pointer = PublishedLeaderboard.objects.filter(domain_id=domain_id).first()
-    if pointer is None:
-        return None, {}
-    boards: dict[str, dict[int, float]] = defaultdict(dict)
-    rows = SnapshotEntry.objects.filter(
-        snapshot_id=pointer.snapshot_id, rank__isnull=False, elo__isnull=False
-    ).values_list("board_key", "model_version_id", "elo")
-    for board_key, model_id, elo in rows:
-        if elo is not None:
-            boards[board_key][model_id] = elo
-    return pointer.snapshot_id, dict(boards)
-
-
 def snapshot_published_numbers(
     *, snapshot_id: int
 ) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]] | None:
@@ -1086,8 +567,24 @@ def public_ratings_file(*, domain_slug: str, snapshot_id: int) -> SnapshotRating
 
 
 def public_ratings_file_exists(*, snapshot_id: int) -> bool:
-    """Whether a snapshot has a ratings file (snapshots published before files were kept do not)."""
-    return SnapshotRatingsFile.objects.filter(snapshot_id=snapshot_id).exists()
+    """Whether a snapshot has a ratings file, written or still to be formatted from its source
+    (snapshots published before files were kept have neither)."""
+    return (
+        SnapshotRatingsFile.objects.filter(snapshot_id=snapshot_id).exists()
+        or SnapshotRatingsSource.objects.filter(snapshot_id=snapshot_id).exists()
+    )
+
+
+def public_ratings_file_source_exists(*, domain_slug: str, snapshot_id: int) -> bool:
+    """Whether a published, visible snapshot of an active domain has a ratings file still to be
+    formatted (at its first download)."""
+    return SnapshotRatingsSource.objects.filter(
+        snapshot_id=snapshot_id,
+        snapshot__domain__slug=domain_slug,
+        snapshot__domain__is_active=True,
+        snapshot__is_published=True,
+        snapshot__is_hidden=False,
+    ).exists()
 
 
 def published_pointer(*, domain_slug: str) -> PublishedLeaderboard | None:

@@ -13,6 +13,8 @@ data, publishes once (a snapshot is unique per domain and input fingerprint).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import uuid
 from collections.abc import Iterable
@@ -36,6 +38,7 @@ from leaderboards.models import (
     SnapshotChart,
     SnapshotEntry,
     SnapshotRatingsFile,
+    SnapshotRatingsSource,
 )
 from leaderboards.selectors import (
     domains_with_unrequested_approvals,
@@ -49,12 +52,14 @@ from seal.task_names import RECOMPUTE_JOB_RUN, SCHEDULING_JOB_RUN
 from seal.tasking import task_send_on_commit
 
 if TYPE_CHECKING:
-    from leaderboards.recompute import RecomputeInputs, SnapshotDraft
+    from leaderboards.recompute import SnapshotDraft
+    from leaderboards.recompute_inputs import RecomputeInputs
     from leaderboards.scheduling import EvaluationState
 
-# The recompute (numpy, pandas) and the charts (matplotlib) are imported by the functions that use
-# them: a web process loads this module for the admin and the staff actions, and serves pages
-# without ever computing a board or drawing a chart.
+# The recompute (its reads in recompute_inputs.py, its computation in recompute.py: numpy, pandas)
+# and the charts (matplotlib) are imported by the functions that use them: a web process loads
+# this module for the admin and the staff actions, and serves pages without ever computing a
+# board or drawing a chart.
 
 logger = logging.getLogger(__name__)
 
@@ -194,16 +199,9 @@ def _job_fail(job_id: int, token: str, error: str) -> None:
 
 
 def _inputs_read(domain: Domain) -> RecomputeInputs:
-    from leaderboards.recompute import recompute_inputs_load
+    from leaderboards.recompute_inputs import recompute_inputs_read
 
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return recompute_inputs_load(domain=domain)
-    # Both grouped queries (and the grading) must see the same ratings: one snapshot of the
-    # database for the whole read, whatever commits meanwhile.
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        return recompute_inputs_load(domain=domain)
+    return recompute_inputs_read(domain=domain)
 
 
 def snapshot_draft_compute(inputs: RecomputeInputs) -> SnapshotDraft:
@@ -363,47 +361,23 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
         )
         for board in draft.boards
     )
-    SnapshotEntry.objects.bulk_create(
-        (
-            SnapshotEntry(
-                snapshot=snapshot,
-                board=board,
-                board_key=board.key,
-                model_version_id=entry.model_version_id,
-                position=entry.position,
-                rank=entry.rank,
-                rank_with_uncertainty=entry.rank_with_uncertainty,
-                elo=entry.elo,
-                lower=entry.lower,
-                upper=entry.upper,
-                standard_error=entry.standard_error,
-                n_ratings=entry.n_ratings,
-                wins=entry.wins,
-                ties=entry.ties,
-                losses=entry.losses,
-                accuracy=entry.accuracy,
-                accuracy_lower=entry.accuracy_lower,
-                accuracy_upper=entry.accuracy_upper,
-                accuracy_n=entry.accuracy_n,
-                contaminated=entry.contaminated,
-                few_ratings=entry.few_ratings,
-                not_ranked_reason=entry.not_ranked_reason,
-                rank_lower=entry.rank_lower,
-                rank_upper=entry.rank_upper,
-                style_elo=entry.style_elo,
-                style_lower=entry.style_lower,
-                style_upper=entry.style_upper,
-                style_rank=entry.style_rank,
-                style_rank_lower=entry.style_rank_lower,
-                style_rank_upper=entry.style_rank_upper,
-                diagnostics=entry.diagnostics,
-            )
+    from leaderboards.recompute import EntryDraft
+
+    # Every field of an entry's draft is a column of the same name.
+    columns = [column.name for column in dataclasses.fields(EntryDraft)]
+    _entries_insert(
+        [
+            {
+                "snapshot_id": snapshot.pk,
+                "board_id": board.pk,
+                "board_key": board.key,
+                **{name: getattr(entry, name) for name in columns},
+            }
             for board, board_draft in zip(boards, draft.boards, strict=True)
             for entry in board_draft.entries
-        ),
-        batch_size=1000,
+        ]
     )
-    if draft.ratings_file_body is not None:
+    if draft.ratings_file_source is not None:
         _ratings_file_insert(snapshot, draft)
     # From here on the triggers refuse any row added to, changed in or deleted from it.
     Snapshot.objects.filter(pk=snapshot.pk).update(is_published=True)
@@ -411,32 +385,87 @@ def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
     return snapshot
 
 
+def _entries_insert(rows: list[dict[str, Any]]) -> None:
+    """Insert a snapshot's entries (column name to value, one dict per entry).
+
+    On PostgreSQL as one JSON document that the database unpacks into the table's own row
+    type: a bulk insert passes each column as an array, and quoting the arrays of the entries'
+    findings JSON (every quote escaped one by one in Python) cost more than the rest of the
+    publish's writes. Floats come back exactly (shortest round-trip text, read by float8in); a
+    non-finite one, which JSON cannot carry, takes the bulk insert."""
+    if not rows:
+        return
+    document = None
+    if connection.vendor == "postgresql":
+        with contextlib.suppress(ValueError):
+            document = json.dumps(rows, allow_nan=False)
+    if document is None:
+        SnapshotEntry.objects.bulk_create((SnapshotEntry(**row) for row in rows), batch_size=1000)
+        return
+    table = SnapshotEntry._meta.db_table
+    columns = ", ".join(connection.ops.quote_name(name) for name in rows[0])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608
+            f"FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)",
+            [document],
+        )
+
+
 def _ratings_file_insert(snapshot: Snapshot, draft: SnapshotDraft) -> None:
-    """Store the snapshot's anonymised ratings file: its header member (which names the snapshot
-    row) followed by the body the recompute compressed outside the transaction."""
-    import hashlib
-
-    from leaderboards.stats.ratings_file import ratings_file_header
-
-    assert draft.ratings_file_body is not None
+    """Keep what the snapshot's anonymised ratings file is written from, with the snapshot: its
+    full header (which names the snapshot row) and the recompute's packed arrays. Formatting
+    and compressing 300,000 lines is left to the first download (snapshot_ratings_file_ensure),
+    off the publishing path."""
+    assert draft.ratings_file_source is not None
     domain_slug = Domain.objects.filter(pk=snapshot.domain_id).values_list("slug", flat=True)[0]
-    header = ratings_file_header(
-        {
+    SnapshotRatingsSource.objects.create(
+        snapshot=snapshot,
+        header={
             "snapshot": snapshot.pk,
             "domain": domain_slug,
             "domain_id": snapshot.domain_id,
             "created_at": snapshot.created_at.isoformat(),
             **draft.ratings_file_header,
-        }
-    )
-    content = header + draft.ratings_file_body
-    SnapshotRatingsFile.objects.create(
-        snapshot=snapshot,
-        content=content,
-        sha256=hashlib.sha256(content).hexdigest(),
-        size=len(content),
+        },
+        packed=draft.ratings_file_source,
         n_ratings=draft.n_ratings,
     )
+
+
+def snapshot_ratings_file_ensure(*, snapshot_id: int) -> SnapshotRatingsFile | None:
+    """The snapshot's anonymised ratings file, formatted from its source and stored on first use
+    (idempotent); None for a snapshot published without one."""
+    import hashlib
+
+    from leaderboards.stats.ratings_file import (
+        ratings_file_body,
+        ratings_file_header,
+        ratings_source_unpack,
+    )
+
+    found = SnapshotRatingsFile.objects.filter(snapshot_id=snapshot_id).first()
+    if found is not None:
+        return found
+    source = SnapshotRatingsSource.objects.filter(snapshot_id=snapshot_id).first()
+    if source is None:
+        return None
+    # The same function and arguments as at publishing: the file is the one it would have been.
+    content = ratings_file_header(source.header) + ratings_file_body(
+        **ratings_source_unpack(bytes(source.packed))
+    )
+    try:
+        with transaction.atomic():
+            return SnapshotRatingsFile.objects.create(
+                snapshot_id=snapshot_id,
+                content=content,
+                sha256=hashlib.sha256(content).hexdigest(),
+                size=len(content),
+                n_ratings=source.n_ratings,
+            )
+    except IntegrityError:
+        # Another request wrote it first: the same bytes.
+        return SnapshotRatingsFile.objects.get(snapshot_id=snapshot_id)
 
 
 # --- Recovery ------------------------------------------------------------------------------------

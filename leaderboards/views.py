@@ -54,6 +54,7 @@ from leaderboards.selectors import (
     public_chart_svg,
     public_ratings_file,
     public_ratings_file_exists,
+    public_ratings_file_source_exists,
     public_sample_prompts,
     published_version,
     season_version,
@@ -65,7 +66,7 @@ from leaderboards.selectors import (
     snapshot_on_date,
     snapshot_summary,
 )
-from leaderboards.services import snapshot_chart_ensure
+from leaderboards.services import snapshot_chart_ensure, snapshot_ratings_file_ensure
 from seal.errors import ApplicationError
 from seal.rendering import prompt_html
 
@@ -273,6 +274,11 @@ def board_chart(request: HttpRequest, board_id: int, kind: str) -> HttpResponse:
 def ratings_file(request: HttpRequest, domain_slug: str, snapshot_id: int) -> HttpResponse:
     """The anonymised ratings file of a published, visible snapshot: gzip JSON Lines, no text."""
     found = public_ratings_file(domain_slug=domain_slug, snapshot_id=snapshot_id)
+    if found is None and public_ratings_file_source_exists(
+        domain_slug=domain_slug, snapshot_id=snapshot_id
+    ):
+        # Formatted from what publishing kept, once; every later download reads it.
+        found = snapshot_ratings_file_ensure(snapshot_id=snapshot_id)
     if found is None:
         raise Http404("No ratings file for this snapshot")
     # The file never changes: its hash names it.

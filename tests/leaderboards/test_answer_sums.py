@@ -15,8 +15,12 @@ from django.test.utils import CaptureQueriesContext
 
 from annotation.models import ApprovedAnswerSums, ApprovedRating
 from annotation.services import approved_answer_sums_rebuild
-from leaderboards.recompute import _rubric_meta, recompute_inputs_load
-from leaderboards.selectors import approved_answer_sums, approved_answer_sums_unpacked
+from leaderboards.recompute_inputs import (
+    _rubric_meta,
+    approved_answer_sums,
+    approved_answer_sums_unpacked,
+    recompute_inputs_load,
+)
 from tests.builders import build_world, leaderboard_world
 from tests.leaderboards.test_findings import _rate_everything
 

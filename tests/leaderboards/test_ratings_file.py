@@ -13,11 +13,16 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
-from leaderboards.models import Snapshot, SnapshotEntry, SnapshotRatingsFile
+from leaderboards.models import (
+    Snapshot,
+    SnapshotEntry,
+    SnapshotRatingsFile,
+    SnapshotRatingsSource,
+)
 from leaderboards.recompute import _rater_pseudonyms, prompt_hash
-from leaderboards.services import snapshot_hide
+from leaderboards.services import snapshot_hide, snapshot_ratings_file_ensure
 from leaderboards.stats import StatsInputError
 from leaderboards.stats.ratings_file import ratings_file_read, ratings_file_verify
 from seal.models import Response
@@ -31,7 +36,10 @@ IDENTITY_MARKER = "RATER-IDENTITY-5d0c"
 
 
 def stored(snapshot: Snapshot) -> bytes:
-    return bytes(SnapshotRatingsFile.objects.get(snapshot=snapshot).content)
+    """The snapshot's ratings file, formatted from its kept source on first use."""
+    found = snapshot_ratings_file_ensure(snapshot_id=snapshot.pk)
+    assert found is not None
+    return bytes(found.content)
 
 
 def records(content: bytes) -> list[dict]:
@@ -300,12 +308,25 @@ def test_the_file_is_served_for_visible_snapshots_only(lb_world, client):
 
 def test_a_published_snapshots_file_cannot_be_changed_deleted_or_added(lb_world, monkeypatch):
     snapshot = publish(lb_world)
+    # Publishing keeps the file's source; the file is written once, at its first download.
+    assert not SnapshotRatingsFile.objects.filter(snapshot=snapshot).exists()
+    sources = SnapshotRatingsSource.objects.filter(snapshot=snapshot)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        sources.update(packed=b"forged")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        sources.delete()
+    content = stored(snapshot)
+    assert stored(snapshot) == content  # written once, read back after
     rows = SnapshotRatingsFile.objects.filter(snapshot=snapshot)
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         rows.update(content=b"forged")
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         rows.delete()
-    assert bytes(rows.get().content) == stored(snapshot)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SnapshotRatingsFile.objects.create(
+            snapshot=snapshot, content=b"x", sha256="0" * 64, size=1, n_ratings=0
+        )
+    assert bytes(rows.get().content) == content
     # A snapshot published without a file (as those before files were kept) gets none later.
     monkeypatch.setattr("leaderboards.services._ratings_file_insert", lambda *args: None)
     world = leaderboard_world(slug="later")

@@ -19,8 +19,11 @@ from leaderboards.models import (
     SnapshotChart,
     SnapshotEntry,
 )
-from leaderboards.recompute import recompute_inputs_load
-from leaderboards.selectors import approved_counts, approved_counts_by_category
+from leaderboards.recompute_inputs import (
+    approved_counts,
+    approved_counts_by_category,
+    recompute_inputs_load,
+)
 from leaderboards.services import (
     leaderboards_publish_now,
     recompute_job_run,

@@ -88,8 +88,12 @@ def test_a_new_prompt_set_starts_a_new_season_and_the_old_one_stays_readable(two
 
 def test_the_ratings_file_of_a_season_holds_its_ratings_only_and_reproduces(two_seasons):
     _, first, second = two_seasons
+    from leaderboards.services import snapshot_ratings_file_ensure
+
     for snapshot in (first, second):
-        parsed = ratings_file_read(bytes(snapshot.ratings_file.content))
+        found = snapshot_ratings_file_ensure(snapshot_id=snapshot.pk)
+        assert found is not None
+        parsed = ratings_file_read(bytes(found.content))
         assert parsed.header["season"]["version"] == snapshot.prompt_set.version
         assert parsed.counts["ratings"] == snapshot.n_ratings
         _, problems = ratings_file_verify(parsed)
@@ -123,7 +127,7 @@ def test_a_domain_without_an_active_set_counts_every_rating(db):
 
 def test_what_experts_found_counts_the_seasons_answers_only(two_seasons):
     from annotation.services import approved_answer_sums_rebuild
-    from leaderboards.recompute import recompute_inputs_load
+    from leaderboards.recompute_inputs import recompute_inputs_load
 
     world, _first, _second = two_seasons
     approved_answer_sums_rebuild(domain_id=world.domain.pk)  # the world writes its ratings in bulk

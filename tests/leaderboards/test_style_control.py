@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from leaderboards.models import SnapshotBoard, SnapshotEntry
-from leaderboards.recompute import recompute_inputs_load
+from leaderboards.recompute_inputs import recompute_inputs_load
 from leaderboards.services import leaderboards_publish_now
 from seal.answer_style import answer_style
 from seal.models import Response, ResponseStyle
