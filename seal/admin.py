@@ -15,7 +15,6 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
 from seal.endpoints import endpoint_secret_problems, endpoint_url_problems
@@ -514,8 +513,10 @@ class LabAPIKeyForm(forms.ModelForm):
 
     def clean_expiry_date(self) -> Any:
         expiry = self.cleaned_data.get("expiry_date")
-        if expiry is not None and not self.instance.pk and expiry <= timezone.now():
-            raise forms.ValidationError("The expiry must be in the future.")
+        # A new key's rule, as lab_api_key_create's; an issued key's expiry may be moved to now
+        # or before, to end it.
+        if not self.instance.pk and (problem := LabAPIKey.expiry_problem(expiry)):
+            raise forms.ValidationError(problem)
         return expiry
 
 
