@@ -423,6 +423,19 @@ class SubmissionAdmin(admin.ModelAdmin):
             kwargs["form"] = SubmissionAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Every field is read-only here: no save button that would save nothing.
+        no_save = {"show_save": False, "show_save_and_continue": False}
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **no_save}
+        )
+
     def save_model(
         self, request: HttpRequest, obj: Any, form: Any = None, change: bool = False
     ) -> None:
