@@ -354,12 +354,9 @@ class SubmissionAddForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # "At least one domain" is the service's rule; the form does not say it in other words.
-        self.fields["domains"].required = False
-        self.fields[
-            "domains"
-        ].help_text = (
-            "Submitted on each domain's active prompt set as of now; collection starts at once."
-        )
+        domains = self.fields["domains"]
+        domains.required = False
+        domains.help_text = "Submitted on each domain's active prompt set as of now."
 
     def full_clean(self) -> None:
         # Last, after every check of the form and the model: the service writes when it accepts.
