@@ -15,7 +15,6 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
 from seal.endpoints import endpoint_secret_problems, endpoint_url_problems
@@ -43,6 +42,8 @@ from seal.services import (
     prompt_set_activate,
     prompt_set_import,
     responses_retry_failed,
+    submission_cancel,
+    submission_create,
     user_deactivate,
     webhook_delivery_resend,
     webhook_endpoint_update,
@@ -341,13 +342,122 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return obj.has_api_secret
 
 
+class SubmissionAddForm(forms.ModelForm):
+    """What `submission_create` takes. Validating the form runs the service, so each of its
+    refusals (unknown or inactive domain, no active set, already submitted, retired model) shows on
+    its field in the API's words, and a valid form has made exactly what the API's submit makes."""
+
+    class Meta:
+        model = Submission
+        fields = ["model_version", "domains"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "At least one domain" is the service's rule; the form does not say it in other words.
+        domains = self.fields["domains"]
+        domains.required = False
+        domains.help_text = "Submitted on each domain's active prompt set as of now."
+
+    def full_clean(self) -> None:
+        # Last, after every check of the form and the model: the service writes when it accepts.
+        super().full_clean()
+        if not self.is_bound or self.errors:
+            return
+        try:
+            # The admin's view is one transaction: the submission and its collection task (sent
+            # on commit) are kept only if the whole request succeeds.
+            self.instance = submission_create(
+                model_version=self.cleaned_data["model_version"],
+                domains=sorted(domain.slug for domain in self.cleaned_data["domains"]),
+            )
+        except ApplicationError as exc:
+            fields = {
+                name: errors for name, errors in exc.field_errors.items() if name in self.fields
+            }
+            for name, errors in fields.items():
+                self.add_error(name, errors)
+            if not fields:
+                self.add_error(None, exc.message)
+
+
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
+    """Staff submit through `submission_create` and then only read: every field is the services'
+    (the status moves through collection, scheduling and completion), and cancelling is an action
+    that goes through `submission_cancel`."""
+
     list_display = ["__str__", "model_version", "status", "created_at", "updated_at"]
     list_filter = ["status", "domains", "model_version__lab"]
     search_fields = ["model_version__name", "model_version__lab__name"]
     list_select_related = ["model_version__lab"]
     filter_horizontal = ["domains"]
+    add_fields = ["model_version", "domains"]
+    fields = [
+        "model_version",
+        "domains",
+        "prompt_sets",
+        "status",
+        "status_detail",
+        "cancelled_at",
+        "collection_started_at",
+        "collection_finished_at",
+        "comparisons_scheduled_at",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["cancel_submissions"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.add_fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.fields
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = SubmissionAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Every field is read-only here: no save button that would save nothing.
+        no_save = {"show_save": False, "show_save_and_continue": False}
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **no_save}
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: Any = None, change: bool = False
+    ) -> None:
+        # Nothing to write: the add form's validation created the submission through the
+        # service, and on change every field is read-only.
+        return
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # The service set the domains and pinned the prompt sets.
+        return
+
+    @admin.action(
+        description="Cancel the selected pending or collecting submissions",
+        permissions=["change"],
+    )
+    def cancel_submissions(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        cancelled = 0
+        for submission in queryset:
+            try:
+                submission_cancel(submission=submission, by_staff=True)
+            except ApplicationError as exc:
+                self.message_user(request, f"{submission}: {exc.message}", messages.ERROR)
+            else:
+                cancelled += 1
+        self.message_user(request, f"{cancelled} submission(s) cancelled.")
 
 
 @admin.register(Response)
@@ -413,8 +523,10 @@ class LabAPIKeyForm(forms.ModelForm):
 
     def clean_expiry_date(self) -> Any:
         expiry = self.cleaned_data.get("expiry_date")
-        if expiry is not None and not self.instance.pk and expiry <= timezone.now():
-            raise forms.ValidationError("The expiry must be in the future.")
+        # A new key's rule, as lab_api_key_create's; an issued key's expiry may be moved to now
+        # or before, to end it.
+        if not self.instance.pk and (problem := LabAPIKey.expiry_problem(expiry)):
+            raise forms.ValidationError(problem)
         return expiry
 
 

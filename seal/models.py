@@ -7,11 +7,13 @@ being evaluated may receive it; the selectors decide who reads what.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from seal.generation_params import validate_generation_params
@@ -429,6 +431,13 @@ class LabAPIKey(AbstractAPIKey):
     @property
     def is_usable(self) -> bool:
         return not self.revoked and not self.has_expired
+
+    @staticmethod
+    def expiry_problem(expiry: datetime | None) -> str | None:
+        """Why a new key cannot have this expiry (None: it can): none, or a time still to come."""
+        if expiry is not None and expiry <= timezone.now():
+            return "The expiry must be in the future."
+        return None
 
 
 class CollectionLease(models.Model):

@@ -77,13 +77,12 @@ def comparison_tasks_add(*, domain_id: int, pairs: Sequence[tuple[int, int]]) ->
     if not wanted:
         return 0
     ids = {r for pair in wanted for r in pair}
-    info = {
-        pk: (prompt_id, model_id)
-        for pk, prompt_id, model_id in Response.objects.filter(
-            pk__in=ids,
-            status=Response.Status.OK,
-            prompt__prompt_set__domain_id=domain_id,
-        ).values_list("pk", "prompt_id", "model_version_id")
+    # One query for every answer: ComparisonTask.pair_problems reads only these three fields.
+    answers = {
+        response.pk: response
+        for response in Response.objects.filter(
+            pk__in=ids, prompt__prompt_set__domain_id=domain_id
+        ).only("prompt_id", "model_version_id", "status")
     }
     existing = set(
         ComparisonTask.objects.filter(
@@ -91,9 +90,13 @@ def comparison_tasks_add(*, domain_id: int, pairs: Sequence[tuple[int, int]]) ->
         ).values_list("response_a_id", "response_b_id")
     )
     rows = [
-        ComparisonTask(domain_id=domain_id, prompt_id=info[a][0], response_a_id=a, response_b_id=b)
+        ComparisonTask(
+            domain_id=domain_id, prompt_id=answers[a].prompt_id, response_a_id=a, response_b_id=b
+        )
         for a, b in sorted(wanted - existing)
-        if a in info and b in info and info[a][0] == info[b][0] and info[a][1] != info[b][1]
+        if a in answers
+        and b in answers
+        and not ComparisonTask.pair_problems(answers[a], answers[b])
     ]
     try:
         with transaction.atomic():

@@ -111,7 +111,7 @@ def submission_create(*, model_version: ModelVersion, domains: Sequence[str]) ->
     return submission
 
 
-def submission_cancel(*, submission: Submission) -> Submission:
+def submission_cancel(*, submission: Submission, by_staff: bool = False) -> Submission:
     """Stop a submission's collection: no further prompt is sent for it."""
     with transaction.atomic():
         locked = Submission.objects.select_for_update().get(pk=submission.pk)
@@ -124,7 +124,7 @@ def submission_cancel(*, submission: Submission) -> Submission:
             )
         locked.status = Submission.Status.CANCELLED
         locked.cancelled_at = timezone.now()
-        locked.status_detail = "Cancelled by the lab."
+        locked.status_detail = "Cancelled by SEAL staff." if by_staff else "Cancelled by the lab."
         locked.save(update_fields=["status", "cancelled_at", "status_detail", "updated_at"])
     return locked
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.text import slugify
 
 from seal.endpoints import AllowList, endpoint_secret_problems, endpoint_url_problems
@@ -112,10 +111,8 @@ def lab_api_key_create(
         raise ApplicationError(
             "A key needs a name of at most 50 characters", field_errors={"name": ["required"]}
         )
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ApplicationError(
-            "The expiry must be in the future", field_errors={"expires_at": ["in the past"]}
-        )
+    if problem := LabAPIKey.expiry_problem(expires_at):
+        raise ApplicationError(problem, field_errors={"expires_at": [problem]})
     key, raw_key = LabAPIKey.objects.create_key(lab=lab, name=name, expiry_date=expires_at)
     assert isinstance(key, LabAPIKey)
     return key, raw_key
