@@ -444,6 +444,11 @@ class SubmissionAdmin(admin.ModelAdmin):
         # The service set the domains and pinned the prompt sets.
         return
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A deleted submission would leave its answers and exposures unlinked and take its
+        # evaluation progress with it; cancelling is the way to stop one.
+        return False
+
     @admin.action(
         description="Cancel the selected pending or collecting submissions",
         permissions=["change"],

@@ -193,3 +193,16 @@ def test_staff_cancel_through_the_service_and_only_from_its_states(staff_client)
     shown = [str(message) for message in response.context["messages"]]
     assert any("1 submission(s) cancelled" in message for message in shown), shown
     assert any("only a pending or collecting submission" in m.lower() for m in shown), shown
+
+
+def test_staff_cannot_delete_a_submission_only_cancel_it(staff_client):
+    domain, _ = domain_with_prompts(1)
+    submission = submission_create(
+        model_version=ModelVersionFactory.create(), domains=[domain.slug]
+    )
+    delete_url = reverse("admin:seal_submission_delete", args=[submission.pk])
+    assert staff_client.post(delete_url, {"post": "yes"}).status_code == 403
+    changelist = reverse("admin:seal_submission_changelist")
+    bulk = {"action": "delete_selected", "_selected_action": [submission.pk], "post": "yes"}
+    staff_client.post(changelist, bulk)
+    assert Submission.objects.filter(pk=submission.pk).exists()
