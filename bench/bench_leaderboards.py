@@ -28,13 +28,15 @@ import io
 import json
 import multiprocessing as mp
 import os
+import queue as queue_module
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from http.client import HTTPConnection
+from collections import Counter
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -289,29 +291,48 @@ def recompute(domain_id: int) -> dict[str, float]:
 
 def _client(url: str, port: int, seconds: float, queue: mp.Queue) -> None:
     latencies: list[float] = []
+    failures: Counter[str] = Counter()
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         start = time.perf_counter()
-        conn = HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", url, headers={"Host": "127.0.0.1"})
-        response = conn.getresponse()
-        body = response.read()
-        conn.close()
+        try:
+            conn = HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", url, headers={"Host": "127.0.0.1"})
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+        except (OSError, HTTPException) as exc:
+            # Timeouts and dropped connections are counted, never left out of the numbers.
+            failures[type(exc).__name__] += 1
+            continue
         if response.status != 200 or not body:
-            raise RuntimeError(f"{url}: {response.status}")
+            failures[f"HTTP {response.status}" if body else "empty body"] += 1
+            continue
         latencies.append(time.perf_counter() - start)
-    queue.put(latencies)
+    queue.put((latencies, dict(failures)))
 
 
-def load(url: str, port: int, *, clients: int, seconds: float) -> list[float]:
+def load(url: str, port: int, *, clients: int, seconds: float) -> tuple[list[float], Counter[str]]:
+    """Every client's latencies of answered requests, and every failed request by kind."""
     queue: mp.Queue = mp.Queue()
     workers = [mp.Process(target=_client, args=(url, port, seconds, queue)) for _ in range(clients)]
     for worker in workers:
         worker.start()
-    latencies = [value for _ in workers for value in queue.get()]
+    latencies: list[float] = []
+    failures: Counter[str] = Counter()
+    for _ in workers:
+        try:
+            answered, failed = queue.get(timeout=seconds + 60)
+        except queue_module.Empty:
+            failures["client process gave no result"] += 1
+            continue
+        latencies.extend(answered)
+        failures.update(failed)
     for worker in workers:
-        worker.join()
-    return latencies
+        worker.join(timeout=10)
+        if worker.exitcode != 0:
+            failures[f"client process exit {worker.exitcode}"] += 1
+    return latencies, failures
 
 
 def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int, port: int) -> None:
@@ -350,6 +371,7 @@ def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int, po
         env=env,
         start_new_session=True,
     )
+    all_failures: Counter[str] = Counter()
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -367,21 +389,24 @@ def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int, po
             "domain page": "/leaderboards/bench/",
             "board JSON API": "/api/v1/leaderboards/bench/",
         }
-        for path in pages.values():
-            load(path, port, clients=clients, seconds=1.0)  # warm both workers' caches
+        failed: dict[str, Counter[str]] = {name: Counter() for name in pages}
+        for name, path in pages.items():
+            # Warms both workers' caches; a failure here counts like any other.
+            failed[name].update(load(path, port, clients=clients, seconds=1.0)[1])
         results: dict[str, list[float]] = {name: [] for name in pages}
         rates: dict[str, list[float]] = {name: [] for name in pages}
         for _ in range(rounds):
             for name, path in pages.items():
-                latencies = load(path, port, clients=clients, seconds=seconds)
+                latencies, failures = load(path, port, clients=clients, seconds=seconds)
                 results[name].extend(latencies)
+                failed[name].update(failures)
                 rates[name].append(len(latencies) / seconds)
         print(
             f"\n{clients} client processes, {rounds} alternating rounds of {seconds:.0f} s per "
             "URL, gunicorn 2 sync workers, production settings\n"
         )
-        print("| URL | requests/s (mean of rounds) | p50 | p95 | p99 |")
-        print("|---|---|---|---|---|")
+        print("| URL | requests/s (mean of rounds) | p50 | p95 | p99 | failed |")
+        print("|---|---|---|---|---|---|")
         for name, path in pages.items():
             ordered = sorted(results[name])
             ms = [
@@ -390,7 +415,8 @@ def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int, po
             ]
             print(
                 f"| {name} `{path}` | {statistics.mean(rates[name]):.0f} | "
-                f"{ms[0]:.1f} ms | {ms[1]:.1f} ms | {ms[2]:.1f} ms |"
+                f"{ms[0]:.1f} ms | {ms[1]:.1f} ms | {ms[2]:.1f} ms | "
+                f"{sum(failed[name].values())} |"
             )
         trivial = statistics.mean(rates["trivial Django view"])
         for name in pages:
@@ -405,9 +431,14 @@ def serve_and_measure(url: str, *, clients: int, seconds: float, rounds: int, po
                     f"\n{name} / trivial view throughput: {ratio:.0%} "
                     f"(rounds: {', '.join(f'{r:.0%}' for r in per_round)})"
                 )
+        all_failures = sum((failures for failures in failed.values()), Counter())
+        if all_failures:
+            print(f"\nFAILED requests: {dict(all_failures)}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
+    if all_failures:
+        sys.exit(1)
 
 
 def main() -> None:
