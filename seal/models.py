@@ -76,13 +76,31 @@ class Domain(TimeStamped):
         return self.answer_grading == self.AnswerGrading.NUMERIC
 
 
+# A category's slug is its board's key under /leaderboards/<domain>/: one equal to the overall
+# board's key or to a page there would shadow it or be shadowed ("overall" is
+# leaderboards.models.OVERALL_KEY; a test checks this set against the URL patterns).
+RESERVED_CATEGORY_SLUGS = frozenset({"overall", "snapshots", "diff", "seasons"})
+
+
+def category_slug_problem(slug: str) -> str | None:
+    """Why a category cannot have this slug, or None."""
+    if slug in RESERVED_CATEGORY_SLUGS:
+        return f'"{slug}" names a leaderboard page; choose another slug'
+    return None
+
+
+def validate_category_slug(slug: str) -> None:
+    if problem := category_slug_problem(slug):
+        raise ValidationError(problem)
+
+
 class Category(models.Model):
     """One value of one facet of a domain: Coding / language / Python, Spanish / region / Mexico."""
 
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="categories")
     facet = models.SlugField(max_length=50, help_text="e.g. use_case, language, region, task")
     value = models.CharField(max_length=100)
-    slug = models.SlugField(max_length=120)
+    slug = models.SlugField(max_length=120, validators=[validate_category_slug])
     description = models.TextField(blank=True)
 
     class Meta:

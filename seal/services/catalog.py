@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from seal.errors import ApplicationError
-from seal.models import Category, Domain, Prompt, PromptSet
+from seal.models import Category, Domain, Prompt, PromptSet, category_slug_problem
 from seal.prompt_import import LineError, prompts_parse, text_problem
 from seal.rubrics import rubric_parse
 
@@ -79,11 +79,11 @@ def category_add(*, domain: Domain, facet: str, value: str) -> Category:
     facet_slug = slugify(facet).replace("-", "_")
     if not facet_slug or not value.strip():
         raise ApplicationError("A category needs a facet and a value")
+    slug = slugify(f"{facet_slug}-{value}")[:120]
+    if problem := category_slug_problem(slug):
+        raise ApplicationError(problem, field_errors={"value": [problem]})
     category, _ = Category.objects.get_or_create(
-        domain=domain,
-        facet=facet_slug,
-        value=value.strip(),
-        defaults={"slug": slugify(f"{facet_slug}-{value}")[:120]},
+        domain=domain, facet=facet_slug, value=value.strip(), defaults={"slug": slug}
     )
     return category
 
