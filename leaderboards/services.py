@@ -2,12 +2,13 @@
 
 A recompute is a RecomputeJob row (the source of truth; the broker only signals). Requests are
 debounced to one queued-or-running job per domain by a partial unique index; a request while a
-job runs flags a rerun. A run claims its job with a fresh token, computes outside any
-transaction, then publishes in one transaction: the snapshot inserted unpublished, its boards
-and entries, the snapshot marked published, the public pointer moved, or nothing (the database
-triggers of migration 0004 allow no other shape). A worker killed mid-run leaves the previous
-snapshot public; the sweep puts its job back in the queue and the rerun, which reads the same
-data, publishes once (a snapshot is unique per domain and input fingerprint).
+job runs flags a rerun (requests, claims and the sweep of job rows: leaderboards/jobs.py). A run
+claims its job with a fresh token, computes outside any transaction, then publishes in one
+transaction: the snapshot inserted unpublished, its boards and entries, the snapshot marked
+published, the public pointer moved, or nothing (the database triggers of migration 0004 allow
+no other shape). A worker killed mid-run leaves the previous snapshot public; the sweep puts its
+job back in the queue and the rerun, which reads the same data, publishes once (a snapshot is
+unique per domain and input fingerprint).
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotation.models import RATINGS_PER_COMPARISON
+from leaderboards.jobs import RECOMPUTE_JOBS, SCHEDULING_JOBS, ClaimLost
 from leaderboards.models import (
     EvaluationProgress,
     PublishedLeaderboard,
@@ -48,8 +50,6 @@ from leaderboards.selectors import (
 from seal.errors import ApplicationError
 from seal.models import Domain, Submission, WebhookEndpoint
 from seal.services import response_styles_backfill, webhook_event_emit
-from seal.task_names import RECOMPUTE_JOB_RUN, SCHEDULING_JOB_RUN
-from seal.tasking import task_send_on_commit
 
 if TYPE_CHECKING:
     from leaderboards.recompute import SnapshotDraft
@@ -67,15 +67,7 @@ logger = logging.getLogger(__name__)
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 
-class _ClaimLost(Exception):
-    """Another run holds the job now (the sweep gave it away); this run must not publish."""
-
-
 # --- Requests and the debounce ------------------------------------------------------------------
-
-
-def _job_enqueue(job: RecomputeJob) -> None:
-    task_send_on_commit(RECOMPUTE_JOB_RUN, job.pk)
 
 
 def recompute_request(
@@ -88,41 +80,9 @@ def recompute_request(
     """Ask for a recompute of a domain's leaderboards; at most one job runs per domain at a time.
 
     A queued job already covers the request; a running one is told to run once more when done."""
-    domain_id = domain.pk
-    now = timezone.now()
-    with transaction.atomic():
-        active = (
-            RecomputeJob.objects.select_for_update()
-            .filter(domain_id=domain_id, status__in=RecomputeJob.ACTIVE_STATUSES)
-            .first()
-        )
-        if active is None:
-            try:
-                with transaction.atomic():
-                    job = RecomputeJob.objects.create(
-                        domain_id=domain_id,
-                        trigger=trigger,
-                        requested_by=requested_by,
-                        requested_at=now,
-                        enqueued_at=now if enqueue else None,
-                    )
-            except IntegrityError:
-                # Another request created the domain's job between our read and insert.
-                active = (
-                    RecomputeJob.objects.select_for_update()
-                    .filter(domain_id=domain_id, status__in=RecomputeJob.ACTIVE_STATUSES)
-                    .first()
-                )
-                if active is None:
-                    raise
-            else:
-                if enqueue:
-                    _job_enqueue(job)
-                return job
-        if active.status == RecomputeJob.Status.RUNNING and not active.rerun_requested:
-            active.rerun_requested = True
-            active.save(update_fields=["rerun_requested"])
-        return active
+    return RECOMPUTE_JOBS.request(
+        domain_id=domain.pk, trigger=trigger, enqueue=enqueue, requested_by=requested_by
+    )
 
 
 def recompute_request_all(*, trigger: str = RecomputeJob.Trigger.SCHEDULE) -> int:
@@ -134,68 +94,6 @@ def recompute_request_all(*, trigger: str = RecomputeJob.Trigger.SCHEDULE) -> in
 
 
 # --- Running a job -------------------------------------------------------------------------------
-
-
-def _job_claim(job_id: int, token: str) -> RecomputeJob | None:
-    with transaction.atomic():
-        job = RecomputeJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status != RecomputeJob.Status.QUEUED:
-            return None
-        job.status = RecomputeJob.Status.RUNNING
-        job.started_at = timezone.now()
-        job.attempts += 1
-        job.run_token = token
-        # The run reads the ratings after this commit, so earlier requests are covered.
-        job.rerun_requested = False
-        job.error = ""
-        job.save()
-    return job
-
-
-def _job_locked(job_id: int, token: str) -> RecomputeJob:
-    job = RecomputeJob.objects.select_for_update().get(pk=job_id)
-    if job.status != RecomputeJob.Status.RUNNING or job.run_token != token:
-        raise _ClaimLost
-    return job
-
-
-def _job_close(job: RecomputeJob, *, status: str, error: str = "") -> None:
-    """Finish a job (under its row lock) and start the rerun it was asked for."""
-    job.status = status
-    job.finished_at = timezone.now()
-    job.error = error[:4000]
-    job.save()
-    if job.rerun_requested:
-        rerun = RecomputeJob.objects.create(
-            domain_id=job.domain_id,
-            trigger=RecomputeJob.Trigger.RERUN,
-            requested_at=job.finished_at,
-            enqueued_at=job.finished_at,
-        )
-        _job_enqueue(rerun)
-
-
-def _job_release(job_id: int, token: str, error: str) -> None:
-    """Put a job back in the queue after a transient failure (the task retries it)."""
-    with transaction.atomic():
-        try:
-            job = _job_locked(job_id, token)
-        except _ClaimLost:
-            return
-        job.status = RecomputeJob.Status.QUEUED
-        job.run_token = ""
-        job.error = error[:4000]
-        job.enqueued_at = timezone.now()
-        job.save()
-
-
-def _job_fail(job_id: int, token: str, error: str) -> None:
-    with transaction.atomic():
-        try:
-            job = _job_locked(job_id, token)
-        except _ClaimLost:
-            return
-        _job_close(job, status=RecomputeJob.Status.FAILED, error=error)
 
 
 def _inputs_read(domain: Domain) -> RecomputeInputs:
@@ -214,7 +112,7 @@ def snapshot_draft_compute(inputs: RecomputeInputs) -> SnapshotDraft:
 def recompute_job_run(*, job_id: int, draw_charts: bool = True) -> Snapshot | None:
     """Run a queued recompute job: every board, published atomically, then its charts."""
     token = uuid.uuid4().hex
-    job = _job_claim(job_id, token)
+    job = RECOMPUTE_JOBS.claim(job_id, token)
     if job is None:
         return None
     try:
@@ -232,15 +130,15 @@ def recompute_job_run(*, job_id: int, draw_charts: bool = True) -> Snapshot | No
         else:
             # Same input as an existing snapshot: nothing new to publish (a hidden one stays so).
             _snapshot_republish(job_id=job_id, token=token, snapshot=snapshot)
-    except _ClaimLost:
+    except ClaimLost:
         logger.warning("recompute job %s was taken over by another run; not publishing", job_id)
         return None
     except TRANSIENT_ERRORS as exc:
-        _job_release(job_id, token, f"{type(exc).__name__}: {exc}")
+        RECOMPUTE_JOBS.release(job_id, token, f"{type(exc).__name__}: {exc}")
         raise
     except Exception as exc:
         logger.exception("recompute job %s failed", job_id)
-        _job_fail(job_id, token, f"{type(exc).__name__}: {exc}")
+        RECOMPUTE_JOBS.fail(job_id, token, f"{type(exc).__name__}: {exc}")
         return None
     if not draw_charts:
         return snapshot
@@ -264,7 +162,7 @@ def _pointer_set(domain_id: int, snapshot: Snapshot | None) -> None:
 
 def _snapshot_publish(*, job_id: int, token: str, draft: SnapshotDraft) -> Snapshot:
     with transaction.atomic():
-        job = _job_locked(job_id, token)
+        job = RECOMPUTE_JOBS.locked(job_id, token)
         try:
             with transaction.atomic():
                 snapshot = _snapshot_insert(draft)
@@ -278,7 +176,7 @@ def _snapshot_publish(*, job_id: int, token: str, draft: SnapshotDraft) -> Snaps
             _pointer_set(draft.domain_id, snapshot)
             _results_published_emit(snapshot)
         job.snapshot = snapshot
-        _job_close(job, status=RecomputeJob.Status.SUCCEEDED)
+        RECOMPUTE_JOBS.close(job, status=RecomputeJob.Status.SUCCEEDED)
     return snapshot
 
 
@@ -313,7 +211,7 @@ def _pointer_may_move(snapshot: Snapshot, current: PublishedLeaderboard | None) 
 
 def _snapshot_republish(*, job_id: int, token: str, snapshot: Snapshot) -> None:
     with transaction.atomic():
-        job = _job_locked(job_id, token)
+        job = RECOMPUTE_JOBS.locked(job_id, token)
         current = PublishedLeaderboard.objects.filter(domain_id=snapshot.domain_id).first()
         if _pointer_may_move(snapshot, current):
             _pointer_set(snapshot.domain_id, snapshot)
@@ -326,7 +224,7 @@ def _snapshot_republish(*, job_id: int, token: str, snapshot: Snapshot) -> None:
                 current.snapshot_id,
             )
         job.snapshot = snapshot
-        _job_close(job, status=RecomputeJob.Status.SUCCEEDED)
+        RECOMPUTE_JOBS.close(job, status=RecomputeJob.Status.SUCCEEDED)
 
 
 def _snapshot_insert(draft: SnapshotDraft) -> Snapshot:
@@ -475,32 +373,12 @@ def recompute_jobs_sweep(*, now: datetime | None = None) -> int:
     """Re-enqueue jobs a dead worker left running or whose message went missing, and request
     the recompute an approval asked for when that request was lost."""
     now = now or timezone.now()
-    running_cutoff = now - timedelta(seconds=settings.SEAL_LEADERBOARD_JOB_TIMEOUT_SECONDS)
-    queued_cutoff = now - timedelta(seconds=settings.SEAL_LEADERBOARD_QUEUED_STALE_SECONDS)
-    max_attempts = int(settings.SEAL_LEADERBOARD_JOB_MAX_ATTEMPTS)
-    touched = 0
-    with transaction.atomic():
-        stale = RecomputeJob.objects.select_for_update(skip_locked=True).filter(
-            Q(status=RecomputeJob.Status.RUNNING, started_at__lt=running_cutoff)
-            | Q(status=RecomputeJob.Status.QUEUED, enqueued_at__lt=queued_cutoff)
-            | Q(status=RecomputeJob.Status.QUEUED, enqueued_at__isnull=True)
-        )
-        for job in stale:
-            touched += 1
-            if job.status == RecomputeJob.Status.RUNNING:
-                if job.attempts >= max_attempts:
-                    _job_close(
-                        job,
-                        status=RecomputeJob.Status.FAILED,
-                        error=f"gave up: the worker was lost {job.attempts} times",
-                    )
-                    continue
-                job.status = RecomputeJob.Status.QUEUED
-                job.run_token = ""
-                job.error = "the worker running this job was lost; queued again"
-            job.enqueued_at = now
-            job.save()
-            _job_enqueue(job)
+    touched = RECOMPUTE_JOBS.sweep(
+        now=now,
+        timeout_seconds=settings.SEAL_LEADERBOARD_JOB_TIMEOUT_SECONDS,
+        queued_stale_seconds=settings.SEAL_LEADERBOARD_QUEUED_STALE_SECONDS,
+        max_attempts=int(settings.SEAL_LEADERBOARD_JOB_MAX_ATTEMPTS),
+    )
     for domain in domains_with_unrequested_approvals():
         recompute_request(domain=domain, trigger=RecomputeJob.Trigger.SWEEP)
         touched += 1
@@ -629,45 +507,17 @@ def snapshot_chart_ensure(*, board: SnapshotBoard, kind: str) -> str:
 
 
 # --- Adaptive scheduling and completion -----------------------------------------------------------
-# The same job-row pattern as the recompute: one queued-or-running SchedulingJob per domain (a
-# partial unique index), a claim token per run, everything a run writes (new comparisons, the
-# progress rows) in one transaction that also closes the job, so a worker killed mid-run wrote
-# nothing and the sweep's rerun starts from the same state.
-
-
-def _scheduling_enqueue(job: SchedulingJob) -> None:
-    task_send_on_commit(SCHEDULING_JOB_RUN, job.pk)
+# The same job-row pattern as the recompute (leaderboards/jobs.py): one queued-or-running
+# SchedulingJob per domain (a partial unique index), a claim token per run, everything a run
+# writes (new comparisons, the progress rows) in one transaction that also closes the job, so a
+# worker killed mid-run wrote nothing and the sweep's rerun starts from the same state.
 
 
 def scheduling_request(
     *, domain: Domain, trigger: str = SchedulingJob.Trigger.SCHEDULE, enqueue: bool = True
 ) -> SchedulingJob:
     """Queue a scheduling run of the domain, or return the one already queued or running."""
-    now = timezone.now()
-    with transaction.atomic():
-        active = (
-            SchedulingJob.objects.select_for_update()
-            .filter(domain_id=domain.pk, status__in=SchedulingJob.ACTIVE_STATUSES)
-            .first()
-        )
-        if active is not None:
-            return active
-        try:
-            with transaction.atomic():
-                job = SchedulingJob.objects.create(
-                    domain_id=domain.pk,
-                    trigger=trigger,
-                    requested_at=now,
-                    enqueued_at=now if enqueue else None,
-                )
-        except IntegrityError:
-            # Another request created the domain's job between our read and insert.
-            return SchedulingJob.objects.get(
-                domain_id=domain.pk, status__in=SchedulingJob.ACTIVE_STATUSES
-            )
-        if enqueue:
-            _scheduling_enqueue(job)
-        return job
+    return SCHEDULING_JOBS.request(domain_id=domain.pk, trigger=trigger, enqueue=enqueue)
 
 
 def scheduling_request_all(*, trigger: str = SchedulingJob.Trigger.SCHEDULE) -> int:
@@ -678,65 +528,23 @@ def scheduling_request_all(*, trigger: str = SchedulingJob.Trigger.SCHEDULE) -> 
     return len(domains)
 
 
-def _scheduling_claim(job_id: int, token: str) -> SchedulingJob | None:
-    with transaction.atomic():
-        job = SchedulingJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status != SchedulingJob.Status.QUEUED:
-            return None
-        job.status = SchedulingJob.Status.RUNNING
-        job.started_at = timezone.now()
-        job.attempts += 1
-        job.run_token = token
-        job.error = ""
-        job.save()
-    return job
-
-
-def _scheduling_locked(job_id: int, token: str) -> SchedulingJob:
-    job = SchedulingJob.objects.select_for_update().get(pk=job_id)
-    if job.status != SchedulingJob.Status.RUNNING or job.run_token != token:
-        raise _ClaimLost
-    return job
-
-
-def _scheduling_close(job: SchedulingJob, *, status: str, error: str = "") -> None:
-    job.status = status
-    job.finished_at = timezone.now()
-    job.error = error[:4000]
-    job.save()
-
-
 def scheduling_job_run(*, job_id: int) -> SchedulingJob | None:
     """Run a queued scheduling job: the stopping rule per submission, then new comparisons
     where the board is unsure, within the budget and the pool's capacity; then completions."""
     token = uuid.uuid4().hex
-    if _scheduling_claim(job_id, token) is None:
+    if SCHEDULING_JOBS.claim(job_id, token) is None:
         return None
     try:
         job, completable = _scheduling_execute(job_id=job_id, token=token)
-    except _ClaimLost:
+    except ClaimLost:
         logger.warning("scheduling job %s was taken over by another run; not writing", job_id)
         return None
     except TRANSIENT_ERRORS as exc:
-        with transaction.atomic():
-            try:
-                job = _scheduling_locked(job_id, token)
-            except _ClaimLost:
-                raise exc from None
-            job.status = SchedulingJob.Status.QUEUED
-            job.run_token = ""
-            job.error = f"{type(exc).__name__}: {exc}"[:4000]
-            job.enqueued_at = timezone.now()
-            job.save()
+        SCHEDULING_JOBS.release(job_id, token, f"{type(exc).__name__}: {exc}")
         raise
     except Exception as exc:
         logger.exception("scheduling job %s failed", job_id)
-        with transaction.atomic(), contextlib.suppress(_ClaimLost):
-            _scheduling_close(
-                _scheduling_locked(job_id, token),
-                status=SchedulingJob.Status.FAILED,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+        SCHEDULING_JOBS.fail(job_id, token, f"{type(exc).__name__}: {exc}")
         return None
     for submission_id in completable:
         submission_complete(submission_id=submission_id)
@@ -760,7 +568,7 @@ def _scheduling_execute(*, job_id: int, token: str) -> tuple[SchedulingJob, list
         state = scheduling_state_load(domain=domain, now=now)
         evaluations = evaluations_assess(state)
         plan = comparisons_plan(state)
-        job = _scheduling_locked(job_id, token)
+        job = SCHEDULING_JOBS.locked(job_id, token)
         created = comparison_tasks_add(
             domain_id=domain.pk,
             pairs=[(p.response_1, p.response_2) for p in plan.comparisons],
@@ -793,7 +601,7 @@ def _scheduling_execute(*, job_id: int, token: str) -> tuple[SchedulingJob, list
             "evaluating": sum(1 for e in evaluations if not e.done_reason),
             "done": sum(1 for e in evaluations if e.done_reason),
         }
-        _scheduling_close(job, status=SchedulingJob.Status.SUCCEEDED)
+        SCHEDULING_JOBS.close(job, status=SchedulingJob.Status.SUCCEEDED)
     completable = list(
         Submission.objects.filter(status=Submission.Status.COMPARING, domains=domain)
         .exclude(
@@ -920,31 +728,9 @@ def _completed_domain(slug: str, row: EvaluationProgress) -> dict[str, Any]:
 
 def scheduling_jobs_sweep(*, now: datetime | None = None) -> int:
     """Re-enqueue scheduling jobs a dead worker left running or whose message went missing."""
-    now = now or timezone.now()
-    running_cutoff = now - timedelta(seconds=settings.SEAL_SCHEDULING_JOB_TIMEOUT_SECONDS)
-    queued_cutoff = now - timedelta(seconds=settings.SEAL_SCHEDULING_QUEUED_STALE_SECONDS)
-    max_attempts = int(settings.SEAL_SCHEDULING_JOB_MAX_ATTEMPTS)
-    touched = 0
-    with transaction.atomic():
-        stale = SchedulingJob.objects.select_for_update(skip_locked=True).filter(
-            Q(status=SchedulingJob.Status.RUNNING, started_at__lt=running_cutoff)
-            | Q(status=SchedulingJob.Status.QUEUED, enqueued_at__lt=queued_cutoff)
-            | Q(status=SchedulingJob.Status.QUEUED, enqueued_at__isnull=True)
-        )
-        for job in stale:
-            touched += 1
-            if job.status == SchedulingJob.Status.RUNNING:
-                if job.attempts >= max_attempts:
-                    _scheduling_close(
-                        job,
-                        status=SchedulingJob.Status.FAILED,
-                        error=f"gave up: the worker was lost {job.attempts} times",
-                    )
-                    continue
-                job.status = SchedulingJob.Status.QUEUED
-                job.run_token = ""
-                job.error = "the worker running this job was lost; queued again"
-            job.enqueued_at = now
-            job.save()
-            _scheduling_enqueue(job)
-    return touched
+    return SCHEDULING_JOBS.sweep(
+        now=now or timezone.now(),
+        timeout_seconds=settings.SEAL_SCHEDULING_JOB_TIMEOUT_SECONDS,
+        queued_stale_seconds=settings.SEAL_SCHEDULING_QUEUED_STALE_SECONDS,
+        max_attempts=int(settings.SEAL_SCHEDULING_JOB_MAX_ATTEMPTS),
+    )
