@@ -52,7 +52,11 @@ from leaderboards.stats.board import (
     GroupedRows,
     board_core,
 )
-from leaderboards.stats.ratings_file import agreement_compute, ratings_source_pack
+from leaderboards.stats.ratings_file import (
+    SPREAD_FIELDS,
+    agreement_compute,
+    ratings_source_pack,
+)
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -641,7 +645,8 @@ def _board_record(board: BoardDraft) -> dict[str, Any]:
         "n_models": board.n_models,
         "separability": board.separability,
         "entries": [
-            {"model": entry.model_version_id} | {key: getattr(entry, key) for key in ENTRY_FIELDS}
+            {"model": entry.model_version_id}
+            | {key: getattr(entry, key) for key in ENTRY_FIELDS + SPREAD_FIELDS}
             for entry in board.entries
         ],
     }

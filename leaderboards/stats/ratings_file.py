@@ -16,7 +16,7 @@ import io
 import json
 import math
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
@@ -37,6 +37,11 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 # The fields of a board (and ENTRY_FIELDS of its entries) that a reproduction must match.
 BOARD_FIELDS = ("status", "n_ratings", "n_prompts", "n_models", "separability")
+# Entry fields a file may carry (files written before them do not): each model's rank spread over
+# the bootstrap replicas. A reproduction checks them wherever the published entry carries them.
+SPREAD_FIELDS = ("rank_lower", "rank_upper")
+# The parts of a snapshot a reproduction can check; `ratings_file_parts` says which a file holds.
+PART_BOARDS, PART_SPREAD = "boards", "rank spread"
 # Floats are compared to 1e-9 relative: JSON round-trips them exactly, the tolerance only
 # forgives a different CPU's last bit in a sum.
 REL_TOLERANCE = 1e-9
@@ -403,7 +408,11 @@ def board_numbers(
         "n_models": core.n_models,
         "separability": core.separability,
         "entries": [
-            {"model": entry["model"], **{name: entry[name] for name in ENTRY_FIELDS}}
+            {
+                "model": entry["model"],
+                **{name: entry[name] for name in ENTRY_FIELDS},
+                **{name: entry.get(name) for name in SPREAD_FIELDS},
+            }
             for entry in core.entries
         ],
     }
@@ -493,8 +502,13 @@ def snapshot_compare(
     published_agreement: Mapping[str, Any] | None,
     published_boards: Sequence[Mapping[str, Any]],
     reproduction: Reproduction,
+    parts: Collection[str] = (PART_BOARDS, PART_SPREAD),
 ) -> list[str]:
-    """Every published field the reproduction does not match, as "where: published != got"."""
+    """Every published field the reproduction does not match, as "where: published != got".
+
+    Of the optional parts only those in `parts` are compared (the rank spread only on entries
+    that carry it), so a database holding more than an older file is held to the file's parts."""
+    entry_fields = ENTRY_FIELDS + (SPREAD_FIELDS if PART_SPREAD in parts else ())
     problems: list[str] = []
     for name, value in reproduction.counts.items():
         if _differs(published_counts.get(name), value):
@@ -528,13 +542,24 @@ def snapshot_compare(
             got_entry = got_entries.get(model)
             if got_entry is None:
                 continue
-            for name in ENTRY_FIELDS:
+            for name in entry_fields:
+                if name not in want_entry and name in SPREAD_FIELDS:
+                    continue
                 if _differs(want_entry.get(name), got_entry.get(name)):
                     problems.append(
                         f"board {key} model {model} {name}: published "
                         f"{want_entry.get(name)!r}, got {got_entry.get(name)!r}"
                     )
     return problems
+
+
+def ratings_file_parts(ratings_file: RatingsFile) -> list[str]:
+    """The parts of the snapshot the file carries, so a reproduction checks (and names) them."""
+    parts = [PART_BOARDS]
+    entries = [entry for board in ratings_file.boards for entry in board.get("entries") or []]
+    if entries and all(name in entry for entry in entries for name in SPREAD_FIELDS):
+        parts.append(PART_SPREAD)
+    return parts
 
 
 def ratings_file_verify(ratings_file: RatingsFile) -> tuple[Reproduction, list[str]]:
@@ -546,6 +571,7 @@ def ratings_file_verify(ratings_file: RatingsFile) -> tuple[Reproduction, list[s
         published_agreement=header.get("agreement"),
         published_boards=ratings_file.boards,
         reproduction=reproduction,
+        parts=ratings_file_parts(ratings_file),
     )
     return reproduction, problems
 

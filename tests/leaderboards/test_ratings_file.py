@@ -224,24 +224,65 @@ def _tampered(lines: list[dict], kind: str) -> list[dict]:
     elif kind == "published elo":
         board = next(line for line in lines if line["record"] == "board")
         board["entries"][0]["elo"] += 0.001
+    elif kind == "published rank spread":
+        board = next(line for line in lines if line["record"] == "board")
+        board["entries"][0]["rank_upper"] += 1
     return lines
 
 
-@pytest.mark.parametrize("kind", ["outcome", "dropped rating", "seed", "published elo"])
+@pytest.mark.parametrize(
+    "kind", ["outcome", "dropped rating", "seed", "published elo", "published rank spread"]
+)
 def test_a_tampered_file_is_reported_field_by_field(lb_world, tmp_path, kind):
     snapshot = publish(lb_world)
     path = write(tmp_path, _tampered(records(stored(snapshot)), kind))
     code, output = reproduce(path)
     assert code == 1
     assert "MISMATCH" in output and "differ" in output
-    if kind == "published elo":
+    if kind.startswith("published"):
         # The file contradicts itself, not the database.
         assert "MISMATCH board overall model" in output
+        if kind == "published rank spread":
+            assert "rank_upper" in output and "database" not in output.split("Checked")[0]
     else:
         assert (
             "MISMATCH database: board overall model" in output
             or "MISMATCH database: snapshot" in output
         )
+
+
+def test_the_rank_spread_is_in_the_file_and_checked(lb_world, tmp_path):
+    snapshot = publish(lb_world)
+    lines = records(stored(snapshot))
+    overall = next(line for line in lines if line["record"] == "board" and line["key"] == "overall")
+    ranked = [entry for entry in overall["entries"] if entry["rank"] is not None]
+    assert ranked
+    for entry in ranked:
+        stored_entry = SnapshotEntry.objects.get(
+            snapshot=snapshot, board_key="overall", model_version_id=entry["model"]
+        )
+        assert (entry["rank_lower"], entry["rank_upper"]) == (
+            stored_entry.rank_lower,
+            stored_entry.rank_upper,
+        )
+        assert entry["rank_lower"] <= entry["rank_upper"]
+    path = write(tmp_path, lines)
+    code, output = reproduce(path)
+    assert code == 0, output
+    assert "Checked: boards, rank spread." in output
+
+
+def test_a_file_written_before_the_rank_spread_still_reproduces(lb_world, tmp_path):
+    # Files (and kept sources) from before the spread was in the file lack it: reproduce checks
+    # what they carry, says so, and does not hold them to the database's spread.
+    snapshot = publish(lb_world)
+    lines = records(stored(snapshot))
+    for line in lines:
+        for entry in line.get("entries", []) if line["record"] == "board" else []:
+            del entry["rank_lower"], entry["rank_upper"]
+    code, output = reproduce(write(tmp_path, lines))
+    assert code == 0, output
+    assert "Checked: boards." in output
 
 
 def test_the_standalone_script_reproduces_without_django(lb_world, tmp_path):
@@ -263,6 +304,7 @@ def test_the_standalone_script_reproduces_without_django(lb_world, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"OK snapshot {snapshot.pk} of coding" in result.stdout
+    assert "Checked: boards, rank spread." in result.stdout
     assert "[overall] ranked" in result.stdout
     result = subprocess.run(
         [sys.executable, "-c", check, str(bad)], capture_output=True, text=True, env=env

@@ -24,6 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from leaderboards.stats import StatsInputError
         from leaderboards.stats.ratings_file import (
+            ratings_file_parts,
             ratings_file_read,
             ratings_file_verify,
             reproduction_table,
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         except (StatsInputError, FileNotFoundError) as exc:
             raise CommandError(f"{options['file']}: {exc}") from None
         header = ratings_file.header
+        parts = ratings_file_parts(ratings_file)
         snapshot_id = header.get("snapshot")
         if options["table"]:
             for line in reproduction_table(reproduction):
@@ -64,6 +66,7 @@ class Command(BaseCommand):
                     published_agreement=agreement,
                     published_boards=boards,
                     reproduction=reproduction,
+                    parts=parts,
                 )
             )
         else:
@@ -74,6 +77,7 @@ class Command(BaseCommand):
         if problems:
             for problem in problems:
                 self.stdout.write(f"MISMATCH {problem}")
+            self.stdout.write(f"Checked: {', '.join(parts)}.")
             raise CommandError(
                 f"snapshot {snapshot_id}: {len(problems)} field(s) differ from {against}",
                 returncode=1,
@@ -82,6 +86,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"OK snapshot {snapshot_id} of {header.get('domain')}: "
                 f"{len(reproduction.boards)} boards, {n_entries} entries and "
-                f"{reproduction.counts['n_ratings']} ratings reproduced exactly; matches {against}."
+                f"{reproduction.counts['n_ratings']} ratings reproduced exactly; matches "
+                f"{against}. Checked: {', '.join(parts)}."
             )
         )
