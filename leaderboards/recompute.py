@@ -4,8 +4,8 @@ Pure computation: `snapshot_draft_compute` takes the `RecomputeInputs` that
 leaderboards/recompute_inputs.py read and returns the `SnapshotDraft` that
 leaderboards/services.py publishes. Per board (`_board_compute`): the engine's ranking
 (`stats.board.board_core`, which the reproduction from a ratings file runs too), the
-style-controlled view fitted inside its bootstrap (`_StyleFitting`), what experts found
-(`_answer_stats`), strengths against the overall board (`_standing_attach`); then the
+style-controlled view fitted inside its bootstrap (`stats.board.StyleFitting`, the same), what
+experts found (`_answer_stats`), strengths against the overall board (`_standing_attach`); then the
 source of the snapshot's anonymised ratings file (`_ratings_file_parts`). Nothing here reads
 the database.
 """
@@ -26,34 +26,30 @@ from django.utils.crypto import salted_hmac
 from leaderboards.models import OVERALL_KEY, SnapshotBoard
 from leaderboards.recompute_inputs import (
     PIPELINE_VERSION,
-    AnswerStyles,
     CategoryInfo,
     RecomputeInputs,
     Thresholds,
 )
 from leaderboards.stats import (
     ENGINE_VERSION,
-    Comparisons,
     Leaderboard,
-    StatsConvergenceError,
-    StatsInputError,
-    StyleControlled,
-    StylePointFit,
     answer_diagnostics,
     standing_differences,
-    style_controlled,
-    style_point_fit,
 )
 from leaderboards.stats.board import (
     ENTRY_FIELDS,
     NO_RANKABLE_PAIR,
+    STYLE_ENTRY_FIELDS,
     TOO_FEW_RATINGS,
     BoardCore,
     GroupedRows,
+    StyleFitting,
     board_core,
+    style_lines,
 )
 from leaderboards.stats.ratings_file import (
     SPREAD_FIELDS,
+    STYLE_COUNT_COLUMNS,
     agreement_compute,
     ratings_source_pack,
 )
@@ -201,7 +197,9 @@ def _board_compute(
     """One board: the engine's ranking (shared with the reproduction from a ratings file), the
     style-controlled view fitted inside its bootstrap, and what experts found."""
     thresholds = inputs.thresholds
-    style_fit = _StyleFitting(inputs, rows)
+    style_fit = StyleFitting(
+        inputs.styles, rows, ridge=inputs.config.ridge, confidence=inputs.config.confidence
+    )
     core = board_core(
         rows,
         config=inputs.config,
@@ -230,7 +228,7 @@ def _board_compute(
         separability=core.separability,
         has_accuracy=bool(core.accuracy),
         data=_board_data(inputs, leaderboard, found),
-        entries=_entry_drafts(core, found_per_model, {} if style is None else _style_lines(style)),
+        entries=_entry_drafts(core, found_per_model, {} if style is None else style_lines(style)),
         style=None if style is None else style.to_dict(),
     )
     return board, leaderboard
@@ -412,87 +410,6 @@ def _answer_stats(
     return board, per_model
 
 
-# --- The style-controlled view --------------------------------------------------------------
-
-
-def _style_rows(styles: AnswerStyles | None, rows: GroupedRows) -> tuple[IntArray, IntArray, Any]:
-    """The stored style counts of both answers of every row, and whether both were found."""
-    if styles is None:
-        empty = np.zeros((len(rows.prompt), 5), dtype=np.int64)
-        return empty, empty, np.zeros(len(rows.prompt), dtype=np.bool_)
-    style_a, found_a = styles.locate(rows.model_a, rows.prompt)
-    style_b, found_b = styles.locate(rows.model_b, rows.prompt)
-    return style_a, style_b, found_a & found_b
-
-
-class _StyleFitting:
-    """The board's style-controlled view, fitted inside the plain board's bootstrap.
-
-    `rank_models` calls `prompt_scores` with the ratings between the ranked models and their
-    fitted strengths; the per-prompt scores it returns ride along with the plain replicas'
-    prompt counts, so the style view's intervals come from the very same draws."""
-
-    def __init__(self, inputs: RecomputeInputs, rows: GroupedRows) -> None:
-        self.inputs = inputs
-        self.rows = rows
-        self.fit: StylePointFit | None = None
-
-    def prompt_scores(self, used: Comparisons, beta: FloatArray) -> FloatArray | None:
-        rows = self.rows
-        style_a, style_b, found = _style_rows(self.inputs.styles, rows)
-        if not found.any():
-            return None
-        try:
-            fit = style_point_fit(
-                prompt=rows.prompt,
-                model_a=rows.model_a,
-                model_b=rows.model_b,
-                wins_a=rows.wins_a,
-                ties=rows.ties,
-                wins_b=rows.wins_b,
-                style_a=style_a,
-                style_b=style_b,
-                has_style=found,
-                models=used.models,
-                ridge=self.inputs.config.ridge,
-                start=beta,
-            )
-        except (StatsInputError, StatsConvergenceError):
-            # A board whose style cannot be fitted keeps its plain view and shows no style view.
-            return None
-        if fit.n_prompts != used.n_prompts:
-            return None
-        self.fit = fit
-        return fit.scores
-
-    def finish(self, leaderboard: Leaderboard) -> StyleControlled | None:
-        if self.fit is None or leaderboard.extra_replicas is None:
-            return None
-        ranked = leaderboard.ranked
-        elo = {line.model: line.elo for line in ranked}
-        mean = float(np.mean([elo[model] for model in self.fit.models]))
-        return style_controlled(
-            self.fit,
-            leaderboard.extra_replicas,
-            confidence=self.inputs.config.confidence,
-            elo_mean=mean,
-        )
-
-
-def _style_lines(style: StyleControlled) -> dict[int, dict[str, Any]]:
-    lines: dict[int, dict[str, Any]] = {}
-    for code, model in enumerate(style.models):
-        lines[int(model)] = {  # type: ignore[call-overload]
-            "style_elo": float(style.elo[code]),
-            "style_lower": float(style.lower[code]),
-            "style_upper": float(style.upper[code]),
-            "style_rank": int(style.rank_with_uncertainty[code]),
-            "style_rank_lower": None if style.rank_lower is None else int(style.rank_lower[code]),
-            "style_rank_upper": None if style.rank_upper is None else int(style.rank_upper[code]),
-        }
-    return lines
-
-
 # --- The anonymised ratings file ----------------------------------------------------------------
 
 
@@ -579,6 +496,7 @@ def _ratings_file_parts(
     )
     arguments = {
         "boards": [_board_record(board) for board in draft.boards],
+        "styles": _style_records(inputs, prompts),
         "categories": [
             {"id": c.id, "slug": c.slug, "facet": c.facet, "value": c.value}
             for c in inputs.categories
@@ -632,9 +550,35 @@ def _ratings_file_parts(
     return arguments, header
 
 
+def _style_records(inputs: RecomputeInputs, prompts: IntArray) -> dict[str, IntArray] | None:
+    """The style counts (integers, no text) of every rated answer that has them, by prompt code
+    then model: what the style fit of a reproduction needs, nothing more."""
+    ratings = inputs.ratings
+    if inputs.styles is None or ratings is None:
+        return None
+    answers = np.unique(
+        np.concatenate(
+            [
+                np.stack([ratings.prompt, ratings.model_a], axis=1),
+                np.stack([ratings.prompt, ratings.model_b], axis=1),
+            ]
+        ),
+        axis=0,
+    )
+    counts, found = inputs.styles.locate(answers[:, 1], answers[:, 0])
+    answers, counts = answers[found], counts[found]
+    columns = {
+        "prompt": np.searchsorted(prompts, answers[:, 0]),
+        "model": answers[:, 1],
+    }
+    columns.update({name: counts[:, i] for i, name in enumerate(STYLE_COUNT_COLUMNS)})
+    return columns
+
+
 def _board_record(board: BoardDraft) -> dict[str, Any]:
     """A board's "board" record in the ratings file: the fields a reproduction must match."""
     return {
+        "style": board.style,
         "key": board.key,
         "category": board.category_id,
         "title": board.title,
@@ -646,7 +590,10 @@ def _board_record(board: BoardDraft) -> dict[str, Any]:
         "separability": board.separability,
         "entries": [
             {"model": entry.model_version_id}
-            | {key: getattr(entry, key) for key in ENTRY_FIELDS + SPREAD_FIELDS}
+            | {
+                key: getattr(entry, key)
+                for key in ENTRY_FIELDS + SPREAD_FIELDS + STYLE_ENTRY_FIELDS
+            }
             for entry in board.entries
         ],
     }

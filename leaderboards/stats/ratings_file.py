@@ -26,7 +26,17 @@ import numpy.typing as npt
 from scales.preference import Preference
 
 from .agreement import krippendorff_alpha_long
-from .board import ENTRY_FIELDS, GroupedRows, board_core, category_rows, ratings_group
+from .board import (
+    ENTRY_FIELDS,
+    STYLE_ENTRY_FIELDS,
+    AnswerStyles,
+    GroupedRows,
+    StyleFitting,
+    board_core,
+    category_rows,
+    ratings_group,
+    style_lines,
+)
 from .errors import StatsInputError
 from .ranking import RankingConfig
 
@@ -41,7 +51,9 @@ BOARD_FIELDS = ("status", "n_ratings", "n_prompts", "n_models", "separability")
 # the bootstrap replicas. A reproduction checks them wherever the published entry carries them.
 SPREAD_FIELDS = ("rank_lower", "rank_upper")
 # The parts of a snapshot a reproduction can check; `ratings_file_parts` says which a file holds.
-PART_BOARDS, PART_SPREAD = "boards", "rank spread"
+PART_BOARDS, PART_SPREAD, PART_STYLE = "boards", "rank spread", "style control"
+# An "answer_style" record: one rated answer's style counts (integers; the answer text stays out).
+STYLE_COUNT_COLUMNS = ("tokens", "headers", "list_items", "bold", "code_blocks")
 # Floats are compared to 1e-9 relative: JSON round-trips them exactly, the tolerance only
 # forgives a different CPU's last bit in a sum.
 REL_TOLERANCE = 1e-9
@@ -112,11 +124,13 @@ def ratings_file_body(
     raters: Sequence[str],
     grades: Mapping[str, npt.ArrayLike] | None = None,
     exposures: Mapping[str, npt.ArrayLike] | None = None,
+    styles: Mapping[str, npt.ArrayLike] | None = None,
 ) -> bytes:
     """The second gzip member: every record after the header; prompts by index into hashes.
 
     `ratings` holds parallel arrays prompt, model_a, model_b, preference, outcome, rater (rater
-    indexes `raters`); `grades` prompt, model, correct; `exposures` prompt, model. The bytes
+    indexes `raters`); `grades` prompt, model, correct; `exposures` prompt, model; `styles`
+    prompt, model and STYLE_COUNT_COLUMNS (None: sources kept before style counts were). The bytes
     depend on nothing but the arguments (no timestamp in the gzip header). The header member
     followed by this one is the file: gzip readers read concatenated members as one stream."""
     out: list[str] = []
@@ -149,6 +163,18 @@ def ratings_file_body(
                 strict=True,
             )
         )
+    if styles is not None:
+        out.extend(
+            f'{{"counts":[{t},{h},{li},{bo},{c}],"model":{m},"prompt":"{prompt_hashes[p]}",'
+            f'"record":"answer_style"}}'
+            for p, m, t, h, li, bo, c in zip(
+                *(
+                    np.asarray(styles[name]).tolist()
+                    for name in ("prompt", "model", *STYLE_COUNT_COLUMNS)
+                ),
+                strict=True,
+            )
+        )
     out.append("")
     # Level 3 (deflate's fast strategy): a third of level 6's time for a quarter more bytes.
     return gzip.compress("\n".join(out).encode(), compresslevel=3, mtime=0)
@@ -167,13 +193,14 @@ def ratings_source_pack(
     raters: Sequence[str],
     grades: Mapping[str, npt.ArrayLike] | None = None,
     exposures: Mapping[str, npt.ArrayLike] | None = None,
+    styles: Mapping[str, npt.ArrayLike] | None = None,
 ) -> bytes:
     """The arguments of `ratings_file_body` as compact bytes: a JSON line with the lists and the
     arrays' layout, then every array as little-endian int64 (float64 for outcome), zlib level 1.
 
     A tenth of the time of writing the file itself; `ratings_source_unpack` gives the same
     arguments back, so the file written later is the one that would have been written now."""
-    groups = {"ratings": ratings, "grades": grades, "exposures": exposures}
+    groups = {"ratings": ratings, "grades": grades, "exposures": exposures, "styles": styles}
     layout: list[list[Any]] = []
     chunks: list[bytes] = []
     for group, columns in groups.items():
@@ -204,8 +231,10 @@ def ratings_source_unpack(packed: bytes) -> dict[str, Any]:
         name: meta[name]
         for name in ("boards", "categories", "prompt_hashes", "prompt_categories", "raters")
     }
+    # Sources kept before a group existed (styles) lack it: the file is formatted without it.
     arguments["grades"] = None
     arguments["exposures"] = None
+    arguments["styles"] = None
     at = end + 1
     for group, name, dtype, length in meta["layout"]:
         size = np.dtype(dtype).itemsize * length
@@ -232,6 +261,8 @@ class RatingsFile:
     grades: dict[str, IntArray] | None
     exposures: dict[str, IntArray]
     counts: dict[str, int] = field(default_factory=dict)
+    # The rated answers' style counts (prompt codes); None: the file has no style counts.
+    styles: AnswerStyles | None = None
 
 
 def _bad(line: int, message: str) -> StatsInputError:
@@ -274,6 +305,7 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
     rating_cols: dict[str, list[Any]] = {name: [] for name in _RATING_COLUMNS}
     grade_cols: dict[str, list[int]] = {"prompt": [], "model": [], "correct": []}
     exposure_cols: dict[str, list[int]] = {"prompt": [], "model": []}
+    style_cols: dict[str, list[Any]] = {"prompt": [], "model": [], "counts": []}
     number = 0
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -306,7 +338,7 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
             index[digest] = len(hashes)
             hashes.append(digest)
             prompt_categories.append(cats)
-        elif kind in ("rating", "grade", "exposure"):
+        elif kind in ("rating", "grade", "exposure", "answer_style"):
             digest = record.get("prompt")
             if digest not in index:
                 raise _bad(number, f"{kind} refers to an unknown prompt {digest!r}")
@@ -338,6 +370,19 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
                 grade_cols["prompt"].append(prompt)
                 grade_cols["model"].append(_int(record, "model", number))
                 grade_cols["correct"].append(correct)
+            elif kind == "answer_style":
+                counts = record.get("counts")
+                if (
+                    not isinstance(counts, list)
+                    or len(counts) != len(STYLE_COUNT_COLUMNS)
+                    or not all(
+                        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts
+                    )
+                ):
+                    raise _bad(number, "counts must be a list of 5 non-negative integers")
+                style_cols["prompt"].append(prompt)
+                style_cols["model"].append(_int(record, "model", number))
+                style_cols["counts"].append(counts)
             else:
                 exposure_cols["prompt"].append(prompt)
                 exposure_cols["model"].append(_int(record, "model", number))
@@ -364,6 +409,15 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
         else None,
         exposures={k: np.asarray(v, dtype=np.int64) for k, v in exposure_cols.items()},
         counts={"lines": number, "ratings": len(rating_cols["prompt"]), "prompts": len(hashes)},
+        styles=AnswerStyles(
+            model=np.asarray(style_cols["model"], dtype=np.int64),
+            prompt=np.asarray(style_cols["prompt"], dtype=np.int64),
+            counts=np.asarray(style_cols["counts"], dtype=np.int64).reshape(
+                -1, len(STYLE_COUNT_COLUMNS)
+            ),
+        )
+        if style_cols["prompt"]
+        else None,
     )
 
 
@@ -388,8 +442,15 @@ def board_numbers(
     anchor: Mapping[Any, float] | None,
     grades: Mapping[str, IntArray] | None,
     exposures: Mapping[str, IntArray],
+    styles: AnswerStyles | None = None,
 ) -> dict[str, Any]:
-    """A board's published fields and entries, computed by the recompute's own board builder."""
+    """A board's published fields and entries, computed by the recompute's own board builder
+    (and, given style counts, its style-controlled view by the recompute's own style fit)."""
+    style_fit = (
+        None
+        if styles is None
+        else StyleFitting(styles, board.rows, ridge=config.ridge, confidence=config.confidence)
+    )
     core = board_core(
         board.rows,
         config=config,
@@ -399,9 +460,17 @@ def board_numbers(
         grades=grades,
         graded_prompts=board.graded_prompts,
         exposures=exposures,
+        extra_columns=None if style_fit is None else style_fit.prompt_scores,
     )
+    style = (
+        None
+        if style_fit is None or core.leaderboard is None
+        else style_fit.finish(core.leaderboard)
+    )
+    lines = {} if style is None else style_lines(style)
     return {
         "key": board.key,
+        "style": None if style is None else style.to_dict(),
         "status": core.status,
         "n_ratings": core.n_ratings,
         "n_prompts": core.n_prompts,
@@ -412,6 +481,7 @@ def board_numbers(
                 "model": entry["model"],
                 **{name: entry[name] for name in ENTRY_FIELDS},
                 **{name: entry.get(name) for name in SPREAD_FIELDS},
+                **{name: lines.get(entry["model"], {}).get(name) for name in STYLE_ENTRY_FIELDS},
             }
             for entry in core.entries
         ],
@@ -469,6 +539,7 @@ def snapshot_reproduce(ratings_file: RatingsFile) -> Reproduction:
             anchor=anchor or None,
             grades=grades,
             exposures=ratings_file.exposures,
+            styles=ratings_file.styles,
         )
         boards.append(numbers)
     models = np.unique(np.concatenate([overall.model_a, overall.model_b]))
@@ -496,19 +567,41 @@ def _differs(expected: Any, actual: Any) -> bool:
     return bool(expected != actual)
 
 
+def _nested_differences(want: Any, got: Any, where: str = "") -> list[tuple[str, Any, Any]]:
+    """Every leaf where two JSON values differ, as (path, published, got)."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        return [
+            difference
+            for name in sorted(set(want) | set(got))
+            for difference in _nested_differences(want.get(name), got.get(name), f"{where}.{name}")
+        ]
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        return [
+            difference
+            for i, (w, g) in enumerate(zip(want, got, strict=True))
+            for difference in _nested_differences(w, g, f"{where}[{i}]")
+        ]
+    if isinstance(want, (dict, list)) or isinstance(got, (dict, list)):
+        return [] if want == got else [(where, want, got)]
+    return [(where, want, got)] if _differs(want, got) else []
+
+
 def snapshot_compare(
     *,
     published_counts: Mapping[str, Any],
     published_agreement: Mapping[str, Any] | None,
     published_boards: Sequence[Mapping[str, Any]],
     reproduction: Reproduction,
-    parts: Collection[str] = (PART_BOARDS, PART_SPREAD),
+    parts: Collection[str] = (PART_BOARDS, PART_SPREAD, PART_STYLE),
 ) -> list[str]:
     """Every published field the reproduction does not match, as "where: published != got".
 
     Of the optional parts only those in `parts` are compared (the rank spread only on entries
     that carry it), so a database holding more than an older file is held to the file's parts."""
-    entry_fields = ENTRY_FIELDS + (SPREAD_FIELDS if PART_SPREAD in parts else ())
+    optional = (SPREAD_FIELDS if PART_SPREAD in parts else ()) + (
+        STYLE_ENTRY_FIELDS if PART_STYLE in parts else ()
+    )
+    entry_fields = ENTRY_FIELDS + optional
     problems: list[str] = []
     for name, value in reproduction.counts.items():
         if _differs(published_counts.get(name), value):
@@ -533,6 +626,11 @@ def snapshot_compare(
                 problems.append(
                     f"board {key} {name}: published {want.get(name)!r}, got {got.get(name)!r}"
                 )
+        if PART_STYLE in parts and "style" in want:
+            problems.extend(
+                f"board {key} style{where}: published {w!r}, got {g!r}"
+                for where, w, g in _nested_differences(want["style"], got.get("style"))
+            )
         want_entries = {entry["model"]: entry for entry in want.get("entries", [])}
         got_entries = {entry["model"]: entry for entry in got["entries"]}
         for model in sorted(set(want_entries) ^ set(got_entries)):
@@ -543,7 +641,7 @@ def snapshot_compare(
             if got_entry is None:
                 continue
             for name in entry_fields:
-                if name not in want_entry and name in SPREAD_FIELDS:
+                if name not in want_entry and name in optional:
                     continue
                 if _differs(want_entry.get(name), got_entry.get(name)):
                     problems.append(
@@ -559,6 +657,14 @@ def ratings_file_parts(ratings_file: RatingsFile) -> list[str]:
     entries = [entry for board in ratings_file.boards for entry in board.get("entries") or []]
     if entries and all(name in entry for entry in entries for name in SPREAD_FIELDS):
         parts.append(PART_SPREAD)
+    # Style control is checked when every board says what its style view was (None included):
+    # a file formatted from a source kept before style counts has neither counts nor views.
+    if (
+        ratings_file.boards
+        and all("style" in board for board in ratings_file.boards)
+        and all(name in entry for entry in entries for name in STYLE_ENTRY_FIELDS)
+    ):
+        parts.append(PART_STYLE)
     return parts
 
 

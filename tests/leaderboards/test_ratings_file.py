@@ -17,17 +17,32 @@ from django.db import DatabaseError, IntegrityError, transaction
 
 from leaderboards.models import (
     Snapshot,
+    SnapshotBoard,
     SnapshotEntry,
     SnapshotRatingsFile,
     SnapshotRatingsSource,
 )
 from leaderboards.recompute import _rater_pseudonyms, prompt_hash
-from leaderboards.services import snapshot_hide, snapshot_ratings_file_ensure
+from leaderboards.services import (
+    leaderboards_publish_now,
+    snapshot_hide,
+    snapshot_ratings_file_ensure,
+)
 from leaderboards.stats import StatsInputError
-from leaderboards.stats.ratings_file import ratings_file_read, ratings_file_verify
-from seal.models import Response
+from leaderboards.stats.board import STYLE_ENTRY_FIELDS
+from leaderboards.stats.ratings_file import (
+    ratings_file_body,
+    ratings_file_header,
+    ratings_file_parts,
+    ratings_file_read,
+    ratings_file_verify,
+    ratings_source_pack,
+    ratings_source_unpack,
+)
+from seal.models import Response, ResponseStyle
 from tests.builders import PRIVATE_MARKER, LeaderboardWorld, leaderboard_world
 from tests.leaderboards.test_recompute import publish
+from tests.leaderboards.test_style_control import STYLE_MARKER, _styled_world
 
 pytestmark = pytest.mark.django_db
 
@@ -269,20 +284,122 @@ def test_the_rank_spread_is_in_the_file_and_checked(lb_world, tmp_path):
     path = write(tmp_path, lines)
     code, output = reproduce(path)
     assert code == 0, output
-    assert "Checked: boards, rank spread." in output
+    assert "Checked: boards, rank spread, style control." in output
 
 
-def test_a_file_written_before_the_rank_spread_still_reproduces(lb_world, tmp_path):
-    # Files (and kept sources) from before the spread was in the file lack it: reproduce checks
-    # what they carry, says so, and does not hold them to the database's spread.
-    snapshot = publish(lb_world)
-    lines = records(stored(snapshot))
+def _before_spread_and_style(lines: list[dict]) -> list[dict]:
+    """A file as written before the rank spread and style control were in it."""
+    kept = []
     for line in lines:
-        for entry in line.get("entries", []) if line["record"] == "board" else []:
-            del entry["rank_lower"], entry["rank_upper"]
-    code, output = reproduce(write(tmp_path, lines))
+        if line["record"] == "answer_style":
+            continue
+        if line["record"] == "board":
+            del line["style"]
+            for entry in line["entries"]:
+                for name in ("rank_lower", "rank_upper", *STYLE_ENTRY_FIELDS):
+                    del entry[name]
+        kept.append(line)
+    return kept
+
+
+def test_a_file_written_before_the_rank_spread_and_style_still_reproduces(lb_world, tmp_path):
+    # Files (and kept sources) from before lack them: reproduce checks what they carry, says so,
+    # and does not hold them to the database's spread and style view.
+    snapshot = publish(lb_world)
+    code, output = reproduce(write(tmp_path, _before_spread_and_style(records(stored(snapshot)))))
     assert code == 0, output
     assert "Checked: boards." in output
+
+
+def test_a_source_kept_before_style_counts_still_formats(lb_world):
+    snapshot = publish(lb_world)
+    source = SnapshotRatingsSource.objects.get(snapshot=snapshot)
+    arguments = ratings_source_unpack(bytes(source.packed))
+    assert arguments["styles"] is not None
+    # What a source kept before this change holds: no style counts, no spread, no style view.
+    old = {name: value for name, value in arguments.items() if name != "styles"}
+    old["boards"] = [
+        {name: value for name, value in board.items() if name != "style"}
+        | {
+            "entries": [
+                {
+                    name: value
+                    for name, value in entry.items()
+                    if name not in ("rank_lower", "rank_upper", *STYLE_ENTRY_FIELDS)
+                }
+                for entry in board["entries"]
+            ]
+        }
+        for board in arguments["boards"]
+    ]
+    unpacked = ratings_source_unpack(ratings_source_pack(**old))
+    assert unpacked["styles"] is None
+    body = ratings_file_body(**unpacked)
+    ratings_file = ratings_file_read(ratings_file_header(source.header) + body)
+    assert ratings_file.styles is None
+    assert ratings_file_parts(ratings_file) == ["boards"]
+    assert ratings_file_verify(ratings_file)[1] == []
+
+
+def _styled_snapshot():
+    world = _styled_world()
+    (snapshot,) = leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    return world, snapshot
+
+
+def test_the_style_view_is_in_the_file_and_reproduced_exactly(db, tmp_path):
+    _world, snapshot = _styled_snapshot()
+    content = stored(snapshot)
+    # Style counts are integers per rated answer, never the answer's text.
+    assert STYLE_MARKER.encode() not in gzip.decompress(content)
+    lines = records(content)
+    styles = [line for line in lines if line["record"] == "answer_style"]
+    assert len(styles) == ResponseStyle.objects.count()
+    for line in styles:
+        assert set(line) == {"record", "prompt", "model", "counts"}
+        assert len(line["counts"]) == 5 and all(isinstance(c, int) for c in line["counts"])
+    overall = next(line for line in lines if line["record"] == "board" and line["key"] == "overall")
+    assert overall["style"] == SnapshotBoard.objects.get(snapshot=snapshot, key="overall").style
+    assert overall["style"]["coefficients"]
+    for entry in overall["entries"]:
+        stored_entry = SnapshotEntry.objects.get(
+            snapshot=snapshot, board_key="overall", model_version_id=entry["model"]
+        )
+        assert entry["style_elo"] is not None
+        for name in STYLE_ENTRY_FIELDS:
+            assert entry[name] == getattr(stored_entry, name)
+    path = write(tmp_path, lines)
+    code, output = reproduce(path)
+    assert code == 0, output
+    assert "Checked: boards, rank spread, style control." in output
+    reproduction, problems = ratings_file_verify(ratings_file_read(str(path)))
+    assert problems == []
+    got = next(board for board in reproduction.boards if board["key"] == "overall")
+    assert got["style"] == overall["style"]
+
+
+@pytest.mark.parametrize("kind", ["answer style", "coefficient", "style elo", "style rank spread"])
+def test_a_tampered_style_view_is_reported(db, tmp_path, kind):
+    _world, snapshot = _styled_snapshot()
+    lines = records(stored(snapshot))
+    overall = next(line for line in lines if line["record"] == "board" and line["key"] == "overall")
+    if kind == "answer style":
+        for line in lines:
+            if line["record"] == "answer_style":
+                line["counts"][0] = 10 * line["counts"][0] + 50
+        expected = "MISMATCH database: board overall"
+    elif kind == "coefficient":
+        overall["style"]["coefficients"][0]["coefficient"] += 0.001
+        expected = "MISMATCH board overall style.coefficients[0].coefficient"
+    elif kind == "style elo":
+        overall["entries"][0]["style_elo"] += 0.001
+        expected = "style_elo"
+    else:
+        overall["entries"][0]["style_rank_upper"] += 1
+        expected = "style_rank_upper"
+    code, output = reproduce(write(tmp_path, lines))
+    assert code == 1, output
+    assert expected in output
 
 
 def test_the_standalone_script_reproduces_without_django(lb_world, tmp_path):
@@ -304,7 +421,7 @@ def test_the_standalone_script_reproduces_without_django(lb_world, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"OK snapshot {snapshot.pk} of coding" in result.stdout
-    assert "Checked: boards, rank spread." in result.stdout
+    assert "Checked: boards, rank spread, style control." in result.stdout
     assert "[overall] ranked" in result.stdout
     result = subprocess.run(
         [sys.executable, "-c", check, str(bad)], capture_output=True, text=True, env=env
