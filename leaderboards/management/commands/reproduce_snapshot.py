@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leaderboards.models import Snapshot
+from leaderboards.models import Snapshot, SnapshotBoard
 from leaderboards.selectors import snapshot_published_numbers
 
 
@@ -59,6 +59,12 @@ class Command(BaseCommand):
             if snapshot.config != header.get("config"):
                 problems.append("snapshot config: the file's engine parameters differ")
             counts, agreement, boards = published
+            # The boards' style views (coefficients with intervals) are compared too; the
+            # selector's published numbers leave them out.
+            views = dict(
+                SnapshotBoard.objects.filter(snapshot_id=snapshot_id).values_list("key", "style")
+            )
+            boards = [board | {"style": views.get(board["key"])} for board in boards]
             problems.extend(
                 f"database: {problem}"
                 for problem in snapshot_compare(
