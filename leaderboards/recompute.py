@@ -553,18 +553,15 @@ def _ratings_file_parts(
 def _style_records(inputs: RecomputeInputs, prompts: IntArray) -> dict[str, IntArray] | None:
     """The style counts (integers, no text) of every rated answer that has them, by prompt code
     then model: what the style fit of a reproduction needs, nothing more."""
-    ratings = inputs.ratings
-    if inputs.styles is None or ratings is None:
+    if inputs.styles is None or inputs.ratings is None:
         return None
-    answers = np.unique(
-        np.concatenate(
-            [
-                np.stack([ratings.prompt, ratings.model_a], axis=1),
-                np.stack([ratings.prompt, ratings.model_b], axis=1),
-            ]
-        ),
-        axis=0,
+    # Every answer rated on a board, as one int64 key per (prompt, model): a 1-D unique of the
+    # grouped rows is a fraction of the time of a row-wise unique of the ratings.
+    rows = inputs.overall
+    keys = np.unique(
+        np.concatenate([(rows.prompt << 32) | rows.model_a, (rows.prompt << 32) | rows.model_b])
     )
+    answers = np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1)
     counts, found = inputs.styles.locate(answers[:, 1], answers[:, 0])
     answers, counts = answers[found], counts[found]
     columns = {
