@@ -12,7 +12,6 @@ the database.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -33,7 +32,6 @@ from leaderboards.recompute_inputs import (
 from leaderboards.stats import (
     ENGINE_VERSION,
     Leaderboard,
-    answer_diagnostics,
     standing_differences,
 )
 from leaderboards.stats.board import (
@@ -45,12 +43,15 @@ from leaderboards.stats.board import (
     GroupedRows,
     StyleFitting,
     board_core,
+    board_findings,
     style_lines,
 )
+from leaderboards.stats.board import finding_number as _number
 from leaderboards.stats.ratings_file import (
     SPREAD_FIELDS,
     STYLE_COUNT_COLUMNS,
     agreement_compute,
+    answer_sum_columns,
     ratings_source_pack,
 )
 
@@ -286,16 +287,6 @@ def _entry_drafts(
 # --- Findings and standings: what experts found, strengths against the overall board ----------
 
 
-def _number(value: float, digits: int = 4) -> float | None:
-    """A finite float rounded for the snapshot's JSON; None for NaN."""
-    return round(float(value), digits) if np.isfinite(value) else None
-
-
-def _rounded(value: float, digits: int = 4) -> float | None:
-    """`_number` for a Python float."""
-    return round(value, digits) if math.isfinite(value) else None
-
-
 def _ranked_elo(ranking: Leaderboard) -> tuple[IntArray, npt.NDArray[np.float64]]:
     """Model ids and Elo of the ranked models, in the order of the ranking's replicas."""
     lines = ranking.ranked
@@ -344,70 +335,14 @@ def _answer_stats(
     if sums is None or not len(sums.prompt):
         return None, {}
     config = inputs.config
-    result = answer_diagnostics(
-        sums, replicas=config.replicas, seed=config.seed, confidence=config.confidence
+    return board_findings(
+        sums,
+        dimensions=inputs.rubric_meta.get("dimensions", []),
+        tags=inputs.rubric_meta.get("tags", []),
+        replicas=config.replicas,
+        seed=config.seed,
+        confidence=config.confidence,
     )
-    dimensions = inputs.rubric_meta.get("dimensions", [])
-    tags = inputs.rubric_meta.get("tags", [])
-    # Plain Python numbers first (tolist), then the same rounding as _number: indexing numpy
-    # arrays element by element cost more than the bootstrap's quantiles.
-    mean, low, high = (
-        a.tolist() for a in (result.score_mean, result.score_lower, result.score_upper)
-    )
-    rate, tag_low, tag_high = (
-        a.tolist() for a in (result.tag_rate, result.tag_lower, result.tag_upper)
-    )
-    score_n, tag_count = result.score_n.tolist(), result.tag_count.tolist()
-    answers = result.answers.tolist()
-    per_model: dict[int, dict[str, Any]] = {}
-    for i, model in enumerate(result.models.tolist()):
-        per_model[int(model)] = {
-            "answers": int(answers[i]),
-            "dimensions": [
-                {
-                    "key": dimension["key"],
-                    "label": dimension["label"],
-                    "mean": _rounded(mean[i][j]),
-                    "lower": _rounded(low[i][j]),
-                    "upper": _rounded(high[i][j]),
-                    "n": int(score_n[i][j]),
-                }
-                for j, dimension in enumerate(dimensions)
-            ],
-            "tags": [
-                {
-                    "key": tag["key"],
-                    "label": tag["label"],
-                    "rate": _rounded(rate[i][k]),
-                    "lower": _rounded(tag_low[i][k]),
-                    "upper": _rounded(tag_high[i][k]),
-                    "count": int(tag_count[i][k]),
-                }
-                for k, tag in enumerate(tags)
-            ],
-        }
-    board = {
-        "answers": result.pooled_answers,
-        "dimensions": dimensions,
-        "tags": tags,
-        "error_sources": [
-            {
-                "key": tags[k]["key"],
-                "label": tags[k]["label"],
-                "rate": _number(result.pooled_rate[k]),
-                "lower": _number(result.pooled_lower[k]),
-                "upper": _number(result.pooled_upper[k]),
-                "count": int(result.pooled_count[k]),
-            }
-            for k in result.error_order.tolist()
-            if result.pooled_count[k] > 0
-        ],
-        "resample": "prompt",
-        "interval": "percentile",
-        "replicas": config.replicas,
-        "confidence": config.confidence,
-    }
-    return board, per_model
 
 
 # --- The anonymised ratings file ----------------------------------------------------------------
@@ -497,6 +432,7 @@ def _ratings_file_parts(
     arguments = {
         "boards": [_board_record(board) for board in draft.boards],
         "styles": _style_records(inputs, prompts),
+        "answer_sums": _answer_sum_records(inputs, prompts),
         "categories": [
             {"id": c.id, "slug": c.slug, "facet": c.facet, "value": c.value}
             for c in inputs.categories
@@ -532,6 +468,7 @@ def _ratings_file_parts(
             "n_prompt_records": len(hashes),
         },
         "agreement": draft.agreement,
+        "rubric": inputs.rubric_meta if inputs.answers is not None else None,
         "anchor": {
             "snapshot": inputs.anchor_snapshot_id,
             "boards": {
@@ -572,10 +509,29 @@ def _style_records(inputs: RecomputeInputs, prompts: IntArray) -> dict[str, IntA
     return columns
 
 
+def _answer_sum_records(
+    inputs: RecomputeInputs, prompts: IntArray
+) -> dict[str, npt.NDArray[Any]] | None:
+    """Per rated answer (prompt code, model): how many ratings, and the sums and counts of their
+    rubric scores and issue tags (numbers only): what the findings of a reproduction need."""
+    sums = inputs.answers
+    if sums is None:
+        return None
+    return answer_sum_columns(
+        prompt=np.searchsorted(prompts, sums.prompt),
+        model=sums.model,
+        answers=sums.answers,
+        score_sum=sums.score_sum,
+        score_n=sums.score_n,
+        tag_count=sums.tag_count,
+    )
+
+
 def _board_record(board: BoardDraft) -> dict[str, Any]:
     """A board's "board" record in the ratings file: the fields a reproduction must match."""
     return {
         "style": board.style,
+        "findings": board.data.get("findings"),
         "key": board.key,
         "category": board.category_id,
         "title": board.title,
@@ -591,6 +547,7 @@ def _board_record(board: BoardDraft) -> dict[str, Any]:
                 key: getattr(entry, key)
                 for key in ENTRY_FIELDS + SPREAD_FIELDS + STYLE_ENTRY_FIELDS
             }
+            | {"diagnostics": entry.diagnostics}
             for entry in board.entries
         ],
     }

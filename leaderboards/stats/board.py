@@ -7,6 +7,7 @@ reproduction come from the same code. Plain numpy; nothing of Django or of the p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +18,7 @@ import numpy.typing as npt
 
 from .accuracy import accuracy_interval
 from .data import Comparisons
+from .diagnostics import AnswerSums, answer_diagnostics
 from .errors import InsufficientDataError, StatsConvergenceError, StatsInputError
 from .ranking import Leaderboard, RankingConfig, rank_models
 from .style import StyleControlled, StylePointFit, style_controlled, style_point_fit
@@ -435,3 +437,90 @@ def style_lines(style: StyleControlled) -> dict[int, dict[str, Any]]:
             "style_rank_upper": None if style.rank_upper is None else int(style.rank_upper[code]),
         }
     return lines
+
+
+# --- What experts found ----------------------------------------------------------------------
+
+
+def finding_number(value: float, digits: int = 4) -> float | None:
+    """A finite float rounded for the snapshot's JSON; None for NaN."""
+    return round(float(value), digits) if np.isfinite(value) else None
+
+
+def _rounded(value: float, digits: int = 4) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def board_findings(
+    sums: AnswerSums | None,
+    *,
+    dimensions: list[dict[str, Any]],
+    tags: list[dict[str, Any]],
+    replicas: int,
+    seed: int,
+    confidence: float,
+) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+    """A board's error sources and, per model, score means and tag rates with intervals, from
+    its answers' score and tag sums (the recompute and the reproduction both call this)."""
+    if sums is None or not len(sums.prompt):
+        return None, {}
+    result = answer_diagnostics(sums, replicas=replicas, seed=seed, confidence=confidence)
+    # Plain Python numbers first (tolist), then the same rounding as finding_number: indexing
+    # numpy arrays element by element cost more than the bootstrap's quantiles.
+    mean, low, high = (
+        a.tolist() for a in (result.score_mean, result.score_lower, result.score_upper)
+    )
+    rate, tag_low, tag_high = (
+        a.tolist() for a in (result.tag_rate, result.tag_lower, result.tag_upper)
+    )
+    score_n, tag_count = result.score_n.tolist(), result.tag_count.tolist()
+    answers = result.answers.tolist()
+    per_model: dict[int, dict[str, Any]] = {}
+    for i, model in enumerate(result.models.tolist()):
+        per_model[int(model)] = {
+            "answers": int(answers[i]),
+            "dimensions": [
+                {
+                    "key": dimension["key"],
+                    "label": dimension["label"],
+                    "mean": _rounded(mean[i][j]),
+                    "lower": _rounded(low[i][j]),
+                    "upper": _rounded(high[i][j]),
+                    "n": int(score_n[i][j]),
+                }
+                for j, dimension in enumerate(dimensions)
+            ],
+            "tags": [
+                {
+                    "key": tag["key"],
+                    "label": tag["label"],
+                    "rate": _rounded(rate[i][k]),
+                    "lower": _rounded(tag_low[i][k]),
+                    "upper": _rounded(tag_high[i][k]),
+                    "count": int(tag_count[i][k]),
+                }
+                for k, tag in enumerate(tags)
+            ],
+        }
+    board = {
+        "answers": result.pooled_answers,
+        "dimensions": dimensions,
+        "tags": tags,
+        "error_sources": [
+            {
+                "key": tags[k]["key"],
+                "label": tags[k]["label"],
+                "rate": finding_number(result.pooled_rate[k]),
+                "lower": finding_number(result.pooled_lower[k]),
+                "upper": finding_number(result.pooled_upper[k]),
+                "count": int(result.pooled_count[k]),
+            }
+            for k in result.error_order.tolist()
+            if result.pooled_count[k] > 0
+        ],
+        "resample": "prompt",
+        "interval": "percentile",
+        "replicas": replicas,
+        "confidence": confidence,
+    }
+    return board, per_model

@@ -36,10 +36,12 @@ from .board import (
     GroupedRows,
     StyleFitting,
     board_core,
+    board_findings,
     category_rows,
     ratings_group,
     style_lines,
 )
+from .diagnostics import AnswerSums
 from .errors import StatsInputError
 from .ranking import RankingConfig
 
@@ -55,6 +57,7 @@ BOARD_FIELDS = ("status", "n_ratings", "n_prompts", "n_models", "separability")
 SPREAD_FIELDS = ("rank_lower", "rank_upper")
 # The parts of a snapshot a reproduction can check; `ratings_file_parts` says which a file holds.
 PART_BOARDS, PART_SPREAD, PART_STYLE = "boards", "rank spread", "style control"
+PART_FINDINGS = "findings"
 # An "answer_style" record: one rated answer's style counts (integers; the answer text stays out).
 STYLE_COUNT_COLUMNS = ("tokens", "headers", "list_items", "bold", "code_blocks")
 # Floats are compared to 1e-9 relative: JSON round-trips them exactly, the tolerance only
@@ -128,6 +131,7 @@ def ratings_file_body(
     grades: Mapping[str, npt.ArrayLike] | None = None,
     exposures: Mapping[str, npt.ArrayLike] | None = None,
     styles: Mapping[str, npt.ArrayLike] | None = None,
+    answer_sums: Mapping[str, npt.ArrayLike] | None = None,
 ) -> bytes:
     """The second gzip member: every record after the header; prompts by index into hashes.
 
@@ -178,12 +182,79 @@ def ratings_file_body(
                 strict=True,
             )
         )
+    if answer_sums is not None:
+        matrices = _answer_sum_matrices(answer_sums)
+        out.extend(
+            _json(
+                {
+                    "answers": n,
+                    "model": m,
+                    "prompt": prompt_hashes[p],
+                    "record": "answer_sums",
+                    "score_n": score_n,
+                    "score_sum": score_sum,
+                    "tag_count": tag_count,
+                }
+            )
+            for p, m, n, score_sum, score_n, tag_count in zip(
+                np.asarray(answer_sums["prompt"]).tolist(),
+                np.asarray(answer_sums["model"]).tolist(),
+                np.asarray(answer_sums["answers"]).tolist(),
+                matrices["score_sum"],
+                matrices["score_n"],
+                matrices["tag_count"],
+                strict=True,
+            )
+        )
     out.append("")
     # Level 3 (deflate's fast strategy): a third of level 6's time for a quarter more bytes.
     return gzip.compress("\n".join(out).encode(), compresslevel=3, mtime=0)
 
 
 _RATING_COLUMNS = ("prompt", "model_a", "model_b", "preference", "outcome", "rater")
+
+
+def answer_sum_columns(
+    *,
+    prompt: npt.ArrayLike,
+    model: npt.ArrayLike,
+    answers: npt.ArrayLike,
+    score_sum: npt.ArrayLike,
+    score_n: npt.ArrayLike,
+    tag_count: npt.ArrayLike,
+) -> dict[str, npt.NDArray[Any]]:
+    """Per-answer score and tag sums as the flat columns `ratings_source_pack` keeps: one per
+    rubric dimension ("score_sum:0", "score_n:0", ...) and per tag ("tag_count:0", ...)."""
+    columns: dict[str, npt.NDArray[Any]] = {
+        "prompt": np.asarray(prompt, dtype=np.int64),
+        "model": np.asarray(model, dtype=np.int64),
+        "answers": np.asarray(answers, dtype=np.int64),
+    }
+    for name, matrix, dtype in (
+        ("score_sum", score_sum, np.float64),
+        ("score_n", score_n, np.int64),
+        ("tag_count", tag_count, np.int64),
+    ):
+        array = np.asarray(matrix, dtype=dtype).reshape(len(columns["prompt"]), -1)
+        columns.update({f"{name}:{j}": array[:, j] for j in range(array.shape[1])})
+    return columns
+
+
+def _answer_sum_matrices(columns: Mapping[str, npt.ArrayLike]) -> dict[str, list[list[Any]]]:
+    """The flat columns of `answer_sum_columns` back as per-answer lists, one per kind."""
+    rows = len(np.asarray(columns["prompt"]))
+    result: dict[str, list[list[Any]]] = {}
+    for name in ("score_sum", "score_n", "tag_count"):
+        parts = [
+            np.asarray(columns[f"{name}:{j}"]).tolist()
+            for j in range(sum(1 for key in columns if key.startswith(f"{name}:")))
+        ]
+        result[name] = (
+            [list(values) for values in zip(*parts, strict=True)]
+            if parts
+            else [[] for _ in range(rows)]
+        )
+    return result
 
 
 def ratings_source_pack(
@@ -197,13 +268,20 @@ def ratings_source_pack(
     grades: Mapping[str, npt.ArrayLike] | None = None,
     exposures: Mapping[str, npt.ArrayLike] | None = None,
     styles: Mapping[str, npt.ArrayLike] | None = None,
+    answer_sums: Mapping[str, npt.ArrayLike] | None = None,
 ) -> bytes:
     """The arguments of `ratings_file_body` as compact bytes: a JSON line with the lists and the
     arrays' layout, then every array as little-endian int64 (float64 for outcome), zlib level 1.
 
     A tenth of the time of writing the file itself; `ratings_source_unpack` gives the same
     arguments back, so the file written later is the one that would have been written now."""
-    groups = {"ratings": ratings, "grades": grades, "exposures": exposures, "styles": styles}
+    groups = {
+        "ratings": ratings,
+        "grades": grades,
+        "exposures": exposures,
+        "styles": styles,
+        "answer_sums": answer_sums,
+    }
     layout: list[list[Any]] = []
     chunks: list[bytes] = []
     for group, columns in groups.items():
@@ -238,6 +316,7 @@ def ratings_source_unpack(packed: bytes) -> dict[str, Any]:
     arguments["grades"] = None
     arguments["exposures"] = None
     arguments["styles"] = None
+    arguments["answer_sums"] = None
     at = end + 1
     for group, name, dtype, length in meta["layout"]:
         size = np.dtype(dtype).itemsize * length
@@ -266,6 +345,8 @@ class RatingsFile:
     counts: dict[str, int] = field(default_factory=dict)
     # The rated answers' style counts (prompt codes); None: the file has no style counts.
     styles: AnswerStyles | None = None
+    # Per rated answer: rating count, score and tag sums (prompt codes); None: not in the file.
+    answer_sums: AnswerSums | None = None
 
 
 def _bad(line: int, message: str) -> StatsInputError:
@@ -309,6 +390,9 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
     grade_cols: dict[str, list[int]] = {"prompt": [], "model": [], "correct": []}
     exposure_cols: dict[str, list[int]] = {"prompt": [], "model": []}
     style_cols: dict[str, list[Any]] = {"prompt": [], "model": [], "counts": []}
+    sum_cols: dict[str, list[Any]] = {
+        name: [] for name in ("prompt", "model", "answers", "score_sum", "score_n", "tag_count")
+    }
     number = 0
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -341,7 +425,7 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
             index[digest] = len(hashes)
             hashes.append(digest)
             prompt_categories.append(cats)
-        elif kind in ("rating", "grade", "exposure", "answer_style"):
+        elif kind in ("rating", "grade", "exposure", "answer_style", "answer_sums"):
             digest = record.get("prompt")
             if digest not in index:
                 raise _bad(number, f"{kind} refers to an unknown prompt {digest!r}")
@@ -373,6 +457,17 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
                 grade_cols["prompt"].append(prompt)
                 grade_cols["model"].append(_int(record, "model", number))
                 grade_cols["correct"].append(correct)
+            elif kind == "answer_sums":
+                sum_cols["prompt"].append(prompt)
+                sum_cols["model"].append(_int(record, "model", number))
+                sum_cols["answers"].append(_int(record, "answers", number))
+                for name in ("score_sum", "score_n", "tag_count"):
+                    values = record.get(name)
+                    if not isinstance(values, list) or not all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+                    ):
+                        raise _bad(number, f"{name} must be a list of numbers")
+                    sum_cols[name].append(values)
             elif kind == "answer_style":
                 counts = record.get("counts")
                 if (
@@ -421,7 +516,28 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
         )
         if style_cols["prompt"]
         else None,
+        answer_sums=_answer_sums(sum_cols, header),
     )
+
+
+def _answer_sums(columns: Mapping[str, list[Any]], header: Mapping[str, Any]) -> AnswerSums | None:
+    """The file's answer_sums records as the findings' input; None without a rubric."""
+    rubric = header.get("rubric")
+    if not rubric:
+        return None
+    rows = len(columns["prompt"])
+    d, t = len(rubric.get("dimensions", [])), len(rubric.get("tags", []))
+    try:
+        return AnswerSums(
+            prompt=np.asarray(columns["prompt"], dtype=np.int64),
+            model=np.asarray(columns["model"], dtype=np.int64),
+            answers=np.asarray(columns["answers"], dtype=np.int64),
+            score_sum=np.asarray(columns["score_sum"], dtype=np.float64).reshape(rows, d),
+            score_n=np.asarray(columns["score_n"], dtype=np.int64).reshape(rows, d),
+            tag_count=np.asarray(columns["tag_count"], dtype=np.int64).reshape(rows, t),
+        )
+    except ValueError as exc:
+        raise StatsInputError(f"answer_sums do not fit the header's rubric: {exc}") from None
 
 
 # --- Reproducing ---------------------------------------------------------------------------
@@ -434,6 +550,8 @@ class BoardInput:
     key: str
     rows: GroupedRows
     graded_prompts: IntArray | None
+    # The category's prompts (codes); None: the overall board.
+    prompts: IntArray | None = None
 
 
 def board_numbers(
@@ -446,6 +564,8 @@ def board_numbers(
     grades: Mapping[str, IntArray] | None,
     exposures: Mapping[str, IntArray],
     styles: AnswerStyles | None = None,
+    answer_sums: AnswerSums | None = None,
+    rubric: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A board's published fields and entries, computed by the recompute's own board builder
     (and, given style counts, its style-controlled view by the recompute's own style fit)."""
@@ -471,8 +591,21 @@ def board_numbers(
         else style_fit.finish(core.leaderboard)
     )
     lines = {} if style is None else style_lines(style)
+    findings: dict[str, Any] | None = None
+    found_per_model: dict[int, dict[str, Any]] = {}
+    if answer_sums is not None and rubric is not None and core.n_ratings:
+        sums = answer_sums if board.prompts is None else answer_sums.restrict(board.prompts)
+        findings, found_per_model = board_findings(
+            sums,
+            dimensions=list(rubric.get("dimensions", [])),
+            tags=list(rubric.get("tags", [])),
+            replicas=config.replicas,
+            seed=config.seed,
+            confidence=config.confidence,
+        )
     return {
         "key": board.key,
+        "findings": findings,
         "style": None if style is None else style.to_dict(),
         "status": core.status,
         "n_ratings": core.n_ratings,
@@ -485,6 +618,7 @@ def board_numbers(
                 **{name: entry[name] for name in ENTRY_FIELDS},
                 **{name: entry.get(name) for name in SPREAD_FIELDS},
                 **{name: lines.get(entry["model"], {}).get(name) for name in STYLE_ENTRY_FIELDS},
+                "diagnostics": found_per_model.get(entry["model"]),
             }
             for entry in core.entries
         ],
@@ -530,7 +664,9 @@ def snapshot_reproduce(ratings_file: RatingsFile) -> Reproduction:
             if grades is not None
             else np.zeros(0, dtype=np.int64)
         )
-        inputs.append(BoardInput(category["slug"], category_rows(overall, members), graded_prompts))
+        inputs.append(
+            BoardInput(category["slug"], category_rows(overall, members), graded_prompts, members)
+        )
     boards = []
     for board in inputs:
         anchor = {int(model): float(elo) for model, elo in (anchors.get(board.key) or {}).items()}
@@ -543,6 +679,8 @@ def snapshot_reproduce(ratings_file: RatingsFile) -> Reproduction:
             grades=grades,
             exposures=ratings_file.exposures,
             styles=ratings_file.styles,
+            answer_sums=ratings_file.answer_sums,
+            rubric=header.get("rubric"),
         )
         boards.append(numbers)
     models = np.unique(np.concatenate([overall.model_a, overall.model_b]))
@@ -589,13 +727,26 @@ def _nested_differences(want: Any, got: Any, where: str = "") -> list[tuple[str,
     return [(where, want, got)] if _differs(want, got) else []
 
 
+# An entry's diagnostics also hold its strength against the overall board ("vs_overall", from
+# the two boards' replicas), which the reproduction does not recompute: not compared.
+_NOT_REPRODUCED = ("vs_overall",)
+
+
+def _found(diagnostics: Any) -> Any:
+    """An entry's diagnostics less what the reproduction does not recompute; None if empty."""
+    if not isinstance(diagnostics, dict):
+        return diagnostics
+    kept = {name: value for name, value in diagnostics.items() if name not in _NOT_REPRODUCED}
+    return kept or None
+
+
 def snapshot_compare(
     *,
     published_counts: Mapping[str, Any],
     published_agreement: Mapping[str, Any] | None,
     published_boards: Sequence[Mapping[str, Any]],
     reproduction: Reproduction,
-    parts: Collection[str] = (PART_BOARDS, PART_SPREAD, PART_STYLE),
+    parts: Collection[str] = (PART_BOARDS, PART_SPREAD, PART_STYLE, PART_FINDINGS),
 ) -> list[str]:
     """Every published field the reproduction does not match, as "where: published != got".
 
@@ -629,6 +780,11 @@ def snapshot_compare(
                 problems.append(
                     f"board {key} {name}: published {want.get(name)!r}, got {got.get(name)!r}"
                 )
+        if PART_FINDINGS in parts and "findings" in want:
+            problems.extend(
+                f"board {key} findings{where}: published {w!r}, got {g!r}"
+                for where, w, g in _nested_differences(want["findings"], got.get("findings"))
+            )
         if PART_STYLE in parts and "style" in want:
             problems.extend(
                 f"board {key} style{where}: published {w!r}, got {g!r}"
@@ -643,6 +799,13 @@ def snapshot_compare(
             got_entry = got_entries.get(model)
             if got_entry is None:
                 continue
+            if PART_FINDINGS in parts and "diagnostics" in want_entry:
+                problems.extend(
+                    f"board {key} model {model} diagnostics{where}: published {w!r}, got {g!r}"
+                    for where, w, g in _nested_differences(
+                        _found(want_entry["diagnostics"]), _found(got_entry.get("diagnostics"))
+                    )
+                )
             for name in entry_fields:
                 if name not in want_entry and name in optional:
                     continue
@@ -668,6 +831,13 @@ def ratings_file_parts(ratings_file: RatingsFile) -> list[str]:
         and all(name in entry for entry in entries for name in STYLE_ENTRY_FIELDS)
     ):
         parts.append(PART_STYLE)
+    if (
+        ratings_file.boards
+        and "rubric" in ratings_file.header
+        and all("findings" in board for board in ratings_file.boards)
+        and all("diagnostics" in entry for entry in entries)
+    ):
+        parts.append(PART_FINDINGS)
     return parts
 
 

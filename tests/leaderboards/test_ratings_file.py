@@ -284,19 +284,21 @@ def test_the_rank_spread_is_in_the_file_and_checked(lb_world, tmp_path):
     path = write(tmp_path, lines)
     code, output = reproduce(path)
     assert code == 0, output
-    assert "Checked: boards, rank spread, style control." in output
+    assert "Checked: boards, rank spread, style control, findings." in output
 
 
 def _before_spread_and_style(lines: list[dict]) -> list[dict]:
-    """A file as written before the rank spread and style control were in it."""
+    """A file as written before the rank spread, style control and findings were in it."""
     kept = []
     for line in lines:
-        if line["record"] == "answer_style":
+        if line["record"] in ("answer_style", "answer_sums"):
             continue
+        if line["record"] == "snapshot":
+            del line["rubric"]
         if line["record"] == "board":
-            del line["style"]
+            del line["style"], line["findings"]
             for entry in line["entries"]:
-                for name in ("rank_lower", "rank_upper", *STYLE_ENTRY_FIELDS):
+                for name in ("rank_lower", "rank_upper", "diagnostics", *STYLE_ENTRY_FIELDS):
                     del entry[name]
         kept.append(line)
     return kept
@@ -317,15 +319,17 @@ def test_a_source_kept_before_style_counts_still_formats(lb_world):
     arguments = ratings_source_unpack(bytes(source.packed))
     assert arguments["styles"] is not None
     # What a source kept before this change holds: no style counts, no spread, no style view.
-    old = {name: value for name, value in arguments.items() if name != "styles"}
+    old = {
+        name: value for name, value in arguments.items() if name not in ("styles", "answer_sums")
+    }
     old["boards"] = [
-        {name: value for name, value in board.items() if name != "style"}
+        {name: value for name, value in board.items() if name not in ("style", "findings")}
         | {
             "entries": [
                 {
                     name: value
                     for name, value in entry.items()
-                    if name not in ("rank_lower", "rank_upper", *STYLE_ENTRY_FIELDS)
+                    if name not in ("rank_lower", "rank_upper", "diagnostics", *STYLE_ENTRY_FIELDS)
                 }
                 for entry in board["entries"]
             ]
@@ -333,9 +337,10 @@ def test_a_source_kept_before_style_counts_still_formats(lb_world):
         for board in arguments["boards"]
     ]
     unpacked = ratings_source_unpack(ratings_source_pack(**old))
-    assert unpacked["styles"] is None
+    assert unpacked["styles"] is None and unpacked["answer_sums"] is None
     body = ratings_file_body(**unpacked)
-    ratings_file = ratings_file_read(ratings_file_header(source.header) + body)
+    header = {name: value for name, value in source.header.items() if name != "rubric"}
+    ratings_file = ratings_file_read(ratings_file_header(header) + body)
     assert ratings_file.styles is None
     assert ratings_file_parts(ratings_file) == ["boards"]
     assert ratings_file_verify(ratings_file)[1] == []
@@ -371,7 +376,7 @@ def test_the_style_view_is_in_the_file_and_reproduced_exactly(db, tmp_path):
     path = write(tmp_path, lines)
     code, output = reproduce(path)
     assert code == 0, output
-    assert "Checked: boards, rank spread, style control." in output
+    assert "Checked: boards, rank spread, style control, findings." in output
     reproduction, problems = ratings_file_verify(ratings_file_read(str(path)))
     assert problems == []
     got = next(board for board in reproduction.boards if board["key"] == "overall")
@@ -406,6 +411,64 @@ def test_a_tampered_style_view_is_reported(db, tmp_path, kind):
     assert expected in output
 
 
+def _scored_snapshot() -> Snapshot:
+    """A snapshot whose ratings carry rubric scores and issue tags."""
+    world = leaderboard_world()
+    world.rate(
+        scores_a={"correctness": 4, "overall": 3},
+        scores_b={"correctness": 2, "overall": 2},
+        tags_b=["correctness"],
+    )
+    return publish(world)
+
+
+def test_findings_are_in_the_file_and_reproduced(db, tmp_path):
+    snapshot = _scored_snapshot()
+    lines = records(stored(snapshot))
+    sums = [line for line in lines if line["record"] == "answer_sums"]
+    assert sums
+    for line in sums:
+        assert set(line) == {
+            "record",
+            "prompt",
+            "model",
+            "answers",
+            "score_sum",
+            "score_n",
+            "tag_count",
+        }
+    assert lines[0]["rubric"]["dimensions"]
+    overall = next(line for line in lines if line["record"] == "board" and line["key"] == "overall")
+    board = SnapshotBoard.objects.get(snapshot=snapshot, key="overall")
+    assert overall["findings"] == board.data["findings"]
+    assert overall["entries"][0]["diagnostics"]["dimensions"][0]["mean"] is not None
+    assert any(line["score_n"][0] for line in sums)
+    code, output = reproduce(write(tmp_path, lines))
+    assert code == 0, output
+    assert "findings." in output
+
+
+@pytest.mark.parametrize("kind", ["answer sums", "board findings", "entry findings"])
+def test_tampered_findings_are_reported(db, tmp_path, kind):
+    snapshot = _scored_snapshot()
+    lines = records(stored(snapshot))
+    overall = next(line for line in lines if line["record"] == "board" and line["key"] == "overall")
+    if kind == "answer sums":
+        for line in lines:
+            if line["record"] == "answer_sums":
+                line["score_sum"][0] += line["score_n"][0]
+        expected = "MISMATCH database: board overall model"
+    elif kind == "board findings":
+        overall["findings"]["answers"] += 1
+        expected = "MISMATCH board overall findings.answers"
+    else:
+        overall["entries"][0]["diagnostics"]["answers"] += 1
+        expected = "diagnostics.answers"
+    code, output = reproduce(write(tmp_path, lines))
+    assert code == 1, output
+    assert expected in output
+
+
 def test_the_standalone_script_reproduces_without_django(lb_world, tmp_path):
     snapshot = publish(lb_world)
     good = tmp_path / "good.jsonl.gz"
@@ -425,7 +488,7 @@ def test_the_standalone_script_reproduces_without_django(lb_world, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"OK snapshot {snapshot.pk} of coding" in result.stdout
-    assert "Checked: boards, rank spread, style control." in result.stdout
+    assert "Checked: boards, rank spread, style control, findings." in result.stdout
     assert "[overall] ranked" in result.stdout
     result = subprocess.run(
         [sys.executable, "-c", check, str(bad)], capture_output=True, text=True, env=env

@@ -59,12 +59,15 @@ class Command(BaseCommand):
             if snapshot.config != header.get("config"):
                 problems.append("snapshot config: the file's engine parameters differ")
             counts, agreement, boards = published
-            # The boards' style views (coefficients with intervals) are compared too; the
-            # selector's published numbers leave them out.
-            views = dict(
-                SnapshotBoard.objects.filter(snapshot_id=snapshot_id).values_list("key", "style")
-            )
-            boards = [board | {"style": views.get(board["key"])} for board in boards]
+            # The boards' style views (coefficients with intervals) and findings are compared
+            # too; the selector's published numbers leave them out.
+            views = {
+                key: {"style": style, "findings": findings}
+                for key, style, findings in SnapshotBoard.objects.filter(
+                    snapshot_id=snapshot_id
+                ).values_list("key", "style", "data__findings")
+            }
+            boards = [board | views.get(board["key"], {}) for board in boards]
             problems.extend(
                 f"database: {problem}"
                 for problem in snapshot_compare(
