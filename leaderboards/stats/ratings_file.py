@@ -184,18 +184,15 @@ def ratings_file_body(
         )
     if answer_sums is not None:
         matrices = _answer_sum_matrices(answer_sums)
+
+        def numbers(values: list[Any]) -> str:
+            # What json.dumps writes for finite ints and floats (repr), without its overhead.
+            return ",".join(map(repr, values))
+
         out.extend(
-            _json(
-                {
-                    "answers": n,
-                    "model": m,
-                    "prompt": prompt_hashes[p],
-                    "record": "answer_sums",
-                    "score_n": score_n,
-                    "score_sum": score_sum,
-                    "tag_count": tag_count,
-                }
-            )
+            f'{{"answers":{n},"model":{m},"prompt":"{prompt_hashes[p]}",'
+            f'"record":"answer_sums","score_n":[{numbers(score_n)}],'
+            f'"score_sum":[{numbers(score_sum)}],"tag_count":[{numbers(tag_count)}]}}'
             for p, m, n, score_sum, score_n, tag_count in zip(
                 np.asarray(answer_sums["prompt"]).tolist(),
                 np.asarray(answer_sums["model"]).tolist(),
