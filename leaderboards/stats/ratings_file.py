@@ -3,10 +3,11 @@
 A file is gzip-compressed JSON Lines ("seal-ratings/1"); every line is an object whose "record"
 field says what it is: one "snapshot" header (ids, engine parameters, seed, fingerprint, the
 anchor), the "board" records with the published numbers (and, in files from when they were
-added, each entry's rank spread and each board's style-controlled view), "category", "prompt"
-(salted hash and category ids, in the engine's prompt order), "rating", "grade", "exposure" and
-"answer_style" (a rated answer's five style counts) records. No text. `snapshot_reproduce`
-recomputes the boards, style view included, with the same engine, parameters and seed as the
+added, each entry's rank spread, each board's style view and findings), "category", "prompt"
+(salted hash and category ids, in the engine's prompt order), "rating", "grade", "exposure",
+"answer_style" (a rated answer's five style counts) and "answer_sums" (its rubric score and tag
+sums over raters) records. No text. `snapshot_reproduce` recomputes the boards, style view and
+findings included, with the same engine, parameters and seed as the
 recompute that published them; `snapshot_compare` lists every field that differs, of the parts
 the file carries (`ratings_file_parts`). Pure
 numpy/pandas: the standalone docs/reproduce.py uses this module without Django.
