@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from leaderboards.stats import StatsInputError
 from leaderboards.stats.ratings_file import (
+    ratings_file_parts,
     ratings_file_read,
     ratings_file_verify,
     reproduction_table,
@@ -44,17 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     header = ratings_file.header
     if args.table:
         print("\n".join(reproduction_table(reproduction)))
+    checked = f"Checked: {', '.join(ratings_file_parts(ratings_file))}."
     for problem in problems:
         print(f"MISMATCH {problem}")
     if problems:
-        print(f"snapshot {header.get('snapshot')}: {len(problems)} field(s) differ")
+        print(f"snapshot {header.get('snapshot')}: {len(problems)} field(s) differ. {checked}")
         return 1
     n_entries = sum(len(board["entries"]) for board in reproduction.boards)
     print(
         f"OK snapshot {header.get('snapshot')} of {header.get('domain')} "
         f"(engine {header.get('engine_version')}, seed {header.get('seed')}, fingerprint "
         f"{str(header.get('fingerprint'))[:16]}…): {len(reproduction.boards)} boards, "
-        f"{n_entries} entries, {reproduction.counts['n_ratings']} ratings reproduced exactly."
+        f"{n_entries} entries, {reproduction.counts['n_ratings']} ratings reproduced exactly. "
+        f"{checked}"
     )
     return 0
 

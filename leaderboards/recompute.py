@@ -4,15 +4,14 @@ Pure computation: `snapshot_draft_compute` takes the `RecomputeInputs` that
 leaderboards/recompute_inputs.py read and returns the `SnapshotDraft` that
 leaderboards/services.py publishes. Per board (`_board_compute`): the engine's ranking
 (`stats.board.board_core`, which the reproduction from a ratings file runs too), the
-style-controlled view fitted inside its bootstrap (`_StyleFitting`), what experts found
-(`_answer_stats`), strengths against the overall board (`_standing_attach`); then the
+style-controlled view fitted inside its bootstrap (`stats.board.StyleFitting`, the same), what
+experts found (`_answer_stats`), strengths against the overall board (`_standing_attach`); then the
 source of the snapshot's anonymised ratings file (`_ratings_file_parts`). Nothing here reads
 the database.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,33 +25,35 @@ from django.utils.crypto import salted_hmac
 from leaderboards.models import OVERALL_KEY, SnapshotBoard
 from leaderboards.recompute_inputs import (
     PIPELINE_VERSION,
-    AnswerStyles,
     CategoryInfo,
     RecomputeInputs,
     Thresholds,
 )
 from leaderboards.stats import (
     ENGINE_VERSION,
-    Comparisons,
     Leaderboard,
-    StatsConvergenceError,
-    StatsInputError,
-    StyleControlled,
-    StylePointFit,
-    answer_diagnostics,
     standing_differences,
-    style_controlled,
-    style_point_fit,
 )
 from leaderboards.stats.board import (
     ENTRY_FIELDS,
     NO_RANKABLE_PAIR,
+    STYLE_ENTRY_FIELDS,
     TOO_FEW_RATINGS,
     BoardCore,
     GroupedRows,
+    StyleFitting,
     board_core,
+    board_findings,
+    style_lines,
 )
-from leaderboards.stats.ratings_file import agreement_compute, ratings_source_pack
+from leaderboards.stats.board import finding_number as _number
+from leaderboards.stats.ratings_file import (
+    SPREAD_FIELDS,
+    STYLE_COUNT_COLUMNS,
+    agreement_compute,
+    answer_sum_columns,
+    ratings_source_pack,
+)
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -197,7 +198,9 @@ def _board_compute(
     """One board: the engine's ranking (shared with the reproduction from a ratings file), the
     style-controlled view fitted inside its bootstrap, and what experts found."""
     thresholds = inputs.thresholds
-    style_fit = _StyleFitting(inputs, rows)
+    style_fit = StyleFitting(
+        inputs.styles, rows, ridge=inputs.config.ridge, confidence=inputs.config.confidence
+    )
     core = board_core(
         rows,
         config=inputs.config,
@@ -226,7 +229,7 @@ def _board_compute(
         separability=core.separability,
         has_accuracy=bool(core.accuracy),
         data=_board_data(inputs, leaderboard, found),
-        entries=_entry_drafts(core, found_per_model, {} if style is None else _style_lines(style)),
+        entries=_entry_drafts(core, found_per_model, {} if style is None else style_lines(style)),
         style=None if style is None else style.to_dict(),
     )
     return board, leaderboard
@@ -284,16 +287,6 @@ def _entry_drafts(
 # --- Findings and standings: what experts found, strengths against the overall board ----------
 
 
-def _number(value: float, digits: int = 4) -> float | None:
-    """A finite float rounded for the snapshot's JSON; None for NaN."""
-    return round(float(value), digits) if np.isfinite(value) else None
-
-
-def _rounded(value: float, digits: int = 4) -> float | None:
-    """`_number` for a Python float."""
-    return round(value, digits) if math.isfinite(value) else None
-
-
 def _ranked_elo(ranking: Leaderboard) -> tuple[IntArray, npt.NDArray[np.float64]]:
     """Model ids and Elo of the ranked models, in the order of the ranking's replicas."""
     lines = ranking.ranked
@@ -342,151 +335,14 @@ def _answer_stats(
     if sums is None or not len(sums.prompt):
         return None, {}
     config = inputs.config
-    result = answer_diagnostics(
-        sums, replicas=config.replicas, seed=config.seed, confidence=config.confidence
+    return board_findings(
+        sums,
+        dimensions=inputs.rubric_meta.get("dimensions", []),
+        tags=inputs.rubric_meta.get("tags", []),
+        replicas=config.replicas,
+        seed=config.seed,
+        confidence=config.confidence,
     )
-    dimensions = inputs.rubric_meta.get("dimensions", [])
-    tags = inputs.rubric_meta.get("tags", [])
-    # Plain Python numbers first (tolist), then the same rounding as _number: indexing numpy
-    # arrays element by element cost more than the bootstrap's quantiles.
-    mean, low, high = (
-        a.tolist() for a in (result.score_mean, result.score_lower, result.score_upper)
-    )
-    rate, tag_low, tag_high = (
-        a.tolist() for a in (result.tag_rate, result.tag_lower, result.tag_upper)
-    )
-    score_n, tag_count = result.score_n.tolist(), result.tag_count.tolist()
-    answers = result.answers.tolist()
-    per_model: dict[int, dict[str, Any]] = {}
-    for i, model in enumerate(result.models.tolist()):
-        per_model[int(model)] = {
-            "answers": int(answers[i]),
-            "dimensions": [
-                {
-                    "key": dimension["key"],
-                    "label": dimension["label"],
-                    "mean": _rounded(mean[i][j]),
-                    "lower": _rounded(low[i][j]),
-                    "upper": _rounded(high[i][j]),
-                    "n": int(score_n[i][j]),
-                }
-                for j, dimension in enumerate(dimensions)
-            ],
-            "tags": [
-                {
-                    "key": tag["key"],
-                    "label": tag["label"],
-                    "rate": _rounded(rate[i][k]),
-                    "lower": _rounded(tag_low[i][k]),
-                    "upper": _rounded(tag_high[i][k]),
-                    "count": int(tag_count[i][k]),
-                }
-                for k, tag in enumerate(tags)
-            ],
-        }
-    board = {
-        "answers": result.pooled_answers,
-        "dimensions": dimensions,
-        "tags": tags,
-        "error_sources": [
-            {
-                "key": tags[k]["key"],
-                "label": tags[k]["label"],
-                "rate": _number(result.pooled_rate[k]),
-                "lower": _number(result.pooled_lower[k]),
-                "upper": _number(result.pooled_upper[k]),
-                "count": int(result.pooled_count[k]),
-            }
-            for k in result.error_order.tolist()
-            if result.pooled_count[k] > 0
-        ],
-        "resample": "prompt",
-        "interval": "percentile",
-        "replicas": config.replicas,
-        "confidence": config.confidence,
-    }
-    return board, per_model
-
-
-# --- The style-controlled view --------------------------------------------------------------
-
-
-def _style_rows(styles: AnswerStyles | None, rows: GroupedRows) -> tuple[IntArray, IntArray, Any]:
-    """The stored style counts of both answers of every row, and whether both were found."""
-    if styles is None:
-        empty = np.zeros((len(rows.prompt), 5), dtype=np.int64)
-        return empty, empty, np.zeros(len(rows.prompt), dtype=np.bool_)
-    style_a, found_a = styles.locate(rows.model_a, rows.prompt)
-    style_b, found_b = styles.locate(rows.model_b, rows.prompt)
-    return style_a, style_b, found_a & found_b
-
-
-class _StyleFitting:
-    """The board's style-controlled view, fitted inside the plain board's bootstrap.
-
-    `rank_models` calls `prompt_scores` with the ratings between the ranked models and their
-    fitted strengths; the per-prompt scores it returns ride along with the plain replicas'
-    prompt counts, so the style view's intervals come from the very same draws."""
-
-    def __init__(self, inputs: RecomputeInputs, rows: GroupedRows) -> None:
-        self.inputs = inputs
-        self.rows = rows
-        self.fit: StylePointFit | None = None
-
-    def prompt_scores(self, used: Comparisons, beta: FloatArray) -> FloatArray | None:
-        rows = self.rows
-        style_a, style_b, found = _style_rows(self.inputs.styles, rows)
-        if not found.any():
-            return None
-        try:
-            fit = style_point_fit(
-                prompt=rows.prompt,
-                model_a=rows.model_a,
-                model_b=rows.model_b,
-                wins_a=rows.wins_a,
-                ties=rows.ties,
-                wins_b=rows.wins_b,
-                style_a=style_a,
-                style_b=style_b,
-                has_style=found,
-                models=used.models,
-                ridge=self.inputs.config.ridge,
-                start=beta,
-            )
-        except (StatsInputError, StatsConvergenceError):
-            # A board whose style cannot be fitted keeps its plain view and shows no style view.
-            return None
-        if fit.n_prompts != used.n_prompts:
-            return None
-        self.fit = fit
-        return fit.scores
-
-    def finish(self, leaderboard: Leaderboard) -> StyleControlled | None:
-        if self.fit is None or leaderboard.extra_replicas is None:
-            return None
-        ranked = leaderboard.ranked
-        elo = {line.model: line.elo for line in ranked}
-        mean = float(np.mean([elo[model] for model in self.fit.models]))
-        return style_controlled(
-            self.fit,
-            leaderboard.extra_replicas,
-            confidence=self.inputs.config.confidence,
-            elo_mean=mean,
-        )
-
-
-def _style_lines(style: StyleControlled) -> dict[int, dict[str, Any]]:
-    lines: dict[int, dict[str, Any]] = {}
-    for code, model in enumerate(style.models):
-        lines[int(model)] = {  # type: ignore[call-overload]
-            "style_elo": float(style.elo[code]),
-            "style_lower": float(style.lower[code]),
-            "style_upper": float(style.upper[code]),
-            "style_rank": int(style.rank_with_uncertainty[code]),
-            "style_rank_lower": None if style.rank_lower is None else int(style.rank_lower[code]),
-            "style_rank_upper": None if style.rank_upper is None else int(style.rank_upper[code]),
-        }
-    return lines
 
 
 # --- The anonymised ratings file ----------------------------------------------------------------
@@ -575,6 +431,8 @@ def _ratings_file_parts(
     )
     arguments = {
         "boards": [_board_record(board) for board in draft.boards],
+        "styles": _style_records(inputs, prompts),
+        "answer_sums": _answer_sum_records(inputs, prompts),
         "categories": [
             {"id": c.id, "slug": c.slug, "facet": c.facet, "value": c.value}
             for c in inputs.categories
@@ -610,6 +468,7 @@ def _ratings_file_parts(
             "n_prompt_records": len(hashes),
         },
         "agreement": draft.agreement,
+        "rubric": inputs.rubric_meta if inputs.answers is not None else None,
         "anchor": {
             "snapshot": inputs.anchor_snapshot_id,
             "boards": {
@@ -628,9 +487,51 @@ def _ratings_file_parts(
     return arguments, header
 
 
+def _style_records(inputs: RecomputeInputs, prompts: IntArray) -> dict[str, IntArray] | None:
+    """The style counts (integers, no text) of every rated answer that has them, by prompt code
+    then model: what the style fit of a reproduction needs, nothing more."""
+    if inputs.styles is None or inputs.ratings is None:
+        return None
+    # Every answer rated on a board, as one int64 key per (prompt, model): a 1-D unique of the
+    # grouped rows is a fraction of the time of a row-wise unique of the ratings.
+    rows = inputs.overall
+    keys = np.unique(
+        np.concatenate([(rows.prompt << 32) | rows.model_a, (rows.prompt << 32) | rows.model_b])
+    )
+    answers = np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1)
+    counts, found = inputs.styles.locate(answers[:, 1], answers[:, 0])
+    answers, counts = answers[found], counts[found]
+    columns = {
+        "prompt": np.searchsorted(prompts, answers[:, 0]),
+        "model": answers[:, 1],
+    }
+    columns.update({name: counts[:, i] for i, name in enumerate(STYLE_COUNT_COLUMNS)})
+    return columns
+
+
+def _answer_sum_records(
+    inputs: RecomputeInputs, prompts: IntArray
+) -> dict[str, npt.NDArray[Any]] | None:
+    """Per rated answer (prompt code, model): how many ratings, and the sums and counts of their
+    rubric scores and issue tags (numbers only): what the findings of a reproduction need."""
+    sums = inputs.answers
+    if sums is None:
+        return None
+    return answer_sum_columns(
+        prompt=np.searchsorted(prompts, sums.prompt),
+        model=sums.model,
+        answers=sums.answers,
+        score_sum=sums.score_sum,
+        score_n=sums.score_n,
+        tag_count=sums.tag_count,
+    )
+
+
 def _board_record(board: BoardDraft) -> dict[str, Any]:
     """A board's "board" record in the ratings file: the fields a reproduction must match."""
     return {
+        "style": board.style,
+        "findings": board.data.get("findings"),
         "key": board.key,
         "category": board.category_id,
         "title": board.title,
@@ -641,7 +542,12 @@ def _board_record(board: BoardDraft) -> dict[str, Any]:
         "n_models": board.n_models,
         "separability": board.separability,
         "entries": [
-            {"model": entry.model_version_id} | {key: getattr(entry, key) for key in ENTRY_FIELDS}
+            {"model": entry.model_version_id}
+            | {
+                key: getattr(entry, key)
+                for key in ENTRY_FIELDS + SPREAD_FIELDS + STYLE_ENTRY_FIELDS
+            }
+            | {"diagnostics": entry.diagnostics}
             for entry in board.entries
         ],
     }

@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ from annotation.models import ApprovedAnswerSums, ApprovedRating
 from leaderboards.grading import numeric_answer_is_correct
 from leaderboards.models import PublishedLeaderboard, SnapshotEntry
 from leaderboards.stats import ENGINE_VERSION, AnswerSums, RankingConfig
-from leaderboards.stats.board import GroupedRows, category_rows, ratings_group
+from leaderboards.stats.board import AnswerStyles, GroupedRows, category_rows, ratings_group
 from seal.models import Category, Domain, Prompt, PromptSet, Response, ResponseStyle
 from seal.rubrics import KEY_PATTERN
 
@@ -698,44 +697,6 @@ def graded_answers(
         (model, prompt, int(numeric_answer_is_correct(response_text=text, gold_answer=gold)))
         for model, prompt, text, gold in answers
     ]
-
-
-@dataclass(frozen=True, eq=False)
-class AnswerStyles:
-    """Style counts of a domain's collected answers: one row per (model version, prompt)."""
-
-    model: IntArray
-    prompt: IntArray
-    counts: IntArray
-
-    @cached_property
-    def _sorted(self) -> tuple[IntArray, IntArray]:
-        import numpy as np
-
-        keys = (self.model << 32) | self.prompt
-        order = np.argsort(keys, kind="stable")
-        return keys[order], order
-
-    def locate(self, model: IntArray, prompt: IntArray) -> tuple[IntArray, Any]:
-        """The counts of the answers (model[k], prompt[k]), and whether each is stored."""
-        import numpy as np
-
-        keys, order = self._sorted
-        if not len(keys):
-            return np.zeros((len(model), self.counts.shape[1]), dtype=np.int64), np.zeros(
-                len(model), dtype=np.bool_
-            )
-        wanted = (model << 32) | prompt
-        position = np.searchsorted(keys, wanted).clip(0, len(keys) - 1)
-        return self.counts[order[position]], keys[position] == wanted
-
-    def digest_update(self, digest: Any) -> None:
-        import numpy as np
-
-        order = np.lexsort((self.prompt, self.model))
-        for array in (self.model[order], self.prompt[order], self.counts[order]):
-            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
-            digest.update(b"|")
 
 
 def answer_styles(*, domain_id: int) -> AnswerStyles:

@@ -7,8 +7,10 @@ reproduction come from the same code. Plain numpy; nothing of Django or of the p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -16,8 +18,10 @@ import numpy.typing as npt
 
 from .accuracy import accuracy_interval
 from .data import Comparisons
-from .errors import InsufficientDataError
+from .diagnostics import AnswerSums, answer_diagnostics
+from .errors import InsufficientDataError, StatsConvergenceError, StatsInputError
 from .ranking import Leaderboard, RankingConfig, rank_models
+from .style import StyleControlled, StylePointFit, style_controlled, style_point_fit
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -300,3 +304,223 @@ def board_contaminated(exposures: Mapping[str, IntArray], rows: GroupedRows) -> 
         return set()
     in_board = np.isin(exposures["prompt"], rows.prompt)
     return {int(model) for model in np.unique(exposures["model"][in_board]).tolist()}
+
+
+# --- The style-controlled view ---------------------------------------------------------------
+
+# The fields of an entry's line on the style-controlled view, as published and as reproduced.
+STYLE_ENTRY_FIELDS = (
+    "style_elo",
+    "style_lower",
+    "style_upper",
+    "style_rank",
+    "style_rank_lower",
+    "style_rank_upper",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class AnswerStyles:
+    """Style counts of collected answers: one row per (model, prompt), columns tokens, headers,
+    list items, bold, code blocks (the recompute's prompt ids, or a ratings file's prompt codes)."""
+
+    model: IntArray
+    prompt: IntArray
+    counts: IntArray
+
+    @cached_property
+    def _sorted(self) -> tuple[IntArray, IntArray]:
+        keys = (self.model << 32) | self.prompt
+        order = np.argsort(keys, kind="stable")
+        return keys[order], order
+
+    def locate(self, model: IntArray, prompt: IntArray) -> tuple[IntArray, Any]:
+        """The counts of the answers (model[k], prompt[k]), and whether each is stored."""
+        keys, order = self._sorted
+        if not len(keys):
+            return np.zeros((len(model), self.counts.shape[1]), dtype=np.int64), np.zeros(
+                len(model), dtype=np.bool_
+            )
+        wanted = (model << 32) | prompt
+        position = np.searchsorted(keys, wanted).clip(0, len(keys) - 1)
+        return self.counts[order[position]], keys[position] == wanted
+
+    def digest_update(self, digest: Any) -> None:
+        """Feed every column to a hashlib digest (the recompute's input fingerprint)."""
+        order = np.lexsort((self.prompt, self.model))
+        for array in (self.model[order], self.prompt[order], self.counts[order]):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+            digest.update(b"|")
+
+
+def style_rows(styles: AnswerStyles | None, rows: GroupedRows) -> tuple[IntArray, IntArray, Any]:
+    """The stored style counts of both answers of every row, and whether both were found."""
+    if styles is None:
+        empty = np.zeros((len(rows.prompt), 5), dtype=np.int64)
+        return empty, empty, np.zeros(len(rows.prompt), dtype=np.bool_)
+    style_a, found_a = styles.locate(rows.model_a, rows.prompt)
+    style_b, found_b = styles.locate(rows.model_b, rows.prompt)
+    return style_a, style_b, found_a & found_b
+
+
+class StyleFitting:
+    """A board's style-controlled view, fitted inside the plain board's bootstrap.
+
+    `rank_models` calls `prompt_scores` (board_core's `extra_columns`) with the ratings between
+    the ranked models and their fitted strengths; the per-prompt scores it returns ride along with
+    the plain replicas' prompt counts, so the style view's intervals come from the very same
+    draws. The recompute and the reproduction from a ratings file both fit with this class."""
+
+    def __init__(
+        self, styles: AnswerStyles | None, rows: GroupedRows, *, ridge: float, confidence: float
+    ) -> None:
+        self.styles = styles
+        self.rows = rows
+        self.ridge = ridge
+        self.confidence = confidence
+        self.fit: StylePointFit | None = None
+
+    def prompt_scores(self, used: Comparisons, beta: FloatArray) -> FloatArray | None:
+        """The style fit's per-prompt scores for the bootstrap; None: no style view."""
+        rows = self.rows
+        style_a, style_b, found = style_rows(self.styles, rows)
+        if not found.any():
+            return None
+        try:
+            fit = style_point_fit(
+                prompt=rows.prompt,
+                model_a=rows.model_a,
+                model_b=rows.model_b,
+                wins_a=rows.wins_a,
+                ties=rows.ties,
+                wins_b=rows.wins_b,
+                style_a=style_a,
+                style_b=style_b,
+                has_style=found,
+                models=used.models,
+                ridge=self.ridge,
+                start=beta,
+            )
+        except (StatsInputError, StatsConvergenceError):
+            # A board whose style cannot be fitted keeps its plain view and shows no style view.
+            return None
+        if fit.n_prompts != used.n_prompts:
+            return None
+        self.fit = fit
+        return fit.scores
+
+    def finish(self, leaderboard: Leaderboard) -> StyleControlled | None:
+        """The style-controlled view from the fit and the bootstrap's ridden-along replicas."""
+        if self.fit is None or leaderboard.extra_replicas is None:
+            return None
+        ranked = leaderboard.ranked
+        elo = {line.model: line.elo for line in ranked}
+        mean = float(np.mean([elo[model] for model in self.fit.models]))
+        return style_controlled(
+            self.fit,
+            leaderboard.extra_replicas,
+            confidence=self.confidence,
+            elo_mean=mean,
+        )
+
+
+def style_lines(style: StyleControlled) -> dict[int, dict[str, Any]]:
+    """Per model of the style-controlled view: its STYLE_ENTRY_FIELDS."""
+    lines: dict[int, dict[str, Any]] = {}
+    for code, model in enumerate(style.models):
+        lines[int(model)] = {  # type: ignore[call-overload]
+            "style_elo": float(style.elo[code]),
+            "style_lower": float(style.lower[code]),
+            "style_upper": float(style.upper[code]),
+            "style_rank": int(style.rank_with_uncertainty[code]),
+            "style_rank_lower": None if style.rank_lower is None else int(style.rank_lower[code]),
+            "style_rank_upper": None if style.rank_upper is None else int(style.rank_upper[code]),
+        }
+    return lines
+
+
+# --- What experts found ----------------------------------------------------------------------
+
+
+def finding_number(value: float, digits: int = 4) -> float | None:
+    """A finite float rounded for the snapshot's JSON; None for NaN."""
+    return round(float(value), digits) if np.isfinite(value) else None
+
+
+def _rounded(value: float, digits: int = 4) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def board_findings(
+    sums: AnswerSums | None,
+    *,
+    dimensions: list[dict[str, Any]],
+    tags: list[dict[str, Any]],
+    replicas: int,
+    seed: int,
+    confidence: float,
+) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+    """A board's error sources and, per model, score means and tag rates with intervals, from
+    its answers' score and tag sums (the recompute and the reproduction both call this)."""
+    if sums is None or not len(sums.prompt):
+        return None, {}
+    result = answer_diagnostics(sums, replicas=replicas, seed=seed, confidence=confidence)
+    # Plain Python numbers first (tolist), then the same rounding as finding_number: indexing
+    # numpy arrays element by element cost more than the bootstrap's quantiles.
+    mean, low, high = (
+        a.tolist() for a in (result.score_mean, result.score_lower, result.score_upper)
+    )
+    rate, tag_low, tag_high = (
+        a.tolist() for a in (result.tag_rate, result.tag_lower, result.tag_upper)
+    )
+    score_n, tag_count = result.score_n.tolist(), result.tag_count.tolist()
+    answers = result.answers.tolist()
+    per_model: dict[int, dict[str, Any]] = {}
+    for i, model in enumerate(result.models.tolist()):
+        per_model[int(model)] = {
+            "answers": int(answers[i]),
+            "dimensions": [
+                {
+                    "key": dimension["key"],
+                    "label": dimension["label"],
+                    "mean": _rounded(mean[i][j]),
+                    "lower": _rounded(low[i][j]),
+                    "upper": _rounded(high[i][j]),
+                    "n": int(score_n[i][j]),
+                }
+                for j, dimension in enumerate(dimensions)
+            ],
+            "tags": [
+                {
+                    "key": tag["key"],
+                    "label": tag["label"],
+                    "rate": _rounded(rate[i][k]),
+                    "lower": _rounded(tag_low[i][k]),
+                    "upper": _rounded(tag_high[i][k]),
+                    "count": int(tag_count[i][k]),
+                }
+                for k, tag in enumerate(tags)
+            ],
+        }
+    board = {
+        "answers": result.pooled_answers,
+        "dimensions": dimensions,
+        "tags": tags,
+        "error_sources": [
+            {
+                "key": tags[k]["key"],
+                "label": tags[k]["label"],
+                "rate": finding_number(result.pooled_rate[k]),
+                "lower": finding_number(result.pooled_lower[k]),
+                "upper": finding_number(result.pooled_upper[k]),
+                "count": int(result.pooled_count[k]),
+            }
+            for k in result.error_order.tolist()
+            if result.pooled_count[k] > 0
+        ],
+        "resample": "prompt",
+        "interval": "percentile",
+        "replicas": replicas,
+        "confidence": confidence,
+    }
+    return board, per_model

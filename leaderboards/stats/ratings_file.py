@@ -2,10 +2,14 @@
 
 A file is gzip-compressed JSON Lines ("seal-ratings/1"); every line is an object whose "record"
 field says what it is: one "snapshot" header (ids, engine parameters, seed, fingerprint, the
-anchor), the "board" records with the published numbers, "category", "prompt" (salted hash and
-category ids, in the engine's prompt order), "rating", "grade" and "exposure" records. No text.
-`snapshot_reproduce` recomputes the boards with the same engine, parameters and seed as the
-recompute that published them; `snapshot_compare` lists every field that differs. Pure
+anchor), the "board" records with the published numbers (and, in files from when they were
+added, each entry's rank spread, each board's style view and findings), "category", "prompt"
+(salted hash and category ids, in the engine's prompt order), "rating", "grade", "exposure",
+"answer_style" (a rated answer's five style counts) and "answer_sums" (its rubric score and tag
+sums over raters) records. No text. `snapshot_reproduce` recomputes the boards, style view and
+findings included, with the same engine, parameters and seed as the
+recompute that published them; `snapshot_compare` lists every field that differs, of the parts
+the file carries (`ratings_file_parts`). Pure
 numpy/pandas: the standalone docs/reproduce.py uses this module without Django.
 """
 
@@ -16,7 +20,7 @@ import io
 import json
 import math
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
@@ -26,7 +30,19 @@ import numpy.typing as npt
 from scales.preference import Preference
 
 from .agreement import krippendorff_alpha_long
-from .board import ENTRY_FIELDS, GroupedRows, board_core, category_rows, ratings_group
+from .board import (
+    ENTRY_FIELDS,
+    STYLE_ENTRY_FIELDS,
+    AnswerStyles,
+    GroupedRows,
+    StyleFitting,
+    board_core,
+    board_findings,
+    category_rows,
+    ratings_group,
+    style_lines,
+)
+from .diagnostics import AnswerSums
 from .errors import StatsInputError
 from .ranking import RankingConfig
 
@@ -37,6 +53,14 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 # The fields of a board (and ENTRY_FIELDS of its entries) that a reproduction must match.
 BOARD_FIELDS = ("status", "n_ratings", "n_prompts", "n_models", "separability")
+# Entry fields a file may carry (files written before them do not): each model's rank spread over
+# the bootstrap replicas. A reproduction checks them wherever the published entry carries them.
+SPREAD_FIELDS = ("rank_lower", "rank_upper")
+# The parts of a snapshot a reproduction can check; `ratings_file_parts` says which a file holds.
+PART_BOARDS, PART_SPREAD, PART_STYLE = "boards", "rank spread", "style control"
+PART_FINDINGS = "findings"
+# An "answer_style" record: one rated answer's style counts (integers; the answer text stays out).
+STYLE_COUNT_COLUMNS = ("tokens", "headers", "list_items", "bold", "code_blocks")
 # Floats are compared to 1e-9 relative: JSON round-trips them exactly, the tolerance only
 # forgives a different CPU's last bit in a sum.
 REL_TOLERANCE = 1e-9
@@ -107,11 +131,14 @@ def ratings_file_body(
     raters: Sequence[str],
     grades: Mapping[str, npt.ArrayLike] | None = None,
     exposures: Mapping[str, npt.ArrayLike] | None = None,
+    styles: Mapping[str, npt.ArrayLike] | None = None,
+    answer_sums: Mapping[str, npt.ArrayLike] | None = None,
 ) -> bytes:
     """The second gzip member: every record after the header; prompts by index into hashes.
 
     `ratings` holds parallel arrays prompt, model_a, model_b, preference, outcome, rater (rater
-    indexes `raters`); `grades` prompt, model, correct; `exposures` prompt, model. The bytes
+    indexes `raters`); `grades` prompt, model, correct; `exposures` prompt, model; `styles`
+    prompt, model and STYLE_COUNT_COLUMNS (None: sources kept before style counts were). The bytes
     depend on nothing but the arguments (no timestamp in the gzip header). The header member
     followed by this one is the file: gzip readers read concatenated members as one stream."""
     out: list[str] = []
@@ -144,12 +171,85 @@ def ratings_file_body(
                 strict=True,
             )
         )
+    if styles is not None:
+        out.extend(
+            f'{{"counts":[{t},{h},{li},{bo},{c}],"model":{m},"prompt":"{prompt_hashes[p]}",'
+            f'"record":"answer_style"}}'
+            for p, m, t, h, li, bo, c in zip(
+                *(
+                    np.asarray(styles[name]).tolist()
+                    for name in ("prompt", "model", *STYLE_COUNT_COLUMNS)
+                ),
+                strict=True,
+            )
+        )
+    if answer_sums is not None:
+        matrices = _answer_sum_matrices(answer_sums)
+
+        def numbers(values: list[Any]) -> str:
+            # What json.dumps writes for finite ints and floats (repr), without its overhead.
+            return ",".join(map(repr, values))
+
+        out.extend(
+            f'{{"answers":{n},"model":{m},"prompt":"{prompt_hashes[p]}",'
+            f'"record":"answer_sums","score_n":[{numbers(score_n)}],'
+            f'"score_sum":[{numbers(score_sum)}],"tag_count":[{numbers(tag_count)}]}}'
+            for p, m, n, score_sum, score_n, tag_count in zip(
+                np.asarray(answer_sums["prompt"]).tolist(),
+                np.asarray(answer_sums["model"]).tolist(),
+                np.asarray(answer_sums["answers"]).tolist(),
+                matrices["score_sum"],
+                matrices["score_n"],
+                matrices["tag_count"],
+                strict=True,
+            )
+        )
     out.append("")
     # Level 3 (deflate's fast strategy): a third of level 6's time for a quarter more bytes.
     return gzip.compress("\n".join(out).encode(), compresslevel=3, mtime=0)
 
 
 _RATING_COLUMNS = ("prompt", "model_a", "model_b", "preference", "outcome", "rater")
+
+
+def answer_sum_columns(
+    *,
+    prompt: npt.ArrayLike,
+    model: npt.ArrayLike,
+    answers: npt.ArrayLike,
+    score_sum: npt.ArrayLike,
+    score_n: npt.ArrayLike,
+    tag_count: npt.ArrayLike,
+) -> dict[str, npt.NDArray[Any]]:
+    """Per-answer score and tag sums as the flat columns `ratings_source_pack` keeps: one per
+    rubric dimension ("score_sum:0", "score_n:0", ...) and per tag ("tag_count:0", ...)."""
+    columns: dict[str, npt.NDArray[Any]] = {
+        "prompt": np.asarray(prompt, dtype=np.int64),
+        "model": np.asarray(model, dtype=np.int64),
+        "answers": np.asarray(answers, dtype=np.int64),
+    }
+    for name, matrix, dtype in (
+        ("score_sum", score_sum, np.float64),
+        ("score_n", score_n, np.int64),
+        ("tag_count", tag_count, np.int64),
+    ):
+        array = np.asarray(matrix, dtype=dtype).reshape(len(columns["prompt"]), -1)
+        columns.update({f"{name}:{j}": array[:, j] for j in range(array.shape[1])})
+    return columns
+
+
+def _answer_sum_matrices(columns: Mapping[str, npt.ArrayLike]) -> dict[str, list[list[Any]]]:
+    """The flat columns of `answer_sum_columns` back as per-answer lists, one per kind."""
+    rows = len(np.asarray(columns["prompt"]))
+    result: dict[str, list[list[Any]]] = {}
+    for name in ("score_sum", "score_n", "tag_count"):
+        parts = [
+            np.asarray(columns[f"{name}:{j}"])
+            for j in range(sum(1 for key in columns if key.startswith(f"{name}:")))
+        ]
+        # One tolist of the stacked matrix: a per-row list() over zipped columns cost 5 times more.
+        result[name] = np.column_stack(parts).tolist() if parts else [[] for _ in range(rows)]
+    return result
 
 
 def ratings_source_pack(
@@ -162,13 +262,21 @@ def ratings_source_pack(
     raters: Sequence[str],
     grades: Mapping[str, npt.ArrayLike] | None = None,
     exposures: Mapping[str, npt.ArrayLike] | None = None,
+    styles: Mapping[str, npt.ArrayLike] | None = None,
+    answer_sums: Mapping[str, npt.ArrayLike] | None = None,
 ) -> bytes:
     """The arguments of `ratings_file_body` as compact bytes: a JSON line with the lists and the
     arrays' layout, then every array as little-endian int64 (float64 for outcome), zlib level 1.
 
     A tenth of the time of writing the file itself; `ratings_source_unpack` gives the same
     arguments back, so the file written later is the one that would have been written now."""
-    groups = {"ratings": ratings, "grades": grades, "exposures": exposures}
+    groups = {
+        "ratings": ratings,
+        "grades": grades,
+        "exposures": exposures,
+        "styles": styles,
+        "answer_sums": answer_sums,
+    }
     layout: list[list[Any]] = []
     chunks: list[bytes] = []
     for group, columns in groups.items():
@@ -199,8 +307,11 @@ def ratings_source_unpack(packed: bytes) -> dict[str, Any]:
         name: meta[name]
         for name in ("boards", "categories", "prompt_hashes", "prompt_categories", "raters")
     }
+    # Sources kept before a group existed (styles) lack it: the file is formatted without it.
     arguments["grades"] = None
     arguments["exposures"] = None
+    arguments["styles"] = None
+    arguments["answer_sums"] = None
     at = end + 1
     for group, name, dtype, length in meta["layout"]:
         size = np.dtype(dtype).itemsize * length
@@ -227,6 +338,10 @@ class RatingsFile:
     grades: dict[str, IntArray] | None
     exposures: dict[str, IntArray]
     counts: dict[str, int] = field(default_factory=dict)
+    # The rated answers' style counts (prompt codes); None: the file has no style counts.
+    styles: AnswerStyles | None = None
+    # Per rated answer: rating count, score and tag sums (prompt codes); None: not in the file.
+    answer_sums: AnswerSums | None = None
 
 
 def _bad(line: int, message: str) -> StatsInputError:
@@ -269,6 +384,10 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
     rating_cols: dict[str, list[Any]] = {name: [] for name in _RATING_COLUMNS}
     grade_cols: dict[str, list[int]] = {"prompt": [], "model": [], "correct": []}
     exposure_cols: dict[str, list[int]] = {"prompt": [], "model": []}
+    style_cols: dict[str, list[Any]] = {"prompt": [], "model": [], "counts": []}
+    sum_cols: dict[str, list[Any]] = {
+        name: [] for name in ("prompt", "model", "answers", "score_sum", "score_n", "tag_count")
+    }
     number = 0
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -301,7 +420,7 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
             index[digest] = len(hashes)
             hashes.append(digest)
             prompt_categories.append(cats)
-        elif kind in ("rating", "grade", "exposure"):
+        elif kind in ("rating", "grade", "exposure", "answer_style", "answer_sums"):
             digest = record.get("prompt")
             if digest not in index:
                 raise _bad(number, f"{kind} refers to an unknown prompt {digest!r}")
@@ -333,6 +452,30 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
                 grade_cols["prompt"].append(prompt)
                 grade_cols["model"].append(_int(record, "model", number))
                 grade_cols["correct"].append(correct)
+            elif kind == "answer_sums":
+                sum_cols["prompt"].append(prompt)
+                sum_cols["model"].append(_int(record, "model", number))
+                sum_cols["answers"].append(_int(record, "answers", number))
+                for name in ("score_sum", "score_n", "tag_count"):
+                    values = record.get(name)
+                    if not isinstance(values, list) or not all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+                    ):
+                        raise _bad(number, f"{name} must be a list of numbers")
+                    sum_cols[name].append(values)
+            elif kind == "answer_style":
+                counts = record.get("counts")
+                if (
+                    not isinstance(counts, list)
+                    or len(counts) != len(STYLE_COUNT_COLUMNS)
+                    or not all(
+                        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts
+                    )
+                ):
+                    raise _bad(number, "counts must be a list of 5 non-negative integers")
+                style_cols["prompt"].append(prompt)
+                style_cols["model"].append(_int(record, "model", number))
+                style_cols["counts"].append(counts)
             else:
                 exposure_cols["prompt"].append(prompt)
                 exposure_cols["model"].append(_int(record, "model", number))
@@ -359,7 +502,37 @@ def _parse(lines: Iterable[str]) -> RatingsFile:
         else None,
         exposures={k: np.asarray(v, dtype=np.int64) for k, v in exposure_cols.items()},
         counts={"lines": number, "ratings": len(rating_cols["prompt"]), "prompts": len(hashes)},
+        styles=AnswerStyles(
+            model=np.asarray(style_cols["model"], dtype=np.int64),
+            prompt=np.asarray(style_cols["prompt"], dtype=np.int64),
+            counts=np.asarray(style_cols["counts"], dtype=np.int64).reshape(
+                -1, len(STYLE_COUNT_COLUMNS)
+            ),
+        )
+        if style_cols["prompt"]
+        else None,
+        answer_sums=_answer_sums(sum_cols, header),
     )
+
+
+def _answer_sums(columns: Mapping[str, list[Any]], header: Mapping[str, Any]) -> AnswerSums | None:
+    """The file's answer_sums records as the findings' input; None without a rubric."""
+    rubric = header.get("rubric")
+    if not rubric:
+        return None
+    rows = len(columns["prompt"])
+    d, t = len(rubric.get("dimensions", [])), len(rubric.get("tags", []))
+    try:
+        return AnswerSums(
+            prompt=np.asarray(columns["prompt"], dtype=np.int64),
+            model=np.asarray(columns["model"], dtype=np.int64),
+            answers=np.asarray(columns["answers"], dtype=np.int64),
+            score_sum=np.asarray(columns["score_sum"], dtype=np.float64).reshape(rows, d),
+            score_n=np.asarray(columns["score_n"], dtype=np.int64).reshape(rows, d),
+            tag_count=np.asarray(columns["tag_count"], dtype=np.int64).reshape(rows, t),
+        )
+    except ValueError as exc:
+        raise StatsInputError(f"answer_sums do not fit the header's rubric: {exc}") from None
 
 
 # --- Reproducing ---------------------------------------------------------------------------
@@ -372,6 +545,8 @@ class BoardInput:
     key: str
     rows: GroupedRows
     graded_prompts: IntArray | None
+    # The category's prompts (codes); None: the overall board.
+    prompts: IntArray | None = None
 
 
 def board_numbers(
@@ -383,8 +558,17 @@ def board_numbers(
     anchor: Mapping[Any, float] | None,
     grades: Mapping[str, IntArray] | None,
     exposures: Mapping[str, IntArray],
+    styles: AnswerStyles | None = None,
+    answer_sums: AnswerSums | None = None,
+    rubric: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A board's published fields and entries, computed by the recompute's own board builder."""
+    """A board's published fields and entries, computed by the recompute's own board builder
+    (and, given style counts, its style-controlled view by the recompute's own style fit)."""
+    style_fit = (
+        None
+        if styles is None
+        else StyleFitting(styles, board.rows, ridge=config.ridge, confidence=config.confidence)
+    )
     core = board_core(
         board.rows,
         config=config,
@@ -394,16 +578,43 @@ def board_numbers(
         grades=grades,
         graded_prompts=board.graded_prompts,
         exposures=exposures,
+        extra_columns=None if style_fit is None else style_fit.prompt_scores,
     )
+    style = (
+        None
+        if style_fit is None or core.leaderboard is None
+        else style_fit.finish(core.leaderboard)
+    )
+    lines = {} if style is None else style_lines(style)
+    findings: dict[str, Any] | None = None
+    found_per_model: dict[int, dict[str, Any]] = {}
+    if answer_sums is not None and rubric is not None and core.n_ratings:
+        sums = answer_sums if board.prompts is None else answer_sums.restrict(board.prompts)
+        findings, found_per_model = board_findings(
+            sums,
+            dimensions=list(rubric.get("dimensions", [])),
+            tags=list(rubric.get("tags", [])),
+            replicas=config.replicas,
+            seed=config.seed,
+            confidence=config.confidence,
+        )
     return {
         "key": board.key,
+        "findings": findings,
+        "style": None if style is None else style.to_dict(),
         "status": core.status,
         "n_ratings": core.n_ratings,
         "n_prompts": core.n_prompts,
         "n_models": core.n_models,
         "separability": core.separability,
         "entries": [
-            {"model": entry["model"], **{name: entry[name] for name in ENTRY_FIELDS}}
+            {
+                "model": entry["model"],
+                **{name: entry[name] for name in ENTRY_FIELDS},
+                **{name: entry.get(name) for name in SPREAD_FIELDS},
+                **{name: lines.get(entry["model"], {}).get(name) for name in STYLE_ENTRY_FIELDS},
+                "diagnostics": found_per_model.get(entry["model"]),
+            }
             for entry in core.entries
         ],
     }
@@ -448,7 +659,9 @@ def snapshot_reproduce(ratings_file: RatingsFile) -> Reproduction:
             if grades is not None
             else np.zeros(0, dtype=np.int64)
         )
-        inputs.append(BoardInput(category["slug"], category_rows(overall, members), graded_prompts))
+        inputs.append(
+            BoardInput(category["slug"], category_rows(overall, members), graded_prompts, members)
+        )
     boards = []
     for board in inputs:
         anchor = {int(model): float(elo) for model, elo in (anchors.get(board.key) or {}).items()}
@@ -460,6 +673,9 @@ def snapshot_reproduce(ratings_file: RatingsFile) -> Reproduction:
             anchor=anchor or None,
             grades=grades,
             exposures=ratings_file.exposures,
+            styles=ratings_file.styles,
+            answer_sums=ratings_file.answer_sums,
+            rubric=header.get("rubric"),
         )
         boards.append(numbers)
     models = np.unique(np.concatenate([overall.model_a, overall.model_b]))
@@ -487,14 +703,54 @@ def _differs(expected: Any, actual: Any) -> bool:
     return bool(expected != actual)
 
 
+def _nested_differences(want: Any, got: Any, where: str = "") -> list[tuple[str, Any, Any]]:
+    """Every leaf where two JSON values differ, as (path, published, got)."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        return [
+            difference
+            for name in sorted(set(want) | set(got))
+            for difference in _nested_differences(want.get(name), got.get(name), f"{where}.{name}")
+        ]
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        return [
+            difference
+            for i, (w, g) in enumerate(zip(want, got, strict=True))
+            for difference in _nested_differences(w, g, f"{where}[{i}]")
+        ]
+    if isinstance(want, (dict, list)) or isinstance(got, (dict, list)):
+        return [] if want == got else [(where, want, got)]
+    return [(where, want, got)] if _differs(want, got) else []
+
+
+# An entry's diagnostics also hold its strength against the overall board ("vs_overall", from
+# the two boards' replicas), which the reproduction does not recompute: not compared.
+_NOT_REPRODUCED = ("vs_overall",)
+
+
+def _found(diagnostics: Any) -> Any:
+    """An entry's diagnostics less what the reproduction does not recompute; None if empty."""
+    if not isinstance(diagnostics, dict):
+        return diagnostics
+    kept = {name: value for name, value in diagnostics.items() if name not in _NOT_REPRODUCED}
+    return kept or None
+
+
 def snapshot_compare(
     *,
     published_counts: Mapping[str, Any],
     published_agreement: Mapping[str, Any] | None,
     published_boards: Sequence[Mapping[str, Any]],
     reproduction: Reproduction,
+    parts: Collection[str] = (PART_BOARDS, PART_SPREAD, PART_STYLE, PART_FINDINGS),
 ) -> list[str]:
-    """Every published field the reproduction does not match, as "where: published != got"."""
+    """Every published field the reproduction does not match, as "where: published != got".
+
+    Of the optional parts only those in `parts` are compared (the rank spread only on entries
+    that carry it), so a database holding more than an older file is held to the file's parts."""
+    optional = (SPREAD_FIELDS if PART_SPREAD in parts else ()) + (
+        STYLE_ENTRY_FIELDS if PART_STYLE in parts else ()
+    )
+    entry_fields = ENTRY_FIELDS + optional
     problems: list[str] = []
     for name, value in reproduction.counts.items():
         if _differs(published_counts.get(name), value):
@@ -519,6 +775,16 @@ def snapshot_compare(
                 problems.append(
                     f"board {key} {name}: published {want.get(name)!r}, got {got.get(name)!r}"
                 )
+        if PART_FINDINGS in parts and "findings" in want:
+            problems.extend(
+                f"board {key} findings{where}: published {w!r}, got {g!r}"
+                for where, w, g in _nested_differences(want["findings"], got.get("findings"))
+            )
+        if PART_STYLE in parts and "style" in want:
+            problems.extend(
+                f"board {key} style{where}: published {w!r}, got {g!r}"
+                for where, w, g in _nested_differences(want["style"], got.get("style"))
+            )
         want_entries = {entry["model"]: entry for entry in want.get("entries", [])}
         got_entries = {entry["model"]: entry for entry in got["entries"]}
         for model in sorted(set(want_entries) ^ set(got_entries)):
@@ -528,13 +794,46 @@ def snapshot_compare(
             got_entry = got_entries.get(model)
             if got_entry is None:
                 continue
-            for name in ENTRY_FIELDS:
+            if PART_FINDINGS in parts and "diagnostics" in want_entry:
+                problems.extend(
+                    f"board {key} model {model} diagnostics{where}: published {w!r}, got {g!r}"
+                    for where, w, g in _nested_differences(
+                        _found(want_entry["diagnostics"]), _found(got_entry.get("diagnostics"))
+                    )
+                )
+            for name in entry_fields:
+                if name not in want_entry and name in optional:
+                    continue
                 if _differs(want_entry.get(name), got_entry.get(name)):
                     problems.append(
                         f"board {key} model {model} {name}: published "
                         f"{want_entry.get(name)!r}, got {got_entry.get(name)!r}"
                     )
     return problems
+
+
+def ratings_file_parts(ratings_file: RatingsFile) -> list[str]:
+    """The parts of the snapshot the file carries, so a reproduction checks (and names) them."""
+    parts = [PART_BOARDS]
+    entries = [entry for board in ratings_file.boards for entry in board.get("entries") or []]
+    if entries and all(name in entry for entry in entries for name in SPREAD_FIELDS):
+        parts.append(PART_SPREAD)
+    # Style control is checked when every board says what its style view was (None included):
+    # a file formatted from a source kept before style counts has neither counts nor views.
+    if (
+        ratings_file.boards
+        and all("style" in board for board in ratings_file.boards)
+        and all(name in entry for entry in entries for name in STYLE_ENTRY_FIELDS)
+    ):
+        parts.append(PART_STYLE)
+    if (
+        ratings_file.boards
+        and "rubric" in ratings_file.header
+        and all("findings" in board for board in ratings_file.boards)
+        and all("diagnostics" in entry for entry in entries)
+    ):
+        parts.append(PART_FINDINGS)
+    return parts
 
 
 def ratings_file_verify(ratings_file: RatingsFile) -> tuple[Reproduction, list[str]]:
@@ -546,6 +845,7 @@ def ratings_file_verify(ratings_file: RatingsFile) -> tuple[Reproduction, list[s
         published_agreement=header.get("agreement"),
         published_boards=ratings_file.boards,
         reproduction=reproduction,
+        parts=ratings_file_parts(ratings_file),
     )
     return reproduction, problems
 

@@ -17,17 +17,32 @@ from django.db import DatabaseError, IntegrityError, transaction
 
 from leaderboards.models import (
     Snapshot,
+    SnapshotBoard,
     SnapshotEntry,
     SnapshotRatingsFile,
     SnapshotRatingsSource,
 )
 from leaderboards.recompute import _rater_pseudonyms, prompt_hash
-from leaderboards.services import snapshot_hide, snapshot_ratings_file_ensure
+from leaderboards.services import (
+    leaderboards_publish_now,
+    snapshot_hide,
+    snapshot_ratings_file_ensure,
+)
 from leaderboards.stats import StatsInputError
-from leaderboards.stats.ratings_file import ratings_file_read, ratings_file_verify
-from seal.models import Response
+from leaderboards.stats.board import STYLE_ENTRY_FIELDS
+from leaderboards.stats.ratings_file import (
+    ratings_file_body,
+    ratings_file_header,
+    ratings_file_parts,
+    ratings_file_read,
+    ratings_file_verify,
+    ratings_source_pack,
+    ratings_source_unpack,
+)
+from seal.models import Response, ResponseStyle
 from tests.builders import PRIVATE_MARKER, LeaderboardWorld, leaderboard_world
 from tests.leaderboards.test_recompute import publish
+from tests.leaderboards.test_style_control import STYLE_MARKER, _styled_world
 
 pytestmark = pytest.mark.django_db
 
@@ -224,24 +239,234 @@ def _tampered(lines: list[dict], kind: str) -> list[dict]:
     elif kind == "published elo":
         board = next(line for line in lines if line["record"] == "board")
         board["entries"][0]["elo"] += 0.001
+    elif kind == "published rank spread":
+        board = next(line for line in lines if line["record"] == "board")
+        board["entries"][0]["rank_upper"] += 1
     return lines
 
 
-@pytest.mark.parametrize("kind", ["outcome", "dropped rating", "seed", "published elo"])
+@pytest.mark.parametrize(
+    "kind", ["outcome", "dropped rating", "seed", "published elo", "published rank spread"]
+)
 def test_a_tampered_file_is_reported_field_by_field(lb_world, tmp_path, kind):
     snapshot = publish(lb_world)
     path = write(tmp_path, _tampered(records(stored(snapshot)), kind))
     code, output = reproduce(path)
     assert code == 1
     assert "MISMATCH" in output and "differ" in output
-    if kind == "published elo":
+    if kind.startswith("published"):
         # The file contradicts itself, not the database.
         assert "MISMATCH board overall model" in output
+        if kind == "published rank spread":
+            assert "rank_upper" in output and "database" not in output.split("Checked")[0]
     else:
         assert (
             "MISMATCH database: board overall model" in output
             or "MISMATCH database: snapshot" in output
         )
+
+
+def test_the_rank_spread_is_in_the_file_and_checked(lb_world, tmp_path):
+    snapshot = publish(lb_world)
+    lines = records(stored(snapshot))
+    overall = next(line for line in lines if line["record"] == "board" and line["key"] == "overall")
+    ranked = [entry for entry in overall["entries"] if entry["rank"] is not None]
+    assert ranked
+    for entry in ranked:
+        stored_entry = SnapshotEntry.objects.get(
+            snapshot=snapshot, board_key="overall", model_version_id=entry["model"]
+        )
+        assert (entry["rank_lower"], entry["rank_upper"]) == (
+            stored_entry.rank_lower,
+            stored_entry.rank_upper,
+        )
+        assert entry["rank_lower"] <= entry["rank_upper"]
+    path = write(tmp_path, lines)
+    code, output = reproduce(path)
+    assert code == 0, output
+    assert "Checked: boards, rank spread, style control, findings." in output
+
+
+def _before_spread_and_style(lines: list[dict]) -> list[dict]:
+    """A file as written before the rank spread, style control and findings were in it."""
+    kept = []
+    for line in lines:
+        if line["record"] in ("answer_style", "answer_sums"):
+            continue
+        if line["record"] == "snapshot":
+            del line["rubric"]
+        if line["record"] == "board":
+            del line["style"], line["findings"]
+            for entry in line["entries"]:
+                for name in ("rank_lower", "rank_upper", "diagnostics", *STYLE_ENTRY_FIELDS):
+                    del entry[name]
+        kept.append(line)
+    return kept
+
+
+def test_a_file_written_before_the_rank_spread_and_style_still_reproduces(lb_world, tmp_path):
+    # Files (and kept sources) from before lack them: reproduce checks what they carry, says so,
+    # and does not hold them to the database's spread and style view.
+    snapshot = publish(lb_world)
+    code, output = reproduce(write(tmp_path, _before_spread_and_style(records(stored(snapshot)))))
+    assert code == 0, output
+    assert "Checked: boards." in output
+
+
+def test_a_source_kept_before_style_counts_still_formats(lb_world):
+    snapshot = publish(lb_world)
+    source = SnapshotRatingsSource.objects.get(snapshot=snapshot)
+    arguments = ratings_source_unpack(bytes(source.packed))
+    assert arguments["styles"] is not None
+    # What a source kept before this change holds: no style counts, no spread, no style view.
+    old = {
+        name: value for name, value in arguments.items() if name not in ("styles", "answer_sums")
+    }
+    old["boards"] = [
+        {name: value for name, value in board.items() if name not in ("style", "findings")}
+        | {
+            "entries": [
+                {
+                    name: value
+                    for name, value in entry.items()
+                    if name not in ("rank_lower", "rank_upper", "diagnostics", *STYLE_ENTRY_FIELDS)
+                }
+                for entry in board["entries"]
+            ]
+        }
+        for board in arguments["boards"]
+    ]
+    unpacked = ratings_source_unpack(ratings_source_pack(**old))
+    assert unpacked["styles"] is None and unpacked["answer_sums"] is None
+    body = ratings_file_body(**unpacked)
+    header = {name: value for name, value in source.header.items() if name != "rubric"}
+    ratings_file = ratings_file_read(ratings_file_header(header) + body)
+    assert ratings_file.styles is None
+    assert ratings_file_parts(ratings_file) == ["boards"]
+    assert ratings_file_verify(ratings_file)[1] == []
+
+
+def _styled_snapshot():
+    world = _styled_world()
+    (snapshot,) = leaderboards_publish_now(domains=[world.domain], draw_charts=False)
+    return world, snapshot
+
+
+def test_the_style_view_is_in_the_file_and_reproduced_exactly(db, tmp_path):
+    _world, snapshot = _styled_snapshot()
+    content = stored(snapshot)
+    # Style counts are integers per rated answer, never the answer's text.
+    assert STYLE_MARKER.encode() not in gzip.decompress(content)
+    lines = records(content)
+    styles = [line for line in lines if line["record"] == "answer_style"]
+    assert len(styles) == ResponseStyle.objects.count()
+    for line in styles:
+        assert set(line) == {"record", "prompt", "model", "counts"}
+        assert len(line["counts"]) == 5 and all(isinstance(c, int) for c in line["counts"])
+    overall = next(line for line in lines if line["record"] == "board" and line["key"] == "overall")
+    assert overall["style"] == SnapshotBoard.objects.get(snapshot=snapshot, key="overall").style
+    assert overall["style"]["coefficients"]
+    for entry in overall["entries"]:
+        stored_entry = SnapshotEntry.objects.get(
+            snapshot=snapshot, board_key="overall", model_version_id=entry["model"]
+        )
+        assert entry["style_elo"] is not None
+        for name in STYLE_ENTRY_FIELDS:
+            assert entry[name] == getattr(stored_entry, name)
+    path = write(tmp_path, lines)
+    code, output = reproduce(path)
+    assert code == 0, output
+    assert "Checked: boards, rank spread, style control, findings." in output
+    reproduction, problems = ratings_file_verify(ratings_file_read(str(path)))
+    assert problems == []
+    got = next(board for board in reproduction.boards if board["key"] == "overall")
+    assert got["style"] == overall["style"]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["answer style", "coefficient", "style elo", "style rank spread"],
+)
+def test_a_tampered_style_view_is_reported(db, tmp_path, kind):
+    _world, snapshot = _styled_snapshot()
+    lines = records(stored(snapshot))
+    overall = next(line for line in lines if line["record"] == "board" and line["key"] == "overall")
+    if kind == "answer style":
+        for line in lines:
+            if line["record"] == "answer_style":
+                line["counts"][0] = 10 * line["counts"][0] + 50
+        # The published view, in the file and in the database, is not what these counts give.
+        expected = "MISMATCH database: board overall style.coefficients[0]"
+    elif kind == "coefficient":
+        overall["style"]["coefficients"][0]["coefficient"] += 0.001
+        expected = "MISMATCH board overall style.coefficients[0].coefficient"
+    elif kind == "style elo":
+        overall["entries"][0]["style_elo"] += 0.001
+        expected = "style_elo"
+    else:
+        overall["entries"][0]["style_rank_upper"] += 1
+        expected = "style_rank_upper"
+    code, output = reproduce(write(tmp_path, lines))
+    assert code == 1, output
+    assert expected in output
+
+
+def _scored_snapshot() -> Snapshot:
+    """A snapshot whose ratings carry rubric scores and issue tags."""
+    world = leaderboard_world()
+    world.rate(
+        scores_a={"correctness": 4, "overall": 3},
+        scores_b={"correctness": 2, "overall": 2},
+        tags_b=["correctness"],
+    )
+    return publish(world)
+
+
+def test_findings_are_in_the_file_and_reproduced(db, tmp_path):
+    snapshot = _scored_snapshot()
+    lines = records(stored(snapshot))
+    sums = [line for line in lines if line["record"] == "answer_sums"]
+    assert sums
+    for line in sums:
+        assert set(line) == {
+            "record",
+            "prompt",
+            "model",
+            "answers",
+            "score_sum",
+            "score_n",
+            "tag_count",
+        }
+    assert lines[0]["rubric"]["dimensions"]
+    overall = next(line for line in lines if line["record"] == "board" and line["key"] == "overall")
+    board = SnapshotBoard.objects.get(snapshot=snapshot, key="overall")
+    assert overall["findings"] == board.data["findings"]
+    assert overall["entries"][0]["diagnostics"]["dimensions"][0]["mean"] is not None
+    assert any(line["score_n"][0] for line in sums)
+    code, output = reproduce(write(tmp_path, lines))
+    assert code == 0, output
+    assert "findings." in output
+
+
+@pytest.mark.parametrize("kind", ["answer sums", "board findings", "entry findings"])
+def test_tampered_findings_are_reported(db, tmp_path, kind):
+    snapshot = _scored_snapshot()
+    lines = records(stored(snapshot))
+    overall = next(line for line in lines if line["record"] == "board" and line["key"] == "overall")
+    if kind == "answer sums":
+        for line in lines:
+            if line["record"] == "answer_sums":
+                line["score_sum"][0] += line["score_n"][0]
+        expected = "MISMATCH database: board overall model"
+    elif kind == "board findings":
+        overall["findings"]["answers"] += 1
+        expected = "MISMATCH board overall findings.answers"
+    else:
+        overall["entries"][0]["diagnostics"]["answers"] += 1
+        expected = "diagnostics.answers"
+    code, output = reproduce(write(tmp_path, lines))
+    assert code == 1, output
+    assert expected in output
 
 
 def test_the_standalone_script_reproduces_without_django(lb_world, tmp_path):
@@ -263,6 +488,7 @@ def test_the_standalone_script_reproduces_without_django(lb_world, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"OK snapshot {snapshot.pk} of coding" in result.stdout
+    assert "Checked: boards, rank spread, style control, findings." in result.stdout
     assert "[overall] ranked" in result.stdout
     result = subprocess.run(
         [sys.executable, "-c", check, str(bad)], capture_output=True, text=True, env=env

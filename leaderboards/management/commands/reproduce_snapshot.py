@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leaderboards.models import Snapshot
+from leaderboards.models import Snapshot, SnapshotBoard
 from leaderboards.selectors import snapshot_published_numbers
 
 
@@ -24,6 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from leaderboards.stats import StatsInputError
         from leaderboards.stats.ratings_file import (
+            ratings_file_parts,
             ratings_file_read,
             ratings_file_verify,
             reproduction_table,
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         except (StatsInputError, FileNotFoundError) as exc:
             raise CommandError(f"{options['file']}: {exc}") from None
         header = ratings_file.header
+        parts = ratings_file_parts(ratings_file)
         snapshot_id = header.get("snapshot")
         if options["table"]:
             for line in reproduction_table(reproduction):
@@ -57,6 +59,15 @@ class Command(BaseCommand):
             if snapshot.config != header.get("config"):
                 problems.append("snapshot config: the file's engine parameters differ")
             counts, agreement, boards = published
+            # The boards' style views (coefficients with intervals) and findings are compared
+            # too; the selector's published numbers leave them out.
+            views = {
+                key: {"style": style, "findings": findings}
+                for key, style, findings in SnapshotBoard.objects.filter(
+                    snapshot_id=snapshot_id
+                ).values_list("key", "style", "data__findings")
+            }
+            boards = [board | views.get(board["key"], {}) for board in boards]
             problems.extend(
                 f"database: {problem}"
                 for problem in snapshot_compare(
@@ -64,6 +75,7 @@ class Command(BaseCommand):
                     published_agreement=agreement,
                     published_boards=boards,
                     reproduction=reproduction,
+                    parts=parts,
                 )
             )
         else:
@@ -74,6 +86,7 @@ class Command(BaseCommand):
         if problems:
             for problem in problems:
                 self.stdout.write(f"MISMATCH {problem}")
+            self.stdout.write(f"Checked: {', '.join(parts)}.")
             raise CommandError(
                 f"snapshot {snapshot_id}: {len(problems)} field(s) differ from {against}",
                 returncode=1,
@@ -82,6 +95,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"OK snapshot {snapshot_id} of {header.get('domain')}: "
                 f"{len(reproduction.boards)} boards, {n_entries} entries and "
-                f"{reproduction.counts['n_ratings']} ratings reproduced exactly; matches {against}."
+                f"{reproduction.counts['n_ratings']} ratings reproduced exactly; matches "
+                f"{against}. Checked: {', '.join(parts)}."
             )
         )
