@@ -244,13 +244,9 @@ def diff_rows(
     return rows
 
 
-@dataclass(frozen=True)
-class SnapshotDiff:
-    domain: DomainInfo
-    board_key: str
-    board_title: str
-    before: SnapshotSummary
-    after: SnapshotSummary
+class _RowsByStatus:
+    """The rows of a comparison of two snapshots, picked by what happened to each model."""
+
     rows: list[DiffRow]
 
     def having(self, status: str) -> list[DiffRow]:
@@ -271,6 +267,16 @@ class SnapshotDiff:
     @property
     def newly_unranked(self) -> list[DiffRow]:
         return self.having(DiffStatus.NEWLY_UNRANKED)
+
+
+@dataclass(frozen=True)
+class SnapshotDiff(_RowsByStatus):
+    domain: DomainInfo
+    board_key: str
+    board_title: str
+    before: SnapshotSummary
+    after: SnapshotSummary
+    rows: list[DiffRow]
 
 
 def _diff_lines(snapshot_ids: Iterable[int], board_key: str) -> dict[int, list[DiffLine]]:
@@ -335,28 +341,13 @@ def snapshot_diff(
 
 
 @dataclass(frozen=True)
-class ChangelogItem:
+class ChangelogItem(_RowsByStatus):
     """One snapshot in a domain's changelog, compared with the visible one before it."""
 
     domain: DomainInfo
     snapshot: SnapshotSummary
     previous_id: int | None
     rows: list[DiffRow]
-
-    def having(self, status: str) -> list[DiffRow]:
-        return [row for row in self.rows if row.status == status]
-
-    @property
-    def added(self) -> list[DiffRow]:
-        return self.having(DiffStatus.ADDED)
-
-    @property
-    def removed(self) -> list[DiffRow]:
-        return self.having(DiffStatus.REMOVED)
-
-    @property
-    def newly_ranked(self) -> list[DiffRow]:
-        return self.having(DiffStatus.NEWLY_RANKED)
 
     @property
     def biggest_moves(self) -> list[DiffRow]:
